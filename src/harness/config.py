@@ -1,0 +1,358 @@
+"""The stack definition: ``stack.toml`` parsed, interpolated and validated into frozen models.
+
+Every error is a :class:`ConfigError` naming the file and the dotted key at fault, so a typo
+in the stack file reads as one line instead of a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+
+NAME = r"^[a-z][a-z0-9_]*$"
+Scalar = str | int | float | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ready(_Model):
+    """How an app process proves it is ready: exactly one of http, tcp or command."""
+
+    http: str | None = None
+    status: int = 200
+    expect: str | None = None
+    tcp: bool = False
+    command: str | None = None
+    timeout: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Ready:
+        chosen = [k for k in ("http", "command") if getattr(self, k)] + (["tcp"] if self.tcp else [])
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of 'http', 'tcp = true' or 'command'")
+        return self
+
+
+class _Node(_Model):
+    """What services and steps share: ordering, lifecycle task, and process environment."""
+
+    after: list[Annotated[str, Field(pattern=NAME)]] = []
+    task: str | None = None
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    path: list[str] = []
+
+
+class _Service(_Node):
+    host: Literal["127.0.0.1"] = "127.0.0.1"
+    port: int | None = Field(None, ge=1024, le=65000)
+    ports: dict[Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=1024, le=65000)]] = {}
+    url: str | None = None
+    stop_timeout: float = Field(10.0, gt=0)
+    start_timeout: float | None = Field(None, gt=0)
+
+
+class ProcessService(_Service):
+    kind: Literal["process"] = "process"
+    command: str
+    ready: Ready | None = None
+
+
+class PostgresService(_Service):
+    kind: Literal["postgres"]
+    port: int = Field(ge=1024, le=65000)
+    user: str = "app"
+    password: str = "app"
+    database: str = "app"
+    databases: list[str] = []
+    superuser_password: str = "postgres"
+    run_as: str | None = None
+    settings: dict[str, Scalar] = {}
+
+
+class S3Service(_Service):
+    kind: Literal["s3"]
+    port: int = Field(ge=1024, le=65000)
+    access_key: str = "harness"
+    secret_key: str = "harness-secret"
+    region: str = "us-east-1"
+    buckets: list[str] = []
+    server: Literal["auto", "minio", "moto"] = "auto"
+
+
+class TemporalService(_Service):
+    kind: Literal["temporal"]
+    port: int = Field(ge=1024, le=65000)
+    namespace: str = "default"
+    settings: dict[str, Scalar] = {}
+
+
+class XvfbService(_Service):
+    kind: Literal["xvfb"]
+    display: int = Field(99, ge=1, le=5000)
+    screen: str = "1280x1024x24"
+
+
+Service = Annotated[
+    ProcessService | PostgresService | S3Service | TemporalService | XvfbService,
+    Field(discriminator="kind"),
+]
+INFRA_KINDS = ("postgres", "s3", "temporal", "xvfb")
+
+
+class Step(_Node):
+    """A one-shot command or Python callable; cached when ``inputs`` and ``outputs`` are given."""
+
+    run: str | None = None
+    call: str | None = None
+    args: dict[str, Any] = {}
+    shell: bool = False
+    inputs: list[str] = []
+    outputs: list[str] = []
+    timeout: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        if bool(self.run) == bool(self.call):
+            raise ValueError("give exactly one of 'run' (a command) or 'call' ('module:function')")
+        if self.call and ":" not in self.call:
+            raise ValueError(f"'call' must look like 'module:function', got {self.call!r}")
+        return self
+
+
+class Profile(_Model):
+    services: list[Annotated[str, Field(pattern=NAME)]]
+    description: str = ""
+
+
+class Suite(_Model):
+    profile: str
+    markers: str | None = None
+    paths: list[str] = []
+    command: list[str] = ["python", "-m", "pytest"]
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    path: list[str] = []
+    description: str = ""
+
+
+class StackSettings(_Model):
+    name: str = "stack"
+    port_offset: int = Field(100, ge=1, le=5000)
+    max_instance: int = Field(20, ge=0, le=200)
+    state_dir: str = ".harness"
+    log_dir: str = "logs"
+    default_profile: str | None = None
+
+
+class Stack(_Model):
+    stack: StackSettings = StackSettings()
+    env: dict[str, str] = {}
+    services: dict[Annotated[str, Field(pattern=NAME)], Service] = {}
+    steps: dict[Annotated[str, Field(pattern=NAME)], Step] = {}
+    profiles: dict[Annotated[str, Field(pattern=NAME)], Profile] = {}
+    suites: dict[Annotated[str, Field(pattern=NAME)], Suite] = {}
+
+    # Set by load_stack; excluded from validation input.
+    file: Path = Path("stack.toml")
+    root: Path = Path(".")
+
+    def node(self, name: str) -> _Node:
+        return self.services.get(name) or self.steps[name]
+
+    def deps(self, name: str) -> list[str]:
+        return list(self.node(name).after)
+
+    def task_of(self, name: str) -> str:
+        """The Invoke lifecycle task a node belongs to (``invoke <task>`` runs it)."""
+        node = self.node(name)
+        if node.task:
+            return node.task
+        if name in self.steps:
+            return name.replace("_", "-")
+        kind = getattr(node, "kind", "process")
+        return {"xvfb": "xvfb", "process": "start"}.get(kind, "infra")
+
+    def profile_nodes(self, profile: str | None) -> list[str]:
+        """Every node a profile needs, dependencies included, in declaration order."""
+        if profile is None:
+            profile = self.stack.default_profile
+        roots = list(self.services) + list(self.steps) if profile is None else self.profiles[profile].services
+        return closure(self, roots)
+
+
+def closure(stack: Stack, roots: list[str]) -> list[str]:
+    seen: set[str] = set()
+    stack_: list[str] = list(roots)
+    while stack_:
+        name = stack_.pop()
+        if name not in seen:
+            seen.add(name)
+            stack_.extend(stack.deps(name))
+    order = list(stack.services) + list(stack.steps)
+    return [n for n in order if n in seen]
+
+
+_INTERP = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], file: str, key: str) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, from the environment and .env."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, file, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, file, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(file, key, f"${{{name}}} is not set in the environment or .env")
+
+    return _INTERP.sub(sub, value)
+
+
+def _format_loc(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        # pydantic puts the discriminator's tag ("postgres") after the service name: drop it.
+        if i == 2 and loc[0] == "services" and isinstance(item, str):
+            svc = raw.get("services", {}).get(loc[1], {})
+            if isinstance(svc, dict) and item == svc.get("kind", "process"):
+                continue
+        parts.append(f"[{item}]" if isinstance(item, int) else str(item))
+    return ".".join(parts).replace(".[", "[")
+
+
+def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stack:
+    """Validate an already-read TOML document; the caller names the file for error messages."""
+    fname = str(file)
+    for reserved in ("file", "root"):
+        if reserved in raw:
+            raise ConfigError(fname, reserved, "unknown key")
+    services = raw.get("services", {})
+    if isinstance(services, dict):
+        for name, svc in services.items():
+            if isinstance(svc, dict) and "kind" not in svc:
+                svc["kind"] = "process"
+    raw = _interpolate(raw, env, fname, "")
+    try:
+        stack = Stack.model_validate({**raw, "file": file, "root": file.parent})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _format_loc(err["loc"], raw)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown kind {err['input']!r}; expected one of process, {', '.join(INFRA_KINDS)}"
+            key = key.removesuffix(".kind") + ".kind" if "kind" not in key else key
+        more = len(exc.errors()) - 1
+        if more:
+            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(fname, key, msg) from None
+    _check_references(stack, fname)
+    _check_ports(stack, fname)
+    _check_cycles(stack, fname)
+    from harness.environment import check_templates  # a cycle-free late import
+
+    check_templates(stack)
+    return stack
+
+
+def _check_references(stack: Stack, fname: str) -> None:
+    clash = set(stack.services) & set(stack.steps)
+    if clash:
+        name = sorted(clash)[0]
+        raise ConfigError(fname, f"steps.{name}", f"'{name}' is also a service; names must be unique")
+    known = set(stack.services) | set(stack.steps)
+    for section, nodes in (("services", stack.services), ("steps", stack.steps)):
+        for name, node in nodes.items():
+            for dep in node.after:
+                if dep not in known:
+                    raise ConfigError(
+                        fname, f"{section}.{name}.after",
+                        f"unknown dependency '{dep}' (known: {', '.join(sorted(known))})",
+                    )
+    for pname, profile in stack.profiles.items():
+        for i, svc in enumerate(profile.services):
+            if svc not in known:
+                raise ConfigError(fname, f"profiles.{pname}.services[{i}]", f"unknown service or step '{svc}'")
+    for sname, suite in stack.suites.items():
+        if suite.profile not in stack.profiles:
+            raise ConfigError(fname, f"suites.{sname}.profile", f"unknown profile '{suite.profile}'")
+        if not suite.command:
+            raise ConfigError(fname, f"suites.{sname}.command", "the test command is empty")
+    default = stack.stack.default_profile
+    if default is not None and default not in stack.profiles:
+        raise ConfigError(fname, "stack.default_profile", f"unknown profile '{default}'")
+
+
+def _check_ports(stack: Stack, fname: str) -> None:
+    owners: dict[int, str] = {}
+    for name, svc in stack.services.items():
+        declared = [("port", svc.port)] + [(f"ports.{k}", v) for k, v in svc.ports.items()]
+        for key, port in declared:
+            if port is None:
+                continue
+            if port in owners:
+                raise ConfigError(
+                    fname, f"services.{name}.{key}", f"port {port} is also used by {owners[port]}"
+                )
+            owners[port] = f"services.{name}"
+
+
+def _check_cycles(stack: Stack, fname: str) -> None:
+    from harness.graph import CycleError, topological_order
+
+    try:
+        topological_order({n: stack.deps(n) for n in [*stack.services, *stack.steps]})
+    except CycleError as exc:
+        first = exc.cycle[0]
+        section = "services" if first in stack.services else "steps"
+        raise ConfigError(
+            fname, f"{section}.{first}.after", "dependency cycle: " + " -> ".join(exc.cycle)
+        ) from None
+
+
+def dotenv_values_for(root: Path) -> dict[str, str]:
+    """The ``.env`` next to the stack file, read by python-dotenv (never hand-parsed)."""
+    from dotenv import dotenv_values
+
+    path = root / ".env"
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_stack(path: str | os.PathLike[str] = "stack.toml") -> Stack:
+    """Read, interpolate and validate a stack file; ``.env`` beside it fills ``${VAR}`` gaps."""
+    file = Path(path).resolve()
+    fname = str(Path(path))
+    if not file.is_file():
+        raise ConfigError(fname, "", "no such file (set --stack or HARNESS_STACK)")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(fname, "", f"not valid TOML: {exc}") from None
+    env = {**dotenv_values_for(file.parent), **os.environ}
+    return parse_stack(raw, file, env)

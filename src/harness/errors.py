@@ -1,0 +1,56 @@
+"""The harness's exceptions, each carrying the exit code the edges (CLI, nox, invoke) turn it into.
+
+Exit codes follow the suite contract: 1 means tests failed, 2 means the stack (or its
+definition) is at fault and nothing ran.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_TESTS_FAILED = 1
+EXIT_STACK_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+class HarnessError(Exception):
+    """A problem a user can act on; printed as one message, never as a traceback."""
+
+    exit_code = EXIT_STACK_FAILED
+
+
+class ConfigError(HarnessError):
+    """``stack.toml`` (or a value interpolated into it) is invalid."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = file, key, problem
+        where = f"{file}: {key}: " if key else f"{file}: "
+        super().__init__(where + problem)
+
+
+class PortInUseError(HarnessError):
+    """A port the stack needs is held by a process the harness did not start."""
+
+
+class LockedError(HarnessError):
+    """Another harness run holds this instance."""
+
+
+class ServiceFailed(HarnessError):
+    """A service exited or never became ready."""
+
+    def __init__(self, name: str, message: str, log_tail: str = "") -> None:
+        self.name, self.log_tail = name, log_tail
+        text = f"{name}: {message}"
+        if log_tail:
+            text += f"\n--- last lines of {name}'s log ---\n{log_tail}"
+        super().__init__(text)
+
+
+class StepFailed(ServiceFailed):
+    """A one-shot step exited non-zero or raised."""
+
+
+class Interrupted(HarnessError):
+    """Ctrl-C or SIGTERM arrived; cleanup has run."""
+
+    exit_code = EXIT_INTERRUPTED

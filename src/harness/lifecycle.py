@@ -1,0 +1,429 @@
+"""Bringing an instance's stack up, checking it, and taking it down.
+
+``up`` runs the dependency graph of the requested nodes, independent branches in parallel. Its
+``try/finally`` is the cleanup trap: a failure, Ctrl-C or SIGTERM stops everything this run
+started (unless ``keep_on_failure``). Processes are recorded in the state file as they spawn,
+so a harness killed with SIGKILL is cleaned up by the next ``up``, ``down`` or ``status``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+from rich.console import Console
+
+from harness.config import closure
+from harness.environment import (
+    Instance,
+    derive_env,
+    node_cwd,
+    node_env,
+    service_views,
+)
+from harness.errors import HarnessError, Interrupted, PortInUseError, ServiceFailed
+from harness.graph import run_graph
+from harness.kinds import KINDS, LaunchContext
+from harness.kinds.xvfb import display_holder
+from harness.ports import port_free, port_holder
+from harness.probes import wait_ready
+from harness.processes import (
+    describe,
+    is_running,
+    marked_processes,
+    owner_marker,
+    record_for,
+    spawn,
+    stop_processes,
+    stop_record,
+)
+from harness.state import InstanceLock, ProcRecord, State, StateStore
+from harness.steps import run_step
+from harness.ui import Progress
+
+HEALTH_TIMEOUT = 3.0
+
+
+@dataclass
+class Stage:
+    """One node's part of a run, for the results timeline."""
+
+    name: str
+    status: str
+    start_offset: float
+    duration: float
+    detail: str = ""
+
+
+@dataclass
+class RunTimeline:
+    started: float = field(default_factory=time.monotonic)
+    stages: list[Stage] = field(default_factory=list)
+
+    def add(self, name: str, status: str, t0: float, detail: str = "") -> None:
+        now = time.monotonic()
+        self.stages.append(Stage(name, status, t0 - self.started, now - t0, detail))
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so the cleanup trap runs for both."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Harness:
+    """Operations on one instance of one stack."""
+
+    def __init__(self, inst: Instance, console: Console | None = None) -> None:
+        self.inst = inst
+        self.stack = inst.stack
+        self.console = console or Console(stderr=True)
+        self.store = StateStore(inst.state_dir)
+        self.lock = InstanceLock(inst.state_dir, inst.number)
+        self.marker_prefix = owner_marker(inst.state_dir, "")
+        self.timeline = RunTimeline()
+        self._state_lock = threading.Lock()
+        self._state = State()
+        self._started: list[str] = []
+
+    # -- environment -------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The harness's own environment, ``.env``, and the derived stack environment."""
+        from harness.config import dotenv_values_for
+
+        base = {**dotenv_values_for(self.stack.root), **os.environ}
+        base.pop("HARNESS_OWNER", None)
+        base.update(derive_env(self.inst))
+        return base
+
+    def context(self, name: str, env: dict[str, str] | None = None) -> LaunchContext:
+        env = node_env(self.inst, name, env or self.env())
+        return LaunchContext(self.inst, name, self.stack.services[name], service_views(self.inst)[name],
+                             env, node_cwd(self.inst, name), self.inst.log_path(name))
+
+    # -- state -------------------------------------------------------------------------------
+    def _record(self, rec: ProcRecord) -> None:
+        with self._state_lock:
+            self._state.processes[rec.name] = rec
+            self.store.save(self._state)
+
+    def _forget(self, name: str) -> None:
+        with self._state_lock:
+            self._state.processes.pop(name, None)
+            self.store.save(self._state)
+
+    def _reap_crashed(self, state: State) -> list[str]:
+        """Stop what a harness that died mid-run left behind; returns what was stopped."""
+        if state.complete or state.owner_alive():
+            return []
+        reaped = self._stop_all(state)
+        state.processes.clear()
+        state.complete = True
+        self.store.save(state)
+        if reaped:
+            self.console.print(
+                f"[yellow]reaped {len(reaped)} process(es) left by a harness run that was killed "
+                f"(pid {state.owner_pid}):[/yellow] " + ", ".join(reaped)
+            )
+        return reaped
+
+    def _stop_all(self, state: State) -> list[str]:
+        stopped: list[str] = []
+        for rec in sorted(state.processes.values(), key=lambda r: r.started_at, reverse=True):
+            for proc in stop_record(rec, self._grace(rec.name)):
+                stopped.append(f"{rec.name} (pid {proc.pid})")
+        leftovers = marked_processes(self.marker_prefix)
+        for proc in stop_processes(leftovers, signal.SIGTERM, 5.0):
+            stopped.append(f"stray pid {proc.pid}")
+        return stopped
+
+    def _grace(self, name: str) -> float:
+        svc = self.stack.services.get(name)
+        return svc.stop_timeout if svc is not None else 5.0
+
+    @contextlib.contextmanager
+    def _locked(self, what: str) -> Iterator[State]:
+        self.lock.acquire(what)
+        try:
+            state = self.store.load()
+            self._reap_crashed(state)
+            self._state = state
+            yield state
+        finally:
+            self.lock.release()
+
+    # -- up ----------------------------------------------------------------------------------
+    def up(self, names: Sequence[str], *, keep_on_failure: bool = False, what: str = "up") -> None:
+        """Bring ``names`` and their dependencies up; on any failure stop what this run started."""
+        nodes = closure(self.stack, list(names))
+        with self._locked(what) as state, sigterm_as_interrupt():
+            me = psutil.Process()
+            state.owner_pid, state.owner_create_time = me.pid, me.create_time()
+            state.complete = False
+            state.run_token = uuid.uuid4().hex[:12]
+            self.store.save(state)
+            cancel = threading.Event()
+            title = f"{self.stack.stack.name} (instance {self.inst.number}): {what}"
+            ok = False
+            try:
+                env = self.env()
+                running = {n for n in nodes if n in state.processes and is_running(state.processes[n])}
+                self._check_ports([n for n in nodes if n in self.stack.services and n not in running])
+                with Progress(self.console, nodes, title) as progress:
+                    run_graph(
+                        {n: [d for d in self.stack.deps(n) if d in nodes] for n in nodes},
+                        lambda n: self._bring_up(n, env, progress, cancel, n in running),
+                        cancel=cancel,
+                    )
+                ok = True
+            except KeyboardInterrupt:
+                cancel.set()
+                raise Interrupted(f"{what} interrupted; stopped what it had started") from None
+            finally:
+                if not ok and not keep_on_failure:
+                    self._cleanup()
+                elif not ok:
+                    self.console.print("[yellow]--keep-on-failure: leaving started services up for "
+                                       "debugging; `invoke down` stops them[/yellow]")
+                with self._state_lock:
+                    state.complete = True
+                    self.store.save(state)
+
+    def _cleanup(self) -> None:
+        """The trap: stop, newest first, every process this run started."""
+        with self._state_lock:
+            names = list(reversed(self._started))
+        for name in names:
+            rec = self._state.processes.get(name)
+            if rec is not None:
+                stop_record(rec, self._grace(name))
+                self._forget(name)
+        for proc in stop_processes(marked_processes(owner_marker(self.inst.state_dir, self._state.run_token)),
+                                   signal.SIGTERM, 5.0):
+            self.console.print(f"stopped stray pid {proc.pid}")
+
+    def _check_ports(self, services: Sequence[str]) -> None:
+        """Every port of every service about to start must be free; name the holder if not."""
+        views = service_views(self.inst)
+        for name in services:
+            v = views[name]
+            ports = [p for p in [v.port, *vars(v.ports).values()] if p is not None]
+            for port in ports:
+                if not port_free(port, v.host):
+                    pid = port_holder(port)
+                    who = describe(pid) if pid else "a process this user cannot see"
+                    raise PortInUseError(
+                        f"{name}: port {port} is already in use by {who}, which this harness did not "
+                        f"start; stop it, or run on another instance (--instance N)"
+                    )
+            if v.kind == "xvfb":
+                pid = display_holder(v.display_number)
+                if pid is not None:
+                    raise PortInUseError(
+                        f"{name}: display :{v.display_number} is already held by {describe(pid)} "
+                        f"(/tmp/.X{v.display_number}-lock); stop it or use another instance"
+                    )
+
+    def _bring_up(self, name: str, env: dict[str, str], progress: Progress,
+                  cancel: threading.Event, already: bool) -> None:
+        if cancel.is_set():
+            progress.update(name, "cancelled")
+            return
+        t0 = time.monotonic()
+        try:
+            if name in self.stack.steps:
+                outcome = self._run_step(name, env, progress, cancel)
+                progress.update(name, outcome)
+                self.timeline.add(name, "ok", t0, outcome)
+                return
+            if already:
+                ctx = self.context(name, env)
+                probe = KINDS[ctx.svc.kind].probe(ctx)
+                if probe is None or probe.check(HEALTH_TIMEOUT) is None:
+                    progress.update(name, "already running", f"pid {self._state.processes[name].pid}")
+                    self.timeline.add(name, "ok", t0, "already running")
+                    return
+                # Recorded and alive but not answering: replace it rather than trust it.
+                stop_record(self._state.processes[name], self._grace(name))
+                self._forget(name)
+                self._check_ports([name])
+            self._start_service(name, env, progress, cancel)
+            self.timeline.add(name, "ok", t0)
+        except Interrupted:
+            progress.update(name, "cancelled")
+            self.timeline.add(name, "cancelled", t0)
+            raise
+        except Exception as exc:
+            progress.update(name, "failed", str(exc).splitlines()[0][:120])
+            self.timeline.add(name, "failed", t0, str(exc).splitlines()[0])
+            raise
+
+    def _start_service(self, name: str, env: dict[str, str], progress: Progress,
+                       cancel: threading.Event) -> None:
+        ctx = self.context(name, env)
+        kind = KINDS[ctx.svc.kind]
+        progress.update(name, "starting")
+        launch = kind.launch(ctx)
+        if cancel.is_set():
+            raise Interrupted(f"{name}: cancelled before start")
+        try:
+            proc = spawn(launch.argv, env=ctx.env, cwd=ctx.cwd, log_path=ctx.log_path,
+                         marker=owner_marker(self.inst.state_dir, self._state.run_token),
+                         user=launch.user, pass_fds=launch.pass_fds)
+        except OSError as exc:
+            raise ServiceFailed(name, f"cannot start `{' '.join(launch.argv)}`: {exc.strerror or exc}") from None
+        finally:
+            launch.after_spawn()
+        rec = record_for(name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal)
+        self._record(rec)
+        with self._state_lock:
+            self._started.append(name)
+        progress.update(name, "waiting", f"pid {proc.pid}")
+        probe = launch.startup_probe or kind.probe(ctx)
+        timeout = ctx.svc.start_timeout or (ctx.svc.ready.timeout if getattr(ctx.svc, "ready", None) else 60.0)
+        deadline = time.monotonic() + timeout
+
+        def alive() -> bool:
+            return proc.poll() is None
+
+        if probe is not None:
+            wait_ready(name, probe, timeout=timeout, alive=alive, pid=proc.pid,
+                       log_path=str(ctx.log_path), cancel=cancel)
+        kind.after_ready(ctx)
+        full = kind.probe(ctx)
+        if full is not None and full is not probe and launch.startup_probe is not None:
+            wait_ready(name, full, timeout=max(1.0, deadline - time.monotonic()), alive=alive,
+                       pid=proc.pid, log_path=str(ctx.log_path), cancel=cancel)
+        progress.update(name, "ready", f"pid {proc.pid}")
+
+    def _run_step(self, name: str, env: dict[str, str], progress: Progress, cancel: threading.Event) -> str:
+        progress.update(name, "running")
+        step_env = node_env(self.inst, name, env)
+        key = f"step:{name}"
+
+        def on_spawn(proc: subprocess.Popen[bytes], argv: list[str]) -> None:
+            self._record(record_for(key, proc, argv, self.inst.log_path(name)))
+            with self._state_lock:
+                self._started.append(key)
+
+        try:
+            outcome, digest = run_step(self.inst, name, env=step_env, cwd=node_cwd(self.inst, name),
+                                       cached_digest=self._state.step_hashes.get(name),
+                                       cancel=cancel, on_spawn=on_spawn)
+        finally:
+            rec = self._state.processes.get(key)
+            if rec is not None and is_running(rec):
+                stop_record(rec, 5.0)
+            if rec is not None:
+                self._forget(key)
+        if digest:
+            with self._state_lock:
+                self._state.step_hashes[name] = digest
+                self.store.save(self._state)
+        return outcome
+
+    # -- down, stop ---------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stop every recorded process of the instance, newest first, and any stray ones."""
+        with self._locked("down") as state:
+            stopped = self._stop_all(state)
+            state.processes.clear()
+            state.complete = True
+            self.store.save(state)
+        return stopped
+
+    def stop(self, names: Sequence[str]) -> list[str]:
+        """Stop some services only (e.g. Temporal, to test how the rest copes)."""
+        unknown = [n for n in names if n not in self.stack.services]
+        if unknown:
+            raise HarnessError(f"unknown service(s) {', '.join(unknown)} (known: {', '.join(self.stack.services)})")
+        stopped = []
+        with self._locked("stop") as state:
+            for name in names:
+                rec = state.processes.pop(name, None)
+                if rec is not None:
+                    stopped += [f"{name} (pid {p.pid})" for p in stop_record(rec, self._grace(name))]
+            self.store.save(state)
+        return stopped
+
+    # -- status, wait --------------------------------------------------------------------------
+    def status(self, *, health: bool = True) -> list[dict[str, str]]:
+        """One row per service: state, health, URL, pid, log; reaps a crashed run if it can."""
+        try:
+            with self._locked("status") as state:
+                pass
+            note = ""
+        except HarnessError as exc:
+            state, note = self.store.load(), str(exc)
+        if note:
+            self.console.print(f"[yellow]{note}[/yellow]")
+        env = self.env()
+        views = service_views(self.inst)
+
+        def row(name: str) -> dict[str, str]:
+            rec = state.processes.get(name)
+            alive = rec is not None and is_running(rec)
+            r = {"service": name, "url": views[name].url, "log": str(self.inst.log_path(name)),
+                 "pid": str(rec.pid) if alive and rec else "",
+                 "state": "running" if alive else ("exited" if rec else "stopped")}
+            if health:
+                r["health"] = "-"
+                if alive:
+                    ctx = self.context(name, env)
+                    probe = KINDS[ctx.svc.kind].probe(ctx)
+                    reason = probe.check(HEALTH_TIMEOUT) if probe else None
+                    r["health"] = "healthy" if reason is None else f"unhealthy: {reason}"[:80]
+            return r
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(row, self.stack.services))
+
+    def wait(self, names: Sequence[str], timeout: float | None = None) -> dict[str, float]:
+        """Probe running services until healthy (all share one deadline)."""
+        state = self.store.load()
+        env = self.env()
+        services = [n for n in closure(self.stack, list(names)) if n in self.stack.services]
+        missing = [n for n in services if n not in state.processes or not is_running(state.processes[n])]
+        if missing:
+            raise HarnessError(f"not running: {', '.join(missing)}; start them with `invoke up`")
+        t_end = time.monotonic() + (timeout or 60.0)
+
+        def one(name: str) -> float:
+            ctx = self.context(name, env)
+            probe = KINDS[ctx.svc.kind].probe(ctx)
+            rec = state.processes[name]
+            if probe is None:
+                return 0.0
+            return wait_ready(name, probe, timeout=max(0.5, t_end - time.monotonic()),
+                              alive=lambda: is_running(rec), pid=rec.pid, log_path=rec.log)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(services, pool.map(one, services), strict=True))
+
+    def describe_up(self) -> list[dict[str, str]]:
+        return self.status(health=False)
+
+
+def stage_dicts(timeline: RunTimeline) -> list[dict[str, Any]]:
+    return [vars(s) for s in timeline.stages]

@@ -1,0 +1,297 @@
+"""Readiness probes, one small class per way of asking, and the one loop that waits on them.
+
+A probe's ``check`` answers ``None`` when ready, or a short reason when not ("connection
+refused", "HTTP 503"). :func:`wait_ready` polls with one monotonic deadline, a poll interval
+that starts at 20 ms and backs off, and a liveness check on every round, so a process that dies
+during its wait fails the run at once instead of after the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.errors import Interrupted, ServiceFailed
+from harness.processes import log_tail
+
+FIRST_INTERVAL = 0.02
+MAX_INTERVAL = 0.5
+
+
+class Probe(Protocol):
+    what: str
+
+    def check(self, timeout: float) -> str | None: ...
+
+
+@dataclass
+class TcpProbe:
+    host: str
+    port: int
+
+    @property
+    def what(self) -> str:
+        return f"{self.host}:{self.port} accepting connections"
+
+    def check(self, timeout: float) -> str | None:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout):
+                return None
+        except OSError as exc:
+            return exc.strerror or str(exc)
+
+
+@dataclass
+class HttpProbe:
+    url: str
+    status: int = 200
+    expect: str | None = None
+
+    @property
+    def what(self) -> str:
+        body = f" with {self.expect!r} in the body" if self.expect else ""
+        return f"GET {self.url} answering {self.status}{body}"
+
+    def check(self, timeout: float) -> str | None:
+        import httpx
+
+        try:
+            resp = httpx.get(self.url, timeout=timeout)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+        if resp.status_code != self.status:
+            return f"HTTP {resp.status_code}: {resp.text[:200]}"
+        if self.expect and self.expect not in resp.text:
+            return f"body lacks {self.expect!r}: {resp.text[:200]}"
+        return None
+
+
+@dataclass
+class PostgresProbe:
+    dsn: str
+    label: str
+
+    @property
+    def what(self) -> str:
+        return f"SELECT 1 on {self.label}"
+
+    def check(self, timeout: float) -> str | None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=max(1, int(timeout))) as conn:
+                conn.execute("SELECT 1").fetchone()
+            return None
+        except psycopg.Error as exc:
+            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+@dataclass
+class S3Probe:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str
+    buckets: Sequence[str] = ()
+
+    @property
+    def what(self) -> str:
+        return f"S3 at {self.endpoint}" + (f" with buckets {', '.join(self.buckets)}" if self.buckets else "")
+
+    def check(self, timeout: float) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = s3_client(self.endpoint, self.access_key, self.secret_key, self.region, timeout)
+        try:
+            if not self.buckets:
+                client.list_buckets()
+            for bucket in self.buckets:
+                client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            return f"{exc.response.get('Error', {}).get('Code', 'error')} ({self.endpoint})"
+        except BotoCoreError as exc:
+            return str(exc)
+        return None
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout,
+                      retries={"max_attempts": 1}),
+    )
+
+
+@dataclass
+class TemporalProbe:
+    address: str
+    namespace: str = "default"
+
+    @property
+    def what(self) -> str:
+        return f"Temporal gRPC health at {self.address}"
+
+    def check(self, timeout: float) -> str | None:
+        from temporalio.client import Client
+
+        async def probe() -> bool:
+            client = await asyncio.wait_for(
+                Client.connect(self.address, namespace=self.namespace), timeout
+            )
+            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout))
+
+        try:
+            return None if asyncio.run(probe()) else "health check says not serving"
+        except Exception as exc:  # noqa: BLE001 - the SDK raises many types; any means "not yet"
+            text = str(exc).strip().splitlines()
+            return text[0][:200] if text else type(exc).__name__
+
+
+@dataclass
+class DisplayProbe:
+    """An X server accepts connections on its local socket."""
+
+    display: int
+
+    @property
+    def what(self) -> str:
+        return f"X display :{self.display}"
+
+    def check(self, timeout: float) -> str | None:
+        path = f"/tmp/.X11-unix/X{self.display}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(path)
+            except OSError as exc:
+                return f"{path}: {exc.strerror or exc}"
+        return None
+
+
+@dataclass
+class DisplayFdProbe:
+    """Xvfb writes its display number to ``-displayfd`` once it accepts clients."""
+
+    read_fd: int
+    display: int
+    _got: bool = field(default=False, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def what(self) -> str:
+        return f"Xvfb to report display :{self.display} on -displayfd"
+
+    def check(self, timeout: float) -> str | None:
+        if self._got:
+            return None
+        if self._closed:
+            return "displayfd closed without a display number"
+        ready, _, _ = select.select([self.read_fd], [], [], min(timeout, 0.05))
+        if not ready:
+            return "no display number reported yet"
+        data = os.read(self.read_fd, 64).decode().strip()
+        os.close(self.read_fd)
+        if not data:
+            self._closed = True
+            return "displayfd closed without a display number"
+        self._got = True
+        return None
+
+
+@dataclass
+class CommandProbe:
+    argv: Sequence[str]
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+
+    @property
+    def what(self) -> str:
+        return f"`{' '.join(self.argv)}` exiting 0"
+
+    def check(self, timeout: float) -> str | None:
+        try:
+            res = subprocess.run(self.argv, cwd=self.cwd, env=self.env, capture_output=True,
+                                 timeout=max(timeout, 1), check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+        if res.returncode:
+            out = (res.stdout + res.stderr).decode(errors="replace").strip().splitlines()
+            return f"exit {res.returncode}" + (f": {out[-1]}" if out else "")
+        return None
+
+
+@dataclass
+class AllOf:
+    """Several probes under one shared deadline (not one full timeout each)."""
+
+    probes: Sequence[Probe]
+
+    @property
+    def what(self) -> str:
+        return " and ".join(p.what for p in self.probes)
+
+    def check(self, timeout: float) -> str | None:
+        for probe in self.probes:
+            reason = probe.check(timeout)
+            if reason is not None:
+                return reason
+        return None
+
+
+def wait_ready(
+    name: str,
+    probe: Probe,
+    *,
+    timeout: float,
+    alive: Callable[[], bool] | None = None,
+    pid: int | None = None,
+    log_path: str | None = None,
+    cancel: threading.Event | None = None,
+) -> float:
+    """Poll ``probe`` until it passes; return the seconds it took.
+
+    Raises :class:`ServiceFailed` naming the service, what was checked, for how long, whether
+    the process is alive and the last lines of its log.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    interval = FIRST_INTERVAL
+    reason = "not checked"
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted(f"{name}: stopped waiting (the run is being cancelled)")
+        if alive is not None and not alive():
+            raise ServiceFailed(
+                name, f"exited while waiting for {probe.what} (after {time.monotonic() - start:.1f} s)",
+                log_tail(log_path) if log_path else "",
+            )
+        remaining = deadline - time.monotonic()
+        reason_now = probe.check(max(0.2, min(remaining, 5.0)))
+        if reason_now is None:
+            return time.monotonic() - start
+        reason = reason_now
+        if time.monotonic() >= deadline:
+            state = ""
+            if pid is not None and alive is not None:
+                state = f" (pid {pid} {'alive' if alive() else 'exited'})"
+            raise ServiceFailed(
+                name, f"{probe.what}: not ready after {timeout:.1f} s{state}; last answer: {reason}",
+                log_tail(log_path) if log_path else "",
+            )
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, MAX_INTERVAL)

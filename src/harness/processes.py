@@ -1,0 +1,158 @@
+"""Starting and stopping supervised processes, one process group each.
+
+Every child starts in a new session (so its group can be signalled as a whole), writes to a log
+file rather than a pipe nobody reads, and carries ``HARNESS_OWNER`` in its environment so that
+grandchildren which left the group can still be found. Stopping is TERM (or the service's own
+signal) to the group, a grace period, KILL, and a wait until every member is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from harness.state import ProcRecord, same_process
+
+OWNER_VAR = "HARNESS_OWNER"
+TAIL_LINES = 30
+
+
+def owner_marker(state_dir: Path, run_token: str) -> str:
+    return f"{state_dir}#{run_token}"
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    marker: str,
+    user: str | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session with output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    child_env = {k: v for k, v in env.items() if k != OWNER_VAR}
+    child_env[OWNER_VAR] = marker
+    with open(log_path, "ab") as log:
+        log.write(f"--- harness: starting {' '.join(argv)} at {time.strftime('%H:%M:%S')} ---\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=child_env,
+            start_new_session=True,
+            user=user,
+            pass_fds=tuple(pass_fds),
+        )
+
+
+def record_for(name: str, proc: subprocess.Popen[bytes], argv: Sequence[str], log_path: Path,
+               url: str = "", stop_signal: int = signal.SIGTERM) -> ProcRecord:
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        created = 0.0
+    return ProcRecord(name=name, pid=proc.pid, create_time=created, argv=list(argv),
+                      log=str(log_path), started_at=time.time(), url=url, stop_signal=int(stop_signal))
+
+
+def marked_processes(prefix: str) -> list[psutil.Process]:
+    """Processes whose environment says they belong to ``prefix`` (a state dir)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            value = proc.environ().get(OWNER_VAR, "")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        if value.startswith(prefix):
+            found.append(proc)
+    return found
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def stop_processes(procs: Iterable[psutil.Process], sig: int, grace: float) -> list[psutil.Process]:
+    """Signal, wait up to ``grace``, KILL the rest, wait again; returns those that were alive."""
+    alive = []
+    for proc in procs:
+        try:
+            proc.send_signal(sig)
+            alive.append(proc)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    _, left = psutil.wait_procs(alive, timeout=grace)
+    for proc in left:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(left, timeout=10)
+    return alive
+
+
+def stop_record(rec: ProcRecord, grace: float) -> list[psutil.Process]:
+    """Stop the group a record started, but only if the pid is still the one we recorded.
+
+    Returns the processes that were signalled (empty when it was already gone or the pid was
+    recycled by something that is not ours).
+    """
+    if not same_process(rec.pid, rec.create_time):
+        return []
+    leader = psutil.Process(rec.pid)
+    members = {p.pid: p for p in _group_members(rec.pid)}
+    try:
+        for child in leader.children(recursive=True):
+            members.setdefault(child.pid, child)
+    except psutil.NoSuchProcess:
+        pass
+    members.setdefault(leader.pid, leader)
+    return stop_processes(members.values(), rec.stop_signal, grace)
+
+
+def is_running(rec: ProcRecord) -> bool:
+    return same_process(rec.pid, rec.create_time)
+
+
+def log_tail(path: str | Path, lines: int = TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def describe(pid: int) -> str:
+    """``pid 4242 (postgres -D /var/lib/...)`` for error messages."""
+    try:
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline()) or proc.name()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        cmd = "?"
+    return f"pid {pid} ({cmd})"

@@ -1,0 +1,106 @@
+"""What the user sees: live progress while a stack comes up, and the service tables.
+
+On a terminal a rich ``Live`` table shows each service's state and seconds elapsed; elsewhere
+(CI logs) each change is one printed line, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+STYLES = {
+    "ready": "green", "ran": "green", "up to date": "green", "already running": "green",
+    "healthy": "green", "failed": "red", "exited": "red", "unhealthy": "red", "stopped": "dim",
+    "waiting": "yellow", "starting": "yellow", "running": "yellow", "pending": "dim",
+    "cancelled": "dim",
+}
+DONE = {"ready", "ran", "up to date", "already running", "failed", "cancelled"}
+
+
+def styled(state: str) -> str:
+    style = STYLES.get(state, "")
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+@dataclass
+class Row:
+    name: str
+    state: str = "pending"
+    started: float | None = None
+    finished: float | None = None
+    detail: str = ""
+
+    def elapsed(self, now: float) -> str:
+        if self.started is None:
+            return ""
+        return f"{(self.finished or now) - self.started:.1f} s"
+
+
+class Progress:
+    """Thread-safe progress board for a set of services and steps."""
+
+    def __init__(self, console: Console, names: Sequence[str], title: str) -> None:
+        self.console = console
+        self.rows = {n: Row(n) for n in names}
+        self.title = title
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+
+    def update(self, name: str, state: str, detail: str = "") -> None:
+        with self._lock:
+            row = self.rows.setdefault(name, Row(name))
+            now = time.monotonic()
+            if row.started is None and state not in ("pending",):
+                row.started = now
+            if state in DONE:
+                row.finished = now
+            row.state, row.detail = state, detail
+            if self._live is None:
+                extra = f" - {detail}" if detail else ""
+                self.console.print(f"  {name:<18} {styled(state)} {row.elapsed(now)}{extra}", highlight=False)
+
+    def render(self) -> Table:
+        table = Table(title=self.title, title_justify="left", box=None, pad_edge=False)
+        table.add_column("service")
+        table.add_column("state")
+        table.add_column("elapsed", justify="right")
+        table.add_column("", overflow="fold")
+        now = time.monotonic()
+        with self._lock:
+            for row in self.rows.values():
+                table.add_row(row.name, styled(row.state), row.elapsed(now), row.detail)
+        return table
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self._live = Live(get_renderable=self.render, console=self.console,
+                              refresh_per_second=8, transient=False)
+            self._live.__enter__()
+        else:
+            self.console.print(self.title)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+
+def service_table(rows: Iterable[dict[str, str]], title: str, health: bool = False) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("service", "state", *(["health"] if health else []), "url", "pid", "log"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        cells = [row["service"], styled(row["state"])]
+        if health:
+            cells.append(styled(row.get("health", "")) if row.get("health") in STYLES else row.get("health", ""))
+        cells += [row.get("url", ""), row.get("pid", ""), row.get("log", "")]
+        table.add_row(*cells)
+    return table

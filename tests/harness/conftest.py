@@ -1,0 +1,101 @@
+"""Fixtures for end-to-end tests of the engine: throwaway stacks in temporary directories.
+
+Each stack lives in its own directory (own state and log dirs), listens on ports the kernel
+reports free, and is always taken down afterwards, so these tests never touch a developer's
+running instance.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.ports import free_port
+
+APP = Path(__file__).parent / "apps" / "app.py"
+
+
+@dataclass
+class StackDir:
+    root: Path
+    ports: list[int]
+
+    @property
+    def file(self) -> Path:
+        return self.root / "stack.toml"
+
+    def cli(self, *args: str, instance: int = 0, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harness", "--stack", str(self.file), "--instance", str(instance), *args],
+            capture_output=True, text=True, timeout=timeout, cwd=self.root,
+            env={**os.environ, "COLUMNS": "200", **(env or {})},
+        )
+
+    def popen(self, *args: str, instance: int = 0) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness", "--stack", str(self.file), "--instance", str(instance), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.root,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+    def state_dir(self, instance: int = 0) -> Path:
+        return self.root / ".harness" / str(instance)
+
+
+def distinct_free_ports(n: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports and p < 60000:
+            ports.append(p)
+    return ports
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., StackDir]]:
+    """``make_stack(template)``: ``{p0}``, ``{p1}``... become free ports, ``{app}`` the test app."""
+    made: list[StackDir] = []
+
+    def make(template: str, n_ports: int = 4) -> StackDir:
+        root = tmp_path / f"stack{len(made)}"
+        root.mkdir()
+        ports = distinct_free_ports(n_ports)
+        text = textwrap.dedent(template)
+        for i, port in enumerate(ports):
+            text = text.replace(f"{{p{i}}}", str(port))
+        text = text.replace("{app}", f"{sys.executable} {APP}")
+        (root / "stack.toml").write_text(text)
+        sd = StackDir(root, ports)
+        made.append(sd)
+        return sd
+
+    yield make
+    for sd in made:
+        for inst in sorted({int(p.name) for p in (sd.root / ".harness").glob("*") if p.name.isdigit()}):
+            sd.cli("down", instance=inst)
+
+
+def owned_processes(state_dir: Path) -> list[psutil.Process]:
+    """Live processes carrying this state dir's HARNESS_OWNER marker."""
+    from harness.processes import marked_processes
+
+    return [p for p in marked_processes(f"{state_dir.resolve()}#") if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

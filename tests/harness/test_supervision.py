@@ -1,0 +1,238 @@
+"""Real processes under the supervisor: up, status, down, crashes, ports, reaping, instances."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from harness.ports import port_free
+
+from .conftest import owned_processes, wait_for
+
+TWO_APPS = """
+[stack]
+name = "two-apps"
+port_offset = 7
+
+[services.api]
+command = "{app} --port {port} --need-env DB_URL"
+port = {p0}
+ready = { http = "/health", expect = "healthy", timeout = 20 }
+after = ["helper"]
+env = { DB_URL = "fake://{helper.host}:{helper.port}/db" }
+
+[services.helper]
+command = "{app} --port {port} --orphan"
+port = {p1}
+ready = { http = "/health", timeout = 20 }
+"""
+
+
+def test_up_status_down_leaves_nothing(make_stack):
+    sd = make_stack(TWO_APPS)
+    res = sd.cli("up")
+    assert res.returncode == 0, res.stderr
+    assert "api" in res.stderr and "ready" in res.stderr
+    # The app got its env template rendered with the helper's port.
+    value = httpx.get(f"http://127.0.0.1:{sd.ports[0]}/env/DB_URL").json()["value"]
+    assert value == f"fake://127.0.0.1:{sd.ports[1]}/db"
+
+    status = sd.cli("status")
+    assert status.returncode == 0
+    assert status.stderr.count("healthy") == 2, status.stderr
+
+    state = json.loads((sd.state_dir() / "state.json").read_text())
+    pids = [rec["pid"] for rec in state["processes"].values()]
+    assert len(owned_processes(sd.state_dir())) >= 3  # two apps and the orphaned grandchild
+
+    down = sd.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+    assert owned_processes(sd.state_dir()) == []  # the grandchild that left the group is gone too
+    assert port_free(sd.ports[0]) and port_free(sd.ports[1])
+
+
+def test_second_up_is_idempotent(make_stack):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up").returncode == 0
+    pid_before = httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"]
+    again = sd.cli("up")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stderr
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] == pid_before
+
+
+def test_crashing_service_fails_fast_with_log_tail_and_cleans_up(make_stack):
+    sd = make_stack("""
+    [services.slow]
+    command = "{app} --port {port}"
+    port = {p0}
+    ready = { http = "/health", timeout = 30 }
+
+    [services.crashy]
+    command = "{app} --port {port} --crash"
+    port = {p1}
+    ready = { http = "/health", timeout = 60 }
+    """)
+    t0 = time.monotonic()
+    res = sd.cli("up")
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 2
+    assert "crashy: exited while waiting" in res.stderr
+    assert "configured to crash: boom" in res.stderr  # the log tail is shown
+    assert elapsed < 10, f"took {elapsed:.1f} s; the 60 s readiness timeout must not be waited out"
+    assert owned_processes(sd.state_dir()) == []
+    assert port_free(sd.ports[0])
+
+
+def test_foreign_port_holder_is_named_and_left_alone(make_stack):
+    sd = make_stack(TWO_APPS)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import socket,time;s=socket.socket();"
+        f"s.bind(('127.0.0.1',{sd.ports[1]}));s.listen();time.sleep(120)")])
+    try:
+        wait_for(lambda: not port_free(sd.ports[1]), 10, "the foreign holder to listen")
+        t0 = time.monotonic()
+        res = sd.cli("up")
+        assert time.monotonic() - t0 < 2.5
+        assert res.returncode == 2
+        assert f"port {sd.ports[1]}" in res.stderr and f"pid {holder.pid}" in res.stderr
+        assert "time.sleep(120)" in res.stderr  # its command line
+        assert holder.poll() is None
+        assert owned_processes(sd.state_dir()) == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("moment", ["during startup", "after startup"])
+def test_kill_9_of_up_is_reaped_by_next_up(make_stack, moment):
+    sd = make_stack("""
+    [services.quick]
+    command = "{app} --port {port} --orphan"
+    port = {p0}
+
+    [services.slow]
+    command = "{app} --port {port} --delay 4"
+    port = {p1}
+    ready = { http = "/health", timeout = 30 }
+    after = ["quick"]
+    """)
+    up = sd.popen("up")
+    state_file = sd.state_dir() / "state.json"
+
+    def recorded(names):
+        try:
+            return set(json.loads(state_file.read_text())["processes"]) >= set(names)
+        except (OSError, ValueError, KeyError):
+            return False
+
+    if moment == "during startup":
+        wait_for(lambda: recorded({"quick", "slow"}), 20, "both services to be recorded")
+    else:
+        wait_for(lambda: not port_free(sd.ports[1]), 20, "the slow service to listen")
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    before = {p.pid for p in owned_processes(sd.state_dir())}
+    assert before, "the killed run must have left processes behind for this test to mean anything"
+
+    again = sd.cli("up")
+    assert again.returncode == 0, again.stderr
+    assert "reaped" in again.stderr
+    after = {p.pid for p in owned_processes(sd.state_dir())}
+    assert not (before & after), "orphans of the killed run survived"
+    assert sd.cli("down").returncode == 0
+    assert owned_processes(sd.state_dir()) == []
+
+
+def test_status_and_down_also_reap_a_killed_run(make_stack):
+    sd = make_stack("""
+    [services.slow]
+    command = "{app} --port {port} --delay 30"
+    port = {p0}
+    ready = { http = "/health", timeout = 60 }
+    """)
+    up = sd.popen("up")
+    wait_for(lambda: owned_processes(sd.state_dir()), 20, "the service to start")
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    res = sd.cli("status")
+    assert "reaped" in res.stderr
+    assert owned_processes(sd.state_dir()) == []
+
+
+def test_one_up_at_a_time_per_instance(make_stack):
+    sd = make_stack("""
+    [services.slow]
+    command = "{app} --port {port} --delay 3"
+    port = {p0}
+    ready = { http = "/health", timeout = 30 }
+    """)
+    first = sd.popen("up")
+    wait_for(lambda: owned_processes(sd.state_dir()), 20, "the first up to start its service")
+    second = sd.cli("up")
+    assert second.returncode == 2
+    assert "instance 0 is busy" in second.stderr and f"pid {first.pid}" in second.stderr
+    assert first.wait(timeout=60) == 0
+
+
+def test_two_instances_side_by_side(make_stack):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up", instance=0).returncode == 0
+    res = sd.cli("up", instance=1)
+    assert res.returncode == 0, res.stderr
+    p0, p1 = sd.ports[0], sd.ports[0] + 7
+    assert httpx.get(f"http://127.0.0.1:{p1}/health").json()["status"] == "healthy"
+    assert sd.cli("down", instance=1).returncode == 0
+    assert port_free(p1)
+    assert httpx.get(f"http://127.0.0.1:{p0}/health").json()["status"] == "healthy"
+    assert sd.cli("status", instance=0).stderr.count("healthy") == 2
+
+
+def test_sigint_during_up_runs_the_cleanup_trap(make_stack):
+    sd = make_stack("""
+    [services.quick]
+    command = "{app} --port {port}"
+    port = {p0}
+
+    [services.slow]
+    command = "{app} --port {port} --delay 30"
+    port = {p1}
+    ready = { http = "/health", timeout = 60 }
+    """)
+    up = sd.popen("up")
+    wait_for(lambda: len(owned_processes(sd.state_dir())) >= 2, 20, "both services to start")
+    up.send_signal(signal.SIGINT)
+    out, _ = up.communicate(timeout=30)
+    assert up.returncode == 130, out
+    assert "interrupted" in out
+    assert owned_processes(sd.state_dir()) == []
+
+
+def test_keep_on_failure_leaves_services_up(make_stack):
+    sd = make_stack("""
+    [services.good]
+    command = "{app} --port {port}"
+    port = {p0}
+
+    [services.bad]
+    command = "{app} --port {port} --crash"
+    port = {p1}
+    after = ["good"]
+    ready = { http = "/health" }
+    """)
+    res = sd.cli("up", "--keep-on-failure")
+    assert res.returncode == 2
+    assert "keep-on-failure" in res.stderr
+    with socket.create_connection(("127.0.0.1", sd.ports[0]), timeout=2):
+        pass
+    assert sd.cli("down").returncode == 0
+    assert port_free(sd.ports[0])
