@@ -264,7 +264,8 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         elif err["type"] == "union_tag_invalid":
-            msg = f"unknown kind {err['input']!r}; expected one of process, {', '.join(INFRA_KINDS)}"
+            given = err["input"].get("kind") if isinstance(err["input"], dict) else err["input"]
+            msg = f"unknown kind {given!r}; expected one of process, {', '.join(INFRA_KINDS)}"
             key = key.removesuffix(".kind") + ".kind" if "kind" not in key else key
         more = len(exc.errors()) - 1
         if more:
@@ -319,6 +320,19 @@ def _check_ports(stack: Stack, fname: str) -> None:
                     fname, f"services.{name}.{key}", f"port {port} is also used by {owners[port]}"
                 )
             owners[port] = f"services.{name}"
+    # Instances shift every port by the same offset, so two bases that differ by a multiple of
+    # it collide at some instance: refuse that up front rather than at `up --instance N`.
+    offset, top = stack.stack.port_offset, stack.stack.max_instance
+    items = sorted(owners.items())
+    for i, (a, owner_a) in enumerate(items):
+        for b, owner_b in items[i + 1 :]:
+            steps = (b - a) // offset
+            if (b - a) % offset == 0 and steps <= top:
+                raise ConfigError(
+                    fname, "stack.max_instance",
+                    f"{owner_a} port {a} and {owner_b} port {b} collide at instance {steps} "
+                    f"(port_offset {offset}); lower max_instance below {steps} or change a port",
+                )
 
 
 def _check_cycles(stack: Stack, fname: str) -> None:

@@ -21,6 +21,7 @@ from harness.errors import ConfigError, HarnessError
 
 SECRET_WORDS = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|DSN", re.I)
 MASK = "***"
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,8 @@ def is_secret(key: str) -> bool:
 
 
 def mask_env(env: Mapping[str, str]) -> dict[str, str]:
-    """A copy safe to print or persist: secret-looking keys' values replaced."""
-    return {k: (MASK if is_secret(k) and v else v) for k, v in env.items()}
+    """A copy safe to print or persist: secret-looking keys' values and URL passwords replaced."""
+    return {k: (MASK if is_secret(k) and v else _URL_PASSWORD.sub(rf"\1{MASK}@", v)) for k, v in env.items()}
 
 
 def mask_text(text: str, env: Mapping[str, str]) -> str:
@@ -238,4 +239,4 @@ def mask_text(text: str, env: Mapping[str, str]) -> str:
     for key, value in env.items():
         if is_secret(key) and value and len(value) >= 3:
             text = text.replace(value, MASK)
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", rf"\1{MASK}@", text)
+    return _URL_PASSWORD.sub(rf"\1{MASK}@", text)

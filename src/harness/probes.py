@@ -164,7 +164,7 @@ class TemporalProbe:
 
 @dataclass
 class DisplayProbe:
-    """An X server accepts connections on its local socket."""
+    """An X server completes the X11 connection handshake on its local socket."""
 
     display: int
 
@@ -178,8 +178,15 @@ class DisplayProbe:
             sock.settimeout(timeout)
             try:
                 sock.connect(path)
+                # Connection setup, little-endian, protocol 11.0, no authorization.
+                sock.sendall(b"l\x00\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+                reply = sock.recv(8)
             except OSError as exc:
                 return f"{path}: {exc.strerror or exc}"
+        if not reply:
+            return f"{path}: closed without answering the X11 handshake"
+        if reply[0] != 1:
+            return f"{path}: X server refused the connection (status {reply[0]})"
         return None
 
 

@@ -1,0 +1,105 @@
+"""The native backend's infrastructure, for real: Postgres, S3, Temporal and Xvfb.
+
+Runs the repository's own stack.toml on instance 8, so a developer's instance 0 is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from harness.config import load_stack
+from harness.environment import derive_env, resolve_instance
+from harness.ports import port_free
+from harness.probes import DisplayProbe, s3_client
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTANCE = 8
+INFRA = ["postgres", "s3", "temporal", "xvfb"]
+
+
+def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", "--instance", str(INSTANCE), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def infra():
+    res = cli("up", *INFRA)
+    if res.returncode:
+        cli("down")
+    assert res.returncode == 0, res.stderr
+    env = derive_env(resolve_instance(load_stack(ROOT / "stack.toml"), INSTANCE))
+    yield env
+    down = cli("down")
+    assert down.returncode == 0, down.stderr
+    from harness.processes import marked_processes
+
+    assert marked_processes(f"{ROOT / '.harness' / str(INSTANCE)}#") == []
+    for key in ("POSTGRES_PORT", "S3_PORT", "TEMPORAL_PORT"):
+        assert port_free(int(env[key])), f"{key} {env[key]} still listening after down"
+
+
+def test_postgres_has_app_role_and_databases(infra):
+    with psycopg.connect(infra["POSTGRES_DSN"]) as conn:
+        user, db = conn.execute("SELECT current_user, current_database()").fetchone()
+        assert (user, db) == ("app", "app")
+        dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+        assert {"app", "results"} <= dbs
+        assert conn.execute("SHOW fsync").fetchone()[0] == "off"  # settings from stack.toml reached it
+    server = [p for p in psutil.process_iter(["username", "cmdline"])
+              if p.info["cmdline"] and p.info["cmdline"][0].endswith("/postgres")
+              and str(infra["POSTGRES_PORT"]) in p.info["cmdline"]]
+    assert server and server[0].info["username"] == "postgres", "as root, postgres runs unprivileged"
+    assert infra["POSTGRES_URL"].startswith("postgresql+psycopg://app:")
+
+
+def test_s3_buckets_exist_and_take_objects(infra):
+    client = s3_client(infra["S3_ENDPOINT"], infra["S3_ACCESS_KEY"], infra["S3_SECRET_KEY"], infra["S3_REGION"])
+    names = {b["Name"] for b in client.list_buckets()["Buckets"]}
+    assert {"artifacts", "results"} <= names
+    client.put_object(Bucket="artifacts", Key="probe.txt", Body=b"hello")
+    assert client.get_object(Bucket="artifacts", Key="probe.txt")["Body"].read() == b"hello"
+
+
+def test_temporal_answers_grpc_health(infra):
+    from temporalio.client import Client
+
+    async def check() -> bool:
+        client = await Client.connect(infra["TEMPORAL_ADDRESS"])
+        return await client.service_client.check_health()
+
+    assert asyncio.run(check()) is True
+
+
+def test_xvfb_display_accepts_x11_clients(infra):
+    assert infra["DISPLAY"] == f":{99 + INSTANCE}"
+    assert DisplayProbe(99 + INSTANCE).check(2) is None
+
+
+def test_status_shows_every_service_healthy(infra):
+    res = cli("status")
+    assert res.returncode == 0
+    for name in INFRA:
+        line = next(line for line in res.stderr.splitlines() if f" {name} " in line)
+        assert "healthy" in line and "unhealthy" not in line, line
+
+
+def test_stop_and_restart_one_service_only(infra):
+    assert cli("stop", "temporal").returncode == 0
+    assert port_free(int(infra["TEMPORAL_PORT"]))
+    state = json.loads((ROOT / ".harness" / str(INSTANCE) / "state.json").read_text())
+    assert "temporal" not in state["processes"] and "postgres" in state["processes"]
+    res = cli("up", "temporal")
+    assert res.returncode == 0, res.stderr
+    assert "temporal" in res.stderr and "ready" in res.stderr
+    assert not port_free(int(infra["TEMPORAL_PORT"]))

@@ -1,0 +1,125 @@
+"""stack.toml validation: every error kind is one line naming the file and the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_stack
+from harness.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[stack]
+name = "demo"
+
+[services.db]
+kind = "postgres"
+port = 25432
+password = "${DEMO_DB_PASSWORD:-pw}"
+
+[services.api]
+command = "python -m demo --port {port} --db {db.dsn}"
+port = 28000
+after = ["db", "migrate"]
+ready = { http = "/health" }
+
+[steps.migrate]
+run = "alembic upgrade head"
+after = ["db"]
+
+[profiles.all]
+services = ["api"]
+
+[suites.smoke]
+profile = "all"
+paths = ["tests"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stack.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_good_stack_loads(tmp_path):
+    stack = load_stack(write(tmp_path, GOOD))
+    assert list(stack.services) == ["db", "api"]
+    assert stack.task_of("db") == "infra" and stack.task_of("api") == "start"
+    assert stack.task_of("migrate") == "migrate"
+    assert stack.profile_nodes("all") == ["db", "api", "migrate"]
+
+
+def test_env_interpolation_uses_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_DB_PASSWORD", "from-env")
+    assert load_stack(write(tmp_path, GOOD)).services["db"].password == "from-env"
+
+
+def test_env_interpolation_reads_dotenv(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_DB_PASSWORD", raising=False)
+    (tmp_path / ".env").write_text("DEMO_DB_PASSWORD=from-dotenv\n")
+    assert load_stack(write(tmp_path, GOOD)).services["db"].password == "from-dotenv"
+
+
+BAD = {
+    "unknown key": (GOOD.replace('name = "demo"', 'name = "demo"\ncolour = "red"'), "stack.colour", "unknown key"),
+    "unknown service key": (GOOD.replace("port = 28000", "port = 28000\nprot = 1"), "services.api.prot", "unknown key"),
+    "unknown dependency": (GOOD.replace('after = ["db", "migrate"]', 'after = ["db", "cache"]'),
+                           "services.api.after", "unknown dependency 'cache'"),
+    "cycle": (GOOD.replace('run = "alembic upgrade head"\nafter = ["db"]',
+                           'run = "alembic upgrade head"\nafter = ["api"]'),
+              "after", "dependency cycle"),
+    "port clash": (GOOD.replace("port = 28000", "port = 25432"), "services.api.port", "port 25432 is also used by services.db"),
+    "missing command": (GOOD.replace('command = "python -m demo --port {port} --db {db.dsn}"\n', ""),
+                        "services.api.command", "required key is missing"),
+    "step without action": (GOOD.replace('run = "alembic upgrade head"\n', ""), "steps.migrate",
+                            "exactly one of 'run'"),
+    "unknown kind": (GOOD.replace('kind = "postgres"', 'kind = "mysql"'), "services.db.kind", "unknown kind 'mysql'"),
+    "unknown placeholder": (GOOD.replace("{db.dsn}", "{db.nope}"), "services.api.command", "unknown placeholder"),
+    "unset variable": (GOOD.replace("${DEMO_DB_PASSWORD:-pw}", "${HARNESS_TEST_UNSET_VAR}"), "services.db.password",
+                       "HARNESS_TEST_UNSET_VAR"),
+    "unknown profile in suite": (GOOD.replace('profile = "all"', 'profile = "everything"'), "suites.smoke.profile",
+                                 "unknown profile"),
+    "bad toml": ("[services\n", "", "not valid TOML"),
+    "wrong type": (GOOD.replace("port = 28000", 'port = "eighty"'), "services.api.port", "integer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_stack_names_file_and_key(tmp_path, case):
+    text, key, fragment = BAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_stack(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert key in info.value.key or key in message, message
+    assert fragment in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("case", ["unknown dependency", "cycle", "port clash", "missing command", "unknown key"])
+def test_cli_reports_config_errors_as_one_line_and_exit_2(tmp_path, case):
+    path = write(tmp_path, BAD[case][0])
+    res = subprocess.run([sys.executable, "-m", "harness", "--stack", str(path), "up"],
+                         capture_output=True, text=True, timeout=60, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], res.stderr
+
+
+def test_missing_stack_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_stack(tmp_path / "nope.toml")
+
+
+def test_reference_stack_is_valid():
+    stack = load_stack(ROOT / "stack.toml")
+    assert {"postgres", "s3", "temporal", "xvfb"} <= set(stack.services)

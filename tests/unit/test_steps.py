@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import threading
+import textwrap
+
+import pytest
+
+from harness.config import load_stack
+from harness.environment import resolve_instance
+from harness.errors import StepFailed
+from harness.steps import run_step
+
+
+def build(tmp_path, run: str, extra: str = ""):
+    (tmp_path / "src.txt").write_text("v1")
+    (tmp_path / "stack.toml").write_text(textwrap.dedent(f"""
+    [steps.build]
+    run = "{run}"
+    shell = true
+    inputs = ["src.txt"]
+    outputs = ["out.txt"]
+    {extra}
+    """))
+    return resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
+
+
+def go(inst, cached=None):
+    return run_step(inst, "build", env={"PATH": "/usr/bin:/bin"}, cwd=inst.stack.root, cached_digest=cached,
+                    cancel=threading.Event(), on_spawn=lambda p, a: None)
+
+
+def test_cached_step_runs_once_until_inputs_change(tmp_path):
+    inst = build(tmp_path, "cat src.txt >> out.txt")
+    outcome, digest = go(inst)
+    assert outcome == "ran"
+    assert go(inst, digest) == ("up to date", digest)
+    assert (tmp_path / "out.txt").read_text() == "v1"
+    (tmp_path / "src.txt").write_text("v2")
+    outcome, digest2 = go(inst, digest)
+    assert outcome == "ran" and digest2 != digest
+    (tmp_path / "out.txt").unlink()
+    assert go(inst, digest2)[0] == "ran", "a missing output forces a rebuild"
+
+
+def test_failing_step_names_command_and_shows_log(tmp_path):
+    inst = build(tmp_path, "echo broken-input >&2; exit 7")
+    with pytest.raises(StepFailed) as info:
+        go(inst)
+    assert "build: `echo broken-input >&2; exit 7` exited with 7" in str(info.value)
+    assert "broken-input" in info.value.log_tail
+
+
+def test_callable_step_gets_context(tmp_path):
+    (tmp_path / "mystep.py").write_text(textwrap.dedent("""
+        def make(ctx):
+            (ctx.root / "out.txt").write_text(ctx.args["word"] + ctx.env["PATH"][:4])
+    """))
+    (tmp_path / "stack.toml").write_text('[steps.build]\ncall = "mystep:make"\nargs = { word = "hi" }\n')
+    inst = resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
+    assert go(inst)[0] == "ran"
+    assert (tmp_path / "out.txt").read_text() == "hi/usr"
