@@ -103,6 +103,24 @@ def cmd_vfs_fix(h: Harness, args: argparse.Namespace) -> int:
     return vfs_fix(h.console, apply=args.apply)
 
 
+SUITE_SWITCHES = {"--reuse": "reuse", "--keep": "keep"}
+
+
+def cmd_suite(h: Harness, args: argparse.Namespace) -> int:
+    from harness.suites import run_suite
+
+    pytest_args = [a for a in args.pytest_args if a not in SUITE_SWITCHES]
+    reuse = args.reuse or "--reuse" in args.pytest_args or os.environ.get("HARNESS_REUSE") == "1"
+    keep = args.keep or "--keep" in args.pytest_args or os.environ.get("HARNESS_KEEP") == "1"
+    return run_suite(h, args.suite, pytest_args, reuse=reuse, keep=keep)
+
+
+def cmd_history(h: Harness, args: argparse.Namespace) -> int:
+    from harness.history import show_history
+
+    return show_history(h, limit=args.limit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="stack file (default: $HARNESS_STACK or ./stack.toml)")
@@ -139,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=cmd_logs)
 
+    suite = sub.add_parser("suite", help="bring up a suite's profile, run its tests, record, tear down")
+    suite.add_argument("suite")
+    suite.add_argument("--reuse", action="store_true", help="test the stack `invoke up` started; start/stop nothing")
+    suite.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
+    suite.set_defaults(func=cmd_suite, pytest_args=[])
+
+    history = sub.add_parser("history", help="recent runs and tests whose outcome flipped")
+    history.add_argument("-n", "--limit", type=int, default=10)
+    history.set_defaults(func=cmd_history)
+
     vfs = sub.add_parser("vfs-fix", help="docker backend: make the engine's storage driver work")
     vfs.add_argument("--apply", action="store_true", help="switch the daemon to vfs if needed")
     vfs.set_defaults(func=cmd_vfs_fix)
@@ -146,8 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
-    console = console or Console(stderr=True)
+    """Run one command; writes the exit code to ``$HARNESS_EXIT_FILE`` too (nox reads it)."""
+    code = _main(list(sys.argv[1:] if argv is None else argv), console or Console(stderr=True))
+    exit_file = os.environ.get("HARNESS_EXIT_FILE")
+    if exit_file:
+        with open(exit_file, "w") as fh:
+            fh.write(str(code))
+    return code
+
+
+def _main(argv: list[str], console: Console) -> int:
+    # Everything after "--" belongs to the test command, verbatim.
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = build_parser().parse_args(argv)
+    if passthrough:
+        if args.command != "suite":
+            build_parser().error("arguments after -- are only for `suite`")
+        args.pytest_args = passthrough
     try:
         h = make_harness(args.stack, args.instance, console)
         return int(args.func(h, args))
@@ -162,7 +208,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
 
 
 def entry() -> None:
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ class RunTimeline:
 
     def add(self, name: str, status: str, t0: float, detail: str = "") -> None:
         now = time.monotonic()
-        self.stages.append(Stage(name, status, t0 - self.started, now - t0, detail))
+        self.stages.append(Stage(name, status, round(t0 - self.started, 3), round(now - t0, 3), detail))
 
 
 @contextlib.contextmanager
@@ -187,6 +187,7 @@ class Harness:
             title = f"{self.stack.stack.name} (instance {self.inst.number}): {what}"
             ok = False
             try:
+                self.inst.log_dir.mkdir(parents=True, exist_ok=True)
                 env = self.env()
                 running = {n for n in nodes if n in state.processes and is_running(state.processes[n])}
                 self._check_ports([n for n in nodes if n in self.stack.services and n not in running])
@@ -275,9 +276,13 @@ class Harness:
             self.timeline.add(name, "cancelled", t0)
             raise
         except Exception as exc:
-            progress.update(name, "failed", str(exc).splitlines()[0][:120])
-            self.timeline.add(name, "failed", t0, str(exc).splitlines()[0])
-            raise
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            progress.update(name, "failed", first[:120])
+            self.timeline.add(name, "failed", t0, first)
+            if isinstance(exc, HarnessError):
+                raise
+            # OSError, a driver's error...: still this service's failure, said without a traceback.
+            raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
 
     def _start_service(self, name: str, env: dict[str, str], progress: Progress,
                        cancel: threading.Event) -> None:

@@ -88,8 +88,13 @@ class InstanceLock:
         self.path = state_dir / "lock"
         self.instance = instance
         self._fh: IO[str] | None = None
+        self._depth = 0
 
     def acquire(self, what: str) -> None:
+        """Take the lock; re-entrant, so a suite can hold it across its up, tests and down."""
+        if self._fh is not None:
+            self._depth += 1
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
         try:
@@ -109,6 +114,9 @@ class InstanceLock:
         self._fh = fh
 
     def release(self) -> None:
+        if self._depth:
+            self._depth -= 1
+            return
         if self._fh is not None:
             self._fh.seek(0)
             self._fh.truncate()

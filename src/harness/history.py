@@ -1,0 +1,65 @@
+"""``invoke history``: the last runs, and tests whose outcome changed at the same commit (flaky)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from harness.lifecycle import Harness
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Every parseable line; a torn or hand-edited line is skipped, never fatal."""
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            continue
+    return runs
+
+
+def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """{nodeid: {commit: [outcomes...]}} for tests with more than one outcome at one commit."""
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for run in runs:
+        for nodeid, outcome in run.get("outcomes", {}).items():
+            if outcome != "skipped":
+                seen[(nodeid, run.get("git_commit", "?"))].append(outcome)
+    flaky: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for (nodeid, commit), outcomes in seen.items():
+        if len(set(outcomes)) > 1:
+            flaky[nodeid][commit] = outcomes
+    return dict(flaky)
+
+
+def show_history(h: Harness, *, limit: int) -> int:
+    path = (h.stack.root / h.stack.stack.log_dir / "history.jsonl").resolve()
+    runs = read_history(path)
+    if not runs:
+        h.console.print(f"no runs recorded yet in {path}")
+        return 0
+    table = Table(title=f"last {min(limit, len(runs))} of {len(runs)} runs ({path})", title_justify="left")
+    for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped"):
+        table.add_column(col)
+    for run in runs[-limit:]:
+        table.add_row(run["run_id"], run["suite"], run["git_commit"][:10], f"{run['duration_s']:.1f} s",
+                      run["status"], str(run["passed"]), str(run["failed"]), str(run["errors"]),
+                      str(run["skipped"]))
+    h.console.print(table)
+    flaky = flaky_tests(runs)
+    if flaky:
+        h.console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
+        for nodeid, commits in sorted(flaky.items()):
+            for commit, outcomes in commits.items():
+                h.console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}")
+    else:
+        h.console.print("no flaky tests: every test kept its outcome at each commit")
+    return 0

@@ -1,0 +1,117 @@
+"""Per-endpoint latency: record each HTTP call, summarise as count and p50/p95/p99.
+
+Routes are normalised (ids, uuids and numbers become ``{id}``) so ``GET /episodes/17`` and
+``GET /episodes/18`` count as one endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+SLOW_P99_MS = 500.0
+_ID = re.compile(
+    r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+|INT-[\w-]+|[0-9a-f]{16,})(?=/|$)",
+    re.I,
+)
+
+
+def route_of(path: str) -> str:
+    return _ID.sub("/{id}", path.split("?", 1)[0]) or "/"
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    method: str
+    route: str
+    status: int
+    ms: float
+
+
+class LatencyLog:
+    """Thread-safe list of calls; one per test session."""
+
+    def __init__(self) -> None:
+        self._calls: list[Call] = []
+        self._lock = threading.Lock()
+
+    def add(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.calls)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def summarize(calls: list[Call], slow_ms: float = SLOW_P99_MS) -> dict[str, Any]:
+    groups: dict[str, list[Call]] = {}
+    for call in calls:
+        groups.setdefault(f"{call.service} {call.method} {call.route}", []).append(call)
+    endpoints = {}
+    for key, items in sorted(groups.items()):
+        ms = sorted(c.ms for c in items)
+        endpoints[key] = {
+            "count": len(ms),
+            "p50_ms": round(percentile(ms, 50), 2),
+            "p95_ms": round(percentile(ms, 95), 2),
+            "p99_ms": round(percentile(ms, 99), 2),
+            "max_ms": round(ms[-1], 2),
+            "errors": sum(1 for c in items if c.status >= 500),
+        }
+    slow = [k for k, v in endpoints.items() if v["p99_ms"] > slow_ms]
+    return {"endpoints": endpoints, "slow_endpoints": slow, "slow_threshold_ms": slow_ms}
+
+
+class TimingTransport(httpx.BaseTransport):
+    """Wraps a transport and records every request's method, route, status and duration."""
+
+    def __init__(self, service: str, log: LatencyLog, inner: httpx.BaseTransport | None = None) -> None:
+        self.service, self.log = service, log
+        self.inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        t0 = time.perf_counter()
+        response = self.inner.handle_request(request)
+        response.read()
+        ms = (time.perf_counter() - t0) * 1000
+        self.log.add(Call(self.service, request.method, route_of(request.url.path), response.status_code, ms))
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncTimingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, service: str, log: LatencyLog) -> None:
+        self.service, self.log = service, log
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        t0 = time.perf_counter()
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        ms = (time.perf_counter() - t0) * 1000
+        self.log.add(Call(self.service, request.method, route_of(request.url.path), response.status_code, ms))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

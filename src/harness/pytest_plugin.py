@@ -1,0 +1,252 @@
+"""The pytest plugin loaded for integration suites (``-p harness.pytest_plugin``).
+
+It gives tests the running stack, read from the environment the harness exports:
+
+- ``stack_env``, ``service_url(name)``, ``service_client(name)`` (httpx clients that time every
+  request), ``session_id`` (``INT-<id>-<8 hex>`` from the ``int_id`` marker);
+- per test, the lines each service wrote to its log while the test ran: attached to failing
+  reports (terminal and JUnit properties) under the service's name;
+- a test during which a service logged a traceback or an ERROR line fails, naming the service and
+  the line, unless marked ``allow_backend_errors``;
+- at the end, ``$HARNESS_RUN_DIR/pytest-results.json`` with every test and the latency summary,
+  which the suite runner folds into ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.environment import env_name
+from harness.latency import LatencyLog, TimingTransport
+
+ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|\bCRITICAL\b")
+MAX_LOG_LINES = 200
+LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
+OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
+
+_latency = LatencyLog()
+_records: list[dict[str, Any]] = []
+
+
+def log_dir() -> Path | None:
+    value = os.environ.get("HARNESS_LOG_DIR")
+    return Path(value) if value else None
+
+
+def _log_files() -> dict[str, Path]:
+    directory = log_dir()
+    if directory is None or not directory.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(directory.glob("*.log"))}
+
+
+def _offsets() -> dict[str, int]:
+    return {name: path.stat().st_size for name, path in _log_files().items()}
+
+
+def _new_lines(start: dict[str, int]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, path in _log_files().items():
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start.get(name, 0))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines:
+            out[name] = lines[-MAX_LOG_LINES:]
+    return out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "int_id(id): the INT-xxx catalog id this test proves",
+        "allow_backend_errors: service ERROR lines or tracebacks during this test are expected",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The environment the harness derived for this run (ports, URLs, credentials, DISPLAY)."""
+    if "HARNESS_STACK_FILE" not in os.environ:
+        pytest.fail("not running under the harness: start suites with `nox -s integration_<tier>`, "
+                    "or `invoke up` then `nox -s integration_<tier> -- --reuse`", pytrace=False)
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def service_url(stack_env: dict[str, str]) -> Callable[[str], str]:
+    def url(service: str) -> str:
+        key = f"{env_name(service)}_URL"
+        if key not in stack_env:
+            pytest.fail(f"no {key} in the harness environment: is '{service}' in stack.toml?", pytrace=False)
+        return stack_env[key]
+
+    return url
+
+
+@pytest.fixture(scope="session")
+def latency_log() -> LatencyLog:
+    return _latency
+
+
+@pytest.fixture(scope="session")
+def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., httpx.Client]]:
+    """``service_client("controller")``: an httpx client on that service that times each call."""
+    made: dict[tuple[str, float], httpx.Client] = {}
+
+    def client(service: str, timeout: float = 60.0) -> httpx.Client:
+        key = (service, timeout)
+        if key not in made:
+            made[key] = httpx.Client(base_url=service_url(service), timeout=timeout,
+                                     transport=TimingTransport(service, _latency))
+        return made[key]
+
+    yield client
+    for c in made.values():
+        c.close()
+
+
+@pytest.fixture
+def int_id(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("int_id")
+    if marker is None or not marker.args:
+        pytest.fail(f"{request.node.nodeid} has no @pytest.mark.int_id('INT-xxx') marker", pytrace=False)
+    return str(marker.args[0])
+
+
+@pytest.fixture
+def session_id(int_id: str) -> str:
+    """A workspace session id of the form ``INT-<id>-<8 hex>``, unique per test."""
+    number = int_id.removeprefix("INT-")
+    return f"INT-{number}-{uuid.uuid4().hex[:8]}"
+
+
+# -- per-test log capture -----------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    item.stash[OFFSETS_KEY] = _offsets()
+    return (yield)
+
+
+def backend_errors(logs: dict[str, list[str]], only: str | None = None) -> list[tuple[str, str]]:
+    """(service, line) pairs that look like errors; ``only`` keeps lines mentioning that text."""
+    found = []
+    for service, lines in logs.items():
+        for line in lines:
+            if ERROR_LINE.search(line) and (only is None or only in line):
+                found.append((service, line.strip()))
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    marker = item.get_closest_marker("int_id")
+    if marker is not None and marker.args:
+        report.user_properties.append(("int_id", str(marker.args[0])))
+    if report.when == "call":
+        logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
+        item.stash[LOGS_KEY] = logs
+        if report.passed and item.get_closest_marker("allow_backend_errors") is None:
+            _fail_on_backend_errors(item, report, logs)
+    if report.failed:
+        _attach_logs(item, report)
+    return report
+
+
+def _fail_on_backend_errors(item: pytest.Item, report: pytest.TestReport, logs: dict[str, list[str]]) -> None:
+    # Under pytest-xdist other tests write to the same logs at the same time: there, only
+    # lines naming this test's session id can be blamed on it.
+    only = None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        only = getattr(item, "funcargs", {}).get("session_id") or "\0"
+    errors = backend_errors(logs, only)
+    if errors:
+        service, line = errors[0]
+        report.outcome = "failed"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        report.longrepr = (f"backend error during the test: {service} logged: {line}{more}\n"
+                           "(mark the test allow_backend_errors if this is expected)")
+
+
+def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    logs = item.stash.get(LOGS_KEY, None)
+    if logs is None:
+        logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
+        item.stash[LOGS_KEY] = logs
+    for service, lines in logs.items():
+        text = "\n".join(lines[-60:])
+        report.sections.append((f"backend log: {service}", text))
+        report.user_properties.append((f"backend_log.{service}", text))
+
+
+# -- collecting results (on the xdist controller too: reports arrive there serialised) ----------
+_phases: dict[str, list[pytest.TestReport]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _phases.setdefault(report.nodeid, []).append(report)
+    if report.when == "teardown":
+        _records.append(_record(report.nodeid, _phases.pop(report.nodeid)))
+
+
+def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
+    outcome, message, duration = "passed", "", 0.0
+    props: dict[str, str] = {}
+    for rep in reports:
+        duration += rep.duration
+        props.update({str(k): str(v) for k, v in rep.user_properties})
+        if rep.failed and outcome not in ("failed", "error"):
+            outcome = "failed" if rep.when == "call" else "error"
+            message = _short(rep)
+        elif rep.skipped and outcome == "passed":
+            outcome, message = "skipped", _short(rep)
+    logs = {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items()
+            if k.startswith("backend_log.")} if outcome in ("failed", "error") else {}
+    markers = sorted(k for k in reports[0].keywords if k.startswith("integration_"))
+    return {"nodeid": nodeid, "int_id": props.get("int_id"), "markers": markers, "outcome": outcome,
+            "duration_s": round(duration, 3), "message": message, "backend_logs": logs}
+
+
+def _short(rep: pytest.TestReport) -> str:
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        return str(rep.longrepr[2])
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)[:2000]
+    text = str(rep.longrepr or "").strip()
+    return text.splitlines()[0][:2000] if text else ""
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run_dir = os.environ.get("HARNESS_RUN_DIR")
+    if not run_dir:
+        return
+    directory = Path(run_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    calls = [vars(c) for c in _latency.calls]
+    if worker:  # an xdist worker: hand its calls to the controller through a file
+        (directory / f"latency-{worker}.json").write_text(json.dumps(calls))
+        return
+    for part in directory.glob("latency-*.json"):
+        calls += json.loads(part.read_text())
+        part.unlink()
+    from harness.latency import Call, summarize
+
+    payload = {"exitstatus": int(exitstatus), "tests": _records,
+               "latency": summarize([Call(**c) for c in calls])}
+    (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))

@@ -1,0 +1,95 @@
+"""The human report of a run: one self-contained HTML page written next to results.json.
+
+It shows the stage timeline as a waterfall (what started when, and how long it took to become
+ready), the failing tests with their backend log excerpts, the slowest tests, and the endpoint
+latency table.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em} h2{font-size:1.1em;margin-top:2em}
+table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
+.bar{height:14px;background:#4a8;display:inline-block;border-radius:2px}
+.bar.failed{background:#c44}.bar.cancelled{background:#aaa}
+.lane{position:relative;width:600px;height:16px;background:#f6f6f6}
+.lane span{position:absolute;top:1px}
+pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:300px}
+.pass{color:#2a7}.fail{color:#c33}
+"""
+
+
+def _waterfall(stages: list[dict[str, Any]]) -> str:
+    if not stages:
+        return "<p>no stages recorded</p>"
+    end = max(s["start_offset"] + s["duration"] for s in stages) or 1.0
+    rows = []
+    for s in stages:
+        left = 600 * s["start_offset"] / end
+        width = max(2.0, 600 * s["duration"] / end)
+        rows.append(
+            f"<tr><td>{escape(s['name'])}</td><td>{escape(s['status'])}</td>"
+            f"<td>{s['start_offset']:.2f} s</td><td>{s['duration']:.2f} s</td>"
+            f"<td><div class=lane><span class='bar {escape(s['status'])}' "
+            f"style='left:{left:.0f}px;width:{width:.0f}px'></span></div></td></tr>"
+        )
+    return ("<table><tr><th>stage</th><th>status</th><th>start</th><th>took</th><th>timeline</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _failures(cases: list[dict[str, Any]]) -> str:
+    failed = [c for c in cases if c["outcome"] in ("failed", "error")]
+    if not failed:
+        return "<p class=pass>no failing tests</p>"
+    parts = []
+    for case in failed:
+        parts.append(f"<h3 class=fail>{escape(case['nodeid'])} ({escape(str(case.get('int_id')))})</h3>"
+                     f"<pre>{escape(case['message'])}</pre>")
+        for service, lines in case.get("backend_logs", {}).items():
+            parts.append(f"<p>{escape(service)} log while the test ran:</p><pre>{escape(chr(10).join(lines))}</pre>")
+    return "".join(parts)
+
+
+def _slowest(cases: list[dict[str, Any]], n: int = 10) -> str:
+    rows = "".join(f"<tr><td>{escape(c['nodeid'])}</td><td>{c['duration_s']:.2f} s</td><td>{escape(c['outcome'])}</td></tr>"
+                   for c in sorted(cases, key=lambda c: -c["duration_s"])[:n])
+    return f"<table><tr><th>test</th><th>duration</th><th>outcome</th></tr>{rows}</table>"
+
+
+def _latency(latency: dict[str, Any]) -> str:
+    endpoints = latency.get("endpoints", {})
+    if not endpoints:
+        return "<p>no HTTP calls recorded</p>"
+    slow = set(latency.get("slow_endpoints", []))
+    rows = "".join(
+        f"<tr class={'fail' if k in slow else ''}><td>{escape(k)}</td><td>{v['count']}</td><td>{v['p50_ms']}</td>"
+        f"<td>{v['p95_ms']}</td><td>{v['p99_ms']}</td></tr>" for k, v in endpoints.items())
+    return ("<table><tr><th>endpoint</th><th>count</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>"
+            + rows + "</table>")
+
+
+def render_html(data: dict[str, Any]) -> str:
+    t = data["tests"]
+    verdict = "pass" if data["exit_code"] == 0 else "fail"
+    failure = f"<p class=fail>{escape(data['failure'])}</p>" if data.get("failure") else ""
+    return f"""<!doctype html><html><head><meta charset=utf-8><title>{escape(data['run_id'])}</title>
+<style>{STYLE}</style></head><body>
+<h1>{escape(data['suite'])}: <span class={verdict}>{escape(data['status'])}</span> (exit {data['exit_code']})</h1>
+<p>run {escape(data['run_id'])} · commit {escape(data['git_commit'][:12])} · backend {escape(data['backend'])}
+ · {escape(data['started_at'])} → {escape(data['completed_at'])} ({data['duration_s']:.1f} s)</p>
+{failure}
+<p>{t['total']} tests: {t['passed']} passed, {t['failed']} failed, {t['errors']} errors, {t['skipped']} skipped</p>
+<h2>Stage timeline</h2>{_waterfall(data['stages'])}
+<h2>Failing tests</h2>{_failures(t['cases'])}
+<h2>Slowest tests</h2>{_slowest(t['cases'])}
+<h2>Endpoint latency</h2>{_latency(data['latency'])}
+</body></html>"""
+
+
+def write_html_report(data: dict[str, Any], path: Path) -> None:
+    path.write_text(render_html(data), encoding="utf-8")

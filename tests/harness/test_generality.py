@@ -1,0 +1,60 @@
+"""A second, unrelated stack (Postgres + a notes API with its own DSN-hungry pytest suite).
+
+Proves the engine knows nothing of the reference stack: Postgres `-c` settings, extra databases,
+DSN and libpq-style env templates, a step with its own cwd and PATH entry, and a suite's own
+test command and paths, all from that stack's stack.toml alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.ports import port_free
+
+from .conftest import owned_processes
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = Path(__file__).parent / "examples" / "notes"
+INSTANCE = 3
+
+
+@pytest.fixture
+def notes_stack():
+    # Under the checkout's .harness (world-searchable), not pytest's 0700 tmp: as root the
+    # Postgres server runs as the postgres user and must be able to reach its data dir.
+    target = ROOT / ".harness" / "test-stacks" / f"notes-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(EXAMPLE, target)
+    yield target
+    subprocess.run([sys.executable, "-m", "harness", "--stack", str(target / "stack.toml"),
+                    "--instance", str(INSTANCE), "down"], capture_output=True, timeout=120)
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def test_unrelated_stack_runs_its_own_suite(notes_stack):
+    res = subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(notes_stack / "stack.toml"), "--instance", str(INSTANCE),
+         "suite", "smoke"],
+        capture_output=True, text=True, timeout=300, cwd=notes_stack, env={**os.environ, "COLUMNS": "200"},
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "2 passed" in out
+
+    latest = notes_stack / "run-logs" / "latest"
+    results = json.loads((latest / "results.json").read_text())
+    assert results["suite"] == "smoke" and results["exit_code"] == 0 and results["instance"] == INSTANCE
+    assert results["tests"]["passed"] == 2
+    assert {s["name"] for s in results["stages"]} >= {"db", "schema", "api", "tests", "teardown"}
+    assert "schema ready in" in (latest / "logs" / "schema.log").read_text()
+    assert "notes-pw" not in (latest / "results.json").read_text()
+
+    assert owned_processes(notes_stack / ".state" / str(INSTANCE)) == []
+    assert port_free(26432 + 10 * INSTANCE) and port_free(26080 + 10 * INSTANCE)
