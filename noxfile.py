@@ -13,26 +13,23 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 nox.options.sessions = ["tests"]
 
-PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
-def install(session: nox.Session, *, groups: tuple[str, ...] = ()) -> None:
-    """The harness itself (editable) plus the named dependency groups from pyproject.toml."""
-    session.install("-e", ".")
-    for group in groups:
-        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
+    """The harness itself (editable) with the named extras from pyproject.toml."""
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and the engine's end-to-end tests on throwaway stacks."""
-    install(session, groups=("test",))
+    install(session, extras=("services", "test"))
     session.run("pytest", *(session.posargs or ("tests/unit", "tests/harness")))
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and strict mypy over src/harness."""
-    install(session, groups=("lint",))
+    install(session, extras=("lint",))
     session.run("ruff", "check", "src", "tests", "noxfile.py", "tasks.py")
     session.run("mypy", *session.posargs)

@@ -20,4 +20,4 @@ if ((${#need[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check nox uv invoke
-python3 -m pip install -q --disable-pip-version-check -e .
+python3 -m pip install -q --disable-pip-version-check -e ".[services,test]"

@@ -1,0 +1,279 @@
+"""controller: episodes, their events and artifacts; simulations as Temporal workflows.
+
+Mutating endpoints need ``X-API-Key`` (``CONTROLLER_API_KEY``). Assets are served through
+worker_light, which enforces the workspace path rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI, Header, Query
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select, text
+
+from services.common import settings, web
+from services.controller import db
+from services.controller.models import ACTIVE, Artifact, Episode, Event
+
+SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
+
+app = FastAPI(title="controller", version="1.0",
+              description="Episodes of circuit simulations, run as Temporal workflows.")
+web.install(app, "controller")
+app.add_middleware(CORSMiddleware, allow_origins=[o for o in settings.get("CONTROLLER_CORS_ORIGINS", "").split(",") if o],
+                   allow_methods=["*"], allow_headers=["*"])
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
+        self.status, self.message, self.field, self.extra = status, message, field, extra
+
+
+@app.exception_handler(Rejected)
+async def rejected(request: object, exc: Rejected) -> JSONResponse:
+    return web.error(exc.status, exc.message, exc.field, **exc.extra)
+
+
+def require_key(x_api_key: str | None = Header(None)) -> None:
+    expected = settings.need("CONTROLLER_API_KEY")
+    if not x_api_key:
+        raise Rejected(401, "the X-API-Key header is required", "X-API-Key")
+    if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+        raise Rejected(401, "the X-API-Key header is wrong", "X-API-Key")
+
+
+# -- models of the API ---------------------------------------------------------------------------
+class EpisodeCreate(BaseModel):
+    name: str = Field("episode", min_length=1, max_length=200)
+    session_id: str | None = Field(None, pattern=SESSION_PATTERN)
+
+
+class Objective(BaseModel):
+    measure: str = Field(min_length=1, max_length=64)
+    min: float | None = None
+    max: float | None = None
+
+
+class SimulateBody(BaseModel):
+    netlist_path: str = Field(min_length=1, max_length=512)
+    objectives: list[Objective] = []
+    cost_cap: float | None = Field(None, ge=0)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+
+class FileBody(BaseModel):
+    path: str = Field(min_length=1, max_length=512)
+    content: str = Field(max_length=5_000_000)
+
+
+class EpisodeOut(BaseModel):
+    id: str
+    name: str
+    session_id: str
+    status: str
+    reason: str | None
+    workflow_id: str | None
+    netlist_path: str | None
+    simulations: int
+    created_at: str
+    updated_at: str
+    artifacts: list[dict[str, Any]] = []
+
+
+class EventOut(BaseModel):
+    id: int
+    episode_id: str
+    kind: str
+    data: dict[str, Any]
+    created_at: str
+
+
+def episode_out(e: Episode, artifacts: list[Artifact] | None = None) -> dict[str, Any]:
+    return EpisodeOut(
+        id=e.id, name=e.name, session_id=e.session_id, status=e.status, reason=e.reason, workflow_id=e.workflow_id,
+        netlist_path=e.netlist_path, simulations=e.simulations, created_at=e.created_at.isoformat(),
+        updated_at=e.updated_at.isoformat(),
+        artifacts=[{"kind": a.kind, "bucket": a.bucket, "key": a.key, "etag": a.etag, "path": a.path}
+                   for a in artifacts or []],
+    ).model_dump()
+
+
+def event_out(ev: Event) -> dict[str, Any]:
+    return EventOut(id=ev.id, episode_id=ev.episode_id, kind=ev.kind, data=ev.data,
+                    created_at=ev.created_at.isoformat()).model_dump()
+
+
+def get_episode(s: Any, episode_id: str, lock: bool = False) -> Episode:
+    episode = db.locked_episode(s, episode_id) if lock else s.get(Episode, episode_id)
+    if episode is None:
+        raise Rejected(404, f"no episode {episode_id!r}", "episode_id")
+    return episode
+
+
+# -- Temporal -----------------------------------------------------------------------------------
+async def _temporal_client() -> Any:
+    from temporalio.client import Client
+
+    address = settings.need("TEMPORAL_ADDRESS")
+    try:
+        return await asyncio.wait_for(Client.connect(address, namespace=settings.get("TEMPORAL_NAMESPACE", "default")), 5)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "unavailable"
+        raise RuntimeError(f"Temporal unavailable at {address}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+async def _start(workflow_id: str, request: dict[str, Any]) -> None:
+    from services.temporal_worker.workflows import WORKFLOW_NAME
+
+    client = await _temporal_client()
+    await client.start_workflow(WORKFLOW_NAME, request, id=workflow_id,
+                                task_queue=settings.get("TEMPORAL_TASK_QUEUE", "episodes"),
+                                execution_timeout=timedelta(minutes=30))
+
+
+async def _cancel(workflow_id: str) -> None:
+    client = await _temporal_client()
+    await client.get_workflow_handle(workflow_id).cancel()
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+@app.get("/health")
+def health() -> JSONResponse:
+    def database() -> str | None:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+        return None
+
+    def temporal() -> str | None:
+        async def check() -> bool:
+            return bool(await asyncio.wait_for((await _temporal_client()).service_client.check_health(), 5))
+
+        return None if asyncio.run(check()) else "not serving"
+
+    def worker(name: str) -> Any:
+        def check() -> str | None:
+            resp = httpx.get(f"{settings.need(name)}/health", timeout=5)
+            return None if resp.status_code == 200 else f"HTTP {resp.status_code}"
+        return check
+
+    return web.health({"postgres": database, "temporal": temporal, "worker_light": worker("WORKER_LIGHT_URL"),
+                       "worker_heavy": worker("WORKER_HEAVY_URL")}, service="controller")
+
+
+@app.post("/episodes", status_code=201, dependencies=[Depends(require_key)])
+def create_episode(body: EpisodeCreate) -> dict[str, Any]:
+    episode_id = uuid.uuid4().hex
+    with db.session() as s:
+        episode = Episode(id=episode_id, name=body.name, session_id=body.session_id or f"ep-{episode_id[:12]}",
+                          status="created", simulations=0)
+        s.add(episode)
+        s.flush()
+        db.add_event(s, episode_id, "status", **{"from": None, "to": "created", "reason": None})
+        s.flush()
+        s.refresh(episode)
+        return episode_out(episode)
+
+
+@app.get("/episodes")
+def list_episodes(status: str | None = Query(None, max_length=16), limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    with db.session() as s:
+        query = select(Episode).order_by(Episode.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(Episode.status == status)
+        return {"episodes": [episode_out(e) for e in s.execute(query).scalars()]}
+
+
+@app.get("/episodes/{episode_id}")
+def read_episode(episode_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        episode = get_episode(s, episode_id)
+        artifacts = list(s.execute(select(Artifact).where(Artifact.episode_id == episode_id).order_by(Artifact.id)).scalars())
+        return episode_out(episode, artifacts)
+
+
+@app.get("/episodes/{episode_id}/events")
+def read_events(episode_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
+    with db.session() as s:
+        get_episode(s, episode_id)
+        events = s.execute(select(Event).where(Event.episode_id == episode_id, Event.id > after).order_by(Event.id)).scalars()
+        return {"events": [event_out(ev) for ev in events]}
+
+
+@app.post("/episodes/{episode_id}/files", dependencies=[Depends(require_key)])
+def write_file(episode_id: str, body: FileBody) -> dict[str, Any]:
+    """Write a file into the episode's workspace (through worker_light, with its path rules)."""
+    with db.session() as s:
+        session_id = get_episode(s, episode_id).session_id
+    resp = httpx.post(f"{settings.need('WORKER_LIGHT_URL')}/fs/write", json=body.model_dump(),
+                      headers={"X-Session-ID": session_id}, timeout=30)
+    if resp.status_code != 200:
+        raise Rejected(resp.status_code if resp.status_code < 500 else 502, resp.json().get("error", resp.text), "path")
+    with db.session() as s:
+        db.add_event(s, episode_id, "file", path=body.path, size=len(body.content.encode()))
+    return dict(resp.json())
+
+
+@app.post("/episodes/{episode_id}/simulate", status_code=202, dependencies=[Depends(require_key)])
+def simulate(episode_id: str, body: SimulateBody) -> Any:
+    with db.session() as s:
+        episode = get_episode(s, episode_id, lock=True)
+        if episode.status in ACTIVE:
+            raise Rejected(409, f"episode is already {episode.status}", workflow_id=episode.workflow_id)
+        episode.simulations += 1
+        workflow_id = f"episode-{episode_id}-{episode.simulations}"
+        episode.workflow_id, episode.netlist_path, episode.reason = workflow_id, body.netlist_path, None
+        db.transition(s, episode, "queued", workflow_id=workflow_id, netlist_path=body.netlist_path)
+        session_id = episode.session_id
+    request = {"episode_id": episode_id, "session_id": session_id, **body.model_dump()}
+    try:
+        asyncio.run(_start(workflow_id, request))
+    except RuntimeError as exc:
+        db.finish(episode_id, "failed", str(exc))
+        with db.session() as s:
+            out = episode_out(get_episode(s, episode_id))
+        return JSONResponse({"error": str(exc), "episode": out}, status_code=503)
+    with db.session() as s:
+        return {"episode": episode_out(get_episode(s, episode_id)), "workflow_id": workflow_id}
+
+
+@app.post("/episodes/{episode_id}/interrupt", dependencies=[Depends(require_key)])
+def interrupt(episode_id: str) -> Any:
+    with db.session() as s:
+        episode = get_episode(s, episode_id)
+        if episode.status not in ACTIVE:
+            raise Rejected(409, f"episode is {episode.status}, nothing to interrupt", "episode_id")
+        workflow_id = episode.workflow_id
+    cancel_error = None
+    if workflow_id:
+        try:
+            asyncio.run(_cancel(workflow_id))
+        except Exception as exc:  # noqa: BLE001 - the episode still ends interrupted; say why
+            cancel_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    db.finish(episode_id, "interrupted", "interrupted on request", cancel_error=cancel_error)
+    with db.session() as s:
+        return {"episode": episode_out(get_episode(s, episode_id)), "cancel_error": cancel_error}
+
+
+ASSET_PATH = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+@app.get("/api/episodes/{episode_id}/assets/{path:path}")
+def asset(episode_id: str, path: str) -> Response:
+    if not ASSET_PATH.match(path) or path.startswith("/") or ".." in path.split("/"):
+        raise Rejected(403, f"asset path {path!r} is not allowed", "path")
+    with db.session() as s:
+        session_id = get_episode(s, episode_id).session_id
+    resp = httpx.get(f"{settings.need('WORKER_LIGHT_URL')}/fs/raw", params={"path": path},
+                     headers={"X-Session-ID": session_id}, timeout=30)
+    if resp.status_code != 200:
+        detail = resp.json().get("error", resp.text) if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+        raise Rejected(resp.status_code if resp.status_code < 500 else 502, detail, "path")
+    return Response(resp.content, media_type=resp.headers.get("content-type", "application/octet-stream"))

@@ -1,0 +1,74 @@
+"""The Temporal worker process: runs SimulateEpisode and its activities.
+
+    python -m services.temporal_worker.worker
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from services.common import settings
+from services.common.web import configure_logging
+from services.temporal_worker.activities import ALL
+from services.temporal_worker.workflows import SimulateEpisode
+
+log = logging.getLogger("temporal_worker")
+
+
+async def serve_health(client: Client, queue: str, port: int) -> asyncio.AbstractServer:
+    """A minimal ``GET /health`` on 127.0.0.1: healthy while Temporal answers its health check."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readline()).decode(errors="replace")
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass
+        if request.split(" ")[1:2] == ["/health"]:
+            try:
+                ok = await asyncio.wait_for(client.service_client.check_health(), 3)
+                status, body = (200, {"status": "healthy", "task_queue": queue}) if ok else \
+                    (503, {"status": "unhealthy", "failing": {"temporal": "not serving"}})
+            except Exception as exc:  # noqa: BLE001 - reported as the failing dependency
+                status, body = 503, {"status": "unhealthy", "failing": {"temporal": str(exc)[:200]}}
+        else:
+            status, body = 404, {"error": "not found"}
+        data = json.dumps(body).encode()
+        reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+        await writer.drain()
+        writer.close()
+        log.info("GET %s %s", request.split(" ")[1:2], status)
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+async def main() -> None:
+    configure_logging("temporal_worker")
+    address = settings.need("TEMPORAL_ADDRESS")
+    queue = settings.get("TEMPORAL_TASK_QUEUE", "episodes")
+    client = await Client.connect(address, namespace=settings.get("TEMPORAL_NAMESPACE", "default"))
+    health = await serve_health(client, queue, int(settings.need("TEMPORAL_WORKER_PORT")))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        worker = Worker(client, task_queue=queue, workflows=[SimulateEpisode], activities=ALL,
+                        activity_executor=pool, graceful_shutdown_timeout=timedelta(seconds=3))
+        log.info("polling task queue %s on %s", queue, address)
+        async with worker:
+            await stop.wait()
+        health.close()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

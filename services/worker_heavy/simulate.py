@@ -1,0 +1,144 @@
+"""Running ngspice in batch mode, reading what it produced, and classifying the outcome.
+
+Outcomes: ``success``, ``objective_failed``, ``invalid_netlist``, ``non_convergence``, ``timeout``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("success", "objective_failed", "invalid_netlist", "non_convergence", "timeout")
+MEASURE_RE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)", re.M)
+MEASURE_FAILED_RE = re.compile(r"meas(?:ure)?\s+(?:\w+\s+)?([A-Za-z_]\w*)\s+failed", re.I)
+NON_CONVERGENCE = re.compile(r"timestep too small|singular matrix|gmin stepping failed|source stepping failed"
+                             r"|no convergence|iteration limit reached|simulation\(s\) aborted", re.I)
+INVALID = re.compile(r"^\s*error[: ]|unknown (?:subckt|model|device)|could not find|syntax error"
+                     r"|no such vector|circuit not parsed", re.I | re.M)
+
+
+@dataclass
+class Run:
+    output: str
+    returncode: int | None
+    timed_out: bool
+    raw_path: Path
+    duration_s: float
+    vectors: dict[str, list[float]] = field(default_factory=dict)
+
+
+def with_control(netlist: str, raw_name: str) -> str:
+    """Append a control block that runs the analyses and writes an ASCII raw file.
+
+    ``.meas`` results need ``run`` inside a control block (ngspice skips them with ``-r``).
+    """
+    lines = [line for line in netlist.splitlines() if line.strip().lower() != ".end"]
+    return "\n".join([*lines, ".control", "set filetype=ascii", "run", f"write {raw_name}", ".endc", ".end", ""])
+
+
+def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ngspice",
+                on_start: Any = None) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "circuit.cir"
+    source.write_text(with_control(netlist, "output.raw"))
+    log = workdir / "ngspice.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([binary, "-b", str(source.name)], cwd=workdir, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        if on_start is not None:
+            on_start(proc)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    run = Run(log.read_text(errors="replace"), None if timed_out else proc.returncode, timed_out,
+              workdir / "output.raw", round(time.monotonic() - t0, 3))
+    if run.raw_path.exists():
+        run.vectors = read_ascii_raw(run.raw_path)
+    return run
+
+
+def read_ascii_raw(path: Path) -> dict[str, list[float]]:
+    """The real vectors of an ngspice ASCII raw file (first plot only)."""
+    names: list[str] = []
+    values: list[list[float]] = []
+    lines = path.read_text(errors="replace").splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("Variables:"):
+            i += 1
+            while i < len(lines) and lines[i].startswith(("\t", " ")) and not lines[i].startswith("Values"):
+                parts = lines[i].split()
+                if len(parts) >= 2:
+                    names.append(parts[1])
+                i += 1
+            continue
+        if line.startswith("Values:"):
+            values = [[] for _ in names]
+            i += 1
+            column = 0
+            while i < len(lines) and not lines[i].startswith(("Title:", "Plotname:")):
+                parts = lines[i].split()
+                if parts:
+                    token = parts[-1].split(",")[0]
+                    try:
+                        values[column].append(float(token))
+                    except ValueError:
+                        pass
+                    column = (column + 1) % len(names)
+                i += 1
+            break
+        i += 1
+    return dict(zip(names, values, strict=False))
+
+
+def measurements(output: str, declared: list[str]) -> tuple[dict[str, float], list[str]]:
+    """Values of the netlist's own ``.meas`` names (other ``x = 1`` lines in the log are ignored)."""
+    found = {m.group(1).lower(): float(m.group(2)) for m in MEASURE_RE.finditer(output)
+             if m.group(1).lower() in declared}
+    failed = sorted({m.group(1).lower() for m in MEASURE_FAILED_RE.finditer(output)})
+    return found, failed
+
+
+def evaluate(objectives: list[dict[str, Any]], found: dict[str, float]) -> list[dict[str, Any]]:
+    results = []
+    for obj in objectives:
+        name = obj["measure"].lower()
+        value = found.get(name)
+        ok = value is not None and (obj.get("min") is None or value >= obj["min"]) and \
+            (obj.get("max") is None or value <= obj["max"])
+        reason = "" if ok else ("not measured" if value is None else f"{value:g} outside "
+                                f"[{obj.get('min', '-inf')}, {obj.get('max', 'inf')}]")
+        results.append({**obj, "value": value, "passed": ok, "reason": reason})
+    return results
+
+
+def classify(run: Run, objective_results: list[dict[str, Any]]) -> tuple[str, str]:
+    """(outcome, reason) from what ngspice printed and what the objectives say."""
+    if run.timed_out:
+        return "timeout", f"ngspice did not finish within the time limit ({run.duration_s:.1f} s)"
+    converge = NON_CONVERGENCE.search(run.output)
+    if converge:
+        return "non_convergence", converge.group(0)
+    invalid = INVALID.search(run.output)
+    if invalid or not run.vectors:
+        line = next((ln.strip() for ln in run.output.splitlines() if INVALID.search(ln)), "")
+        return "invalid_netlist", line or f"ngspice produced no results (exit {run.returncode})"
+    failed = [r for r in objective_results if not r["passed"]]
+    if failed:
+        return "objective_failed", "; ".join(f"{r['measure']}: {r['reason']}" for r in failed)
+    return "success", ""
