@@ -168,7 +168,7 @@ def health() -> JSONResponse:
                        "worker_heavy": worker("WORKER_HEAVY_URL")}, service="controller")
 
 
-@app.post("/episodes", status_code=201, dependencies=[Depends(require_key)])
+@app.post("/episodes", status_code=201, response_model=EpisodeOut, dependencies=[Depends(require_key)])
 def create_episode(body: EpisodeCreate) -> dict[str, Any]:
     episode_id = uuid.uuid4().hex
     with db.session() as s:
@@ -191,7 +191,7 @@ def list_episodes(status: str | None = Query(None, max_length=16), limit: int = 
         return {"episodes": [episode_out(e) for e in s.execute(query).scalars()]}
 
 
-@app.get("/episodes/{episode_id}")
+@app.get("/episodes/{episode_id}", response_model=EpisodeOut)
 def read_episode(episode_id: str) -> dict[str, Any]:
     with db.session() as s:
         episode = get_episode(s, episode_id)

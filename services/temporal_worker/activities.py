@@ -100,10 +100,10 @@ async def run_simulation(req: dict[str, Any]) -> dict[str, Any]:
             raise
         resp = task.result()
     if resp.status_code == 409:
-        raise ApplicationError(f"worker_heavy is busy: {resp.json().get('running')}")
+        raise ApplicationError(f"worker_heavy is busy with {resp.json().get('running')}", type="Busy")
     if resp.status_code != 200:
         raise ApplicationError(f"worker_heavy /benchmark/simulate answered {resp.status_code}: {resp.text[:300]}",
-                               non_retryable=True)
+                               type="SimulationFailed", non_retryable=True)
     result: dict[str, Any] = resp.json()
     await asyncio.to_thread(_event, req["episode_id"], "simulated", simulation_id=result["simulation_id"],
                             outcome=result["outcome"], reason=result.get("reason"),

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +18,9 @@ from typing import IO, Any
 import psutil
 
 from harness.errors import LockedError
+
+
+LOCK_TOKEN_VAR = "HARNESS_LOCK_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class InstanceLock:
         self.instance = instance
         self._fh: IO[str] | None = None
         self._depth = 0
+        self.token = ""
 
     def acquire(self, what: str) -> None:
         """Take the lock; re-entrant, so a suite can hold it across its up, tests and down."""
@@ -103,13 +108,19 @@ class InstanceLock:
             fh.seek(0)
             holder = fh.read().strip() or "another harness run"
             fh.close()
+            inherited = os.environ.get(LOCK_TOKEN_VAR)
+            if inherited and holder.endswith(f"token={inherited}"):
+                # A harness command run by the holder's own tests (e.g. stop one service): the
+                # holder is waiting on them, so they act under its lock.
+                return
             raise LockedError(
-                f"instance {self.instance} is busy: {holder} holds {self.path}; wait for it, "
+                f"instance {self.instance} is busy: {holder.split(' token=')[0]} holds {self.path}; wait for it, "
                 f"or use another instance (--instance N / HARNESS_INSTANCE=N)"
             ) from None
         fh.seek(0)
         fh.truncate()
-        fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})")
+        self.token = uuid.uuid4().hex
+        fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')}) token={self.token}")
         fh.flush()
         self._fh = fh
 

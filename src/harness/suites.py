@@ -18,6 +18,7 @@ from harness.backends import select_backend
 from harness.environment import mask_text, node_template
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.lifecycle import Harness, sigterm_as_interrupt, stage_dicts
+from harness.state import LOCK_TOKEN_VAR
 from harness.results import RunRecord, collect_logs, utc_now, write_record
 
 PYTEST_EXIT = {0: "passed", 1: "tests failed", 2: "interrupted", 3: "pytest internal error",
@@ -89,6 +90,7 @@ def run_suite(h: Harness, suite_name: str, pytest_args: Sequence[str], *, reuse:
         with sigterm_as_interrupt():
             h.lock.acquire(f"suite {suite_name}")
             locked = True
+            env[LOCK_TOKEN_VAR] = h.lock.token
             if reuse:
                 stage = "reuse"
                 h.console.print(f"--reuse: testing the stack already up on instance {h.inst.number}")

@@ -1,0 +1,67 @@
+"""API key enforcement, request validation and the OpenAPI contract."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration_p0
+
+MUTATING = [
+    ("post", "/episodes", {"name": "x"}),
+    ("post", "/episodes/{id}/simulate", {"netlist_path": "c.cir"}),
+    ("post", "/episodes/{id}/interrupt", None),
+    ("post", "/episodes/{id}/files", {"path": "a.txt", "content": "x"}),
+]
+
+
+@pytest.mark.int_id("INT-023")
+@pytest.mark.parametrize(("method", "path", "body"), MUTATING)
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_int_023_mutating_endpoints_need_the_api_key(stack, session_id, method, path, body, key):
+    episode = stack.new_episode(session_id)
+    headers = {"X-API-Key": key} if key else {}
+    resp = getattr(stack.controller, method)(path.format(id=episode.id), json=body, headers=headers)
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["field"] == "X-API-Key"
+    assert stack.episode(episode.id).status == "created"  # nothing happened
+    assert stack.controller.get(f"/episodes/{episode.id}").status_code == 200  # reads need no key
+
+
+@pytest.mark.int_id("INT-024")
+@pytest.mark.parametrize(("client", "path", "body", "field"), [
+    ("controller", "/episodes", {"name": ""}, "name"),
+    ("controller", "/episodes", {"name": "x", "session_id": "bad id!"}, "session_id"),
+    ("controller", "/episodes/{id}/simulate", {"netlist_path": "c.cir", "timeout_s": -1}, "timeout_s"),
+    ("controller", "/episodes/{id}/simulate", {"objectives": []}, "netlist_path"),
+    ("worker_light", "/runtime/execute", {"code": "print(1)", "timeout_s": "soon"}, "timeout_s"),
+    ("worker_light", "/fs/write", {"path": "a.txt"}, "content"),
+    ("worker_heavy", "/benchmark/validate", {"netlist_path": "c.cir"}, "bundle_base64"),
+    ("worker_heavy", "/benchmark/simulate", {"bundle_base64": "!!!", "netlist_path": "c.cir"}, "bundle_base64"),
+])
+def test_int_024_bad_requests_are_4xx_naming_the_field(stack, session_id, service_client, client, path, body, field):
+    episode = stack.new_episode(session_id)
+    headers = {**stack.key, "X-Session-ID": session_id}
+    resp = service_client(client).post(path.format(id=episode.id), json=body, headers=headers)
+    assert 400 <= resp.status_code < 500, resp.text
+    assert resp.json()["field"] == field, resp.json()
+
+
+@pytest.mark.int_id("INT-025")
+def test_int_025_openapi_is_valid_and_responses_match_it(stack, session_id):
+    spec = stack.controller.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    for path in ("/episodes", "/episodes/{episode_id}", "/episodes/{episode_id}/events",
+                 "/episodes/{episode_id}/simulate", "/episodes/{episode_id}/interrupt",
+                 "/api/episodes/{episode_id}/assets/{path}", "/health"):
+        assert path in spec["paths"], path
+    from openapi_spec_validator import validate
+
+    validate(spec)
+    schema = spec["components"]["schemas"]["EpisodeOut"]
+    episode = stack.controller.post("/episodes", json={"name": "contract", "session_id": session_id},
+                                    headers=stack.key).json()
+    assert set(schema["required"]) <= set(episode)
+    for name, prop in schema["properties"].items():
+        expected = {"string": str, "integer": int, "array": list}.get(prop.get("type", ""))
+        if expected is not None:
+            assert isinstance(episode[name], expected), (name, episode[name])
