@@ -89,18 +89,23 @@ async def run_simulation(req: dict[str, Any]) -> dict[str, Any]:
             "cost_cap": req.get("cost_cap"), "session_id": req["session_id"], "simulation_id": sim_id}
     heavy = _worker("heavy")
     async with httpx.AsyncClient(timeout=httpx.Timeout(float(body["timeout_s"]) + 90, connect=5.0)) as client:
-        task = asyncio.ensure_future(client.post(f"{heavy}/benchmark/simulate", json=body))
-        try:
-            while not task.done():
-                activity.heartbeat()
-                await asyncio.wait({task}, timeout=1.0)
-        except asyncio.CancelledError:
-            await client.post(f"{heavy}/benchmark/cancel/{sim_id}")
-            task.cancel()
-            raise
-        resp = task.result()
-    if resp.status_code == 409:
-        raise ApplicationError(f"worker_heavy is busy with {resp.json().get('running')}", type="Busy")
+        pause = 0.2
+        while True:  # worker_heavy runs one simulation at a time: wait our turn, heartbeating
+            task = asyncio.ensure_future(client.post(f"{heavy}/benchmark/simulate", json=body))
+            try:
+                while not task.done():
+                    activity.heartbeat()
+                    await asyncio.wait({task}, timeout=1.0)
+            except asyncio.CancelledError:
+                await client.post(f"{heavy}/benchmark/cancel/{sim_id}")
+                task.cancel()
+                raise
+            resp = task.result()
+            if resp.status_code != 409:
+                break
+            activity.heartbeat()
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 2.0)
     if resp.status_code != 200:
         raise ApplicationError(f"worker_heavy /benchmark/simulate answered {resp.status_code}: {resp.text[:300]}",
                                type="SimulationFailed", non_retryable=True)

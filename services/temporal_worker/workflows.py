@@ -35,12 +35,10 @@ class SimulateEpisode:
                 return {"status": "failed", "validation": checked}
             result = await workflow.execute_activity(
                 "run_simulation", {**req, **bundle},
-                start_to_close_timeout=timedelta(seconds=float(req.get("timeout_s", 30)) + 120),
+                # Includes the time spent queueing for worker_heavy, which runs one at a time.
+                start_to_close_timeout=timedelta(seconds=float(req.get("timeout_s", 30)) + 900),
                 heartbeat_timeout=timedelta(seconds=10),
-                # worker_heavy runs one simulation at a time: "busy" is retried, anything else is not.
-                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=300), backoff_coefficient=1.5,
-                                         maximum_interval=timedelta(seconds=2), maximum_attempts=0,
-                                         non_retryable_error_types=["SimulationFailed"]),
+                retry_policy=RetryPolicy(maximum_attempts=1),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             await workflow.execute_activity("record_artifacts", {**req, "result": result}, **SHORT)
