@@ -9,6 +9,8 @@ so a harness killed with SIGKILL is cleaned up by the next ``up``, ``down`` or `
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +123,16 @@ class Harness:
         env = node_env(self.inst, name, env or self.env())
         return LaunchContext(self.inst, name, self.stack.services[name], service_views(self.inst)[name],
                              env, node_cwd(self.inst, name), self.inst.log_path(name))
+
+    def fingerprint(self, name: str) -> str:
+        """What a running service was started from: its definition and the derived environment.
+
+        A service whose fingerprint changed (stack.toml edited, a port moved) is restarted by the
+        next ``up`` instead of being kept with stale settings.
+        """
+        node = self.stack.node(name)
+        data = json.dumps([node.model_dump(mode="json"), derive_env(self.inst)], sort_keys=True)
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     # -- state -------------------------------------------------------------------------------
     def _record(self, rec: ProcRecord) -> None:
@@ -261,12 +273,15 @@ class Harness:
             if already:
                 ctx = self.context(name, env)
                 probe = KINDS[ctx.svc.kind].probe(ctx)
-                if probe is None or probe.check(HEALTH_TIMEOUT) is None:
-                    progress.update(name, "already running", f"pid {self._state.processes[name].pid}")
+                rec = self._state.processes[name]
+                current = rec.fingerprint == self.fingerprint(name)
+                if current and (probe is None or probe.check(HEALTH_TIMEOUT) is None):
+                    progress.update(name, "already running", f"pid {rec.pid}")
                     self.timeline.add(name, "ok", t0, "already running")
                     return
-                # Recorded and alive but not answering: replace it rather than trust it.
-                stop_record(self._state.processes[name], self._grace(name))
+                # Started from other settings, or alive but not answering: replace it.
+                progress.update(name, "restarting", "settings changed" if not current else "not healthy")
+                stop_record(rec, self._grace(name))
                 self._forget(name)
                 self._check_ports([name])
             self._start_service(name, env, progress, cancel)
@@ -300,7 +315,8 @@ class Harness:
             raise ServiceFailed(name, f"cannot start `{' '.join(launch.argv)}`: {exc.strerror or exc}") from None
         finally:
             launch.after_spawn()
-        rec = record_for(name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal)
+        rec = record_for(name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal,
+                         self.fingerprint(name))
         self._record(rec)
         with self._state_lock:
             self._started.append(name)

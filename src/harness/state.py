@@ -33,6 +33,7 @@ class ProcRecord:
     started_at: float
     url: str = ""
     stop_signal: int = 15
+    fingerprint: str = ""
 
 
 @dataclass

@@ -18,7 +18,7 @@ from rich.table import Table
 STYLES = {
     "ready": "green", "ran": "green", "up to date": "green", "already running": "green",
     "healthy": "green", "failed": "red", "exited": "red", "unhealthy": "red", "stopped": "dim",
-    "waiting": "yellow", "starting": "yellow", "running": "yellow", "pending": "dim",
+    "waiting": "yellow", "starting": "yellow", "restarting": "yellow", "running": "yellow", "pending": "dim",
     "cancelled": "dim",
 }
 DONE = {"ready", "ran", "up to date", "already running", "failed", "cancelled"}

@@ -1,0 +1,52 @@
+// The controller's API as the UI uses it. URL and key come from /config.js (serve time).
+
+export interface AppConfig { controllerUrl: string; apiKey: string }
+declare global { interface Window { APP_CONFIG?: AppConfig } }
+
+export const config: AppConfig = window.APP_CONFIG ?? { controllerUrl: "http://127.0.0.1:18000", apiKey: "" };
+
+export interface Artifact { kind: string; bucket: string; key: string; etag: string; path: string | null }
+export interface Episode {
+  id: string; name: string; session_id: string; status: string; reason: string | null;
+  workflow_id: string | null; netlist_path: string | null; simulations: number;
+  created_at: string; updated_at: string; artifacts: Artifact[];
+}
+export interface EpisodeEvent { id: number; episode_id: string; kind: string; data: Record<string, unknown>; created_at: string }
+
+export class ApiError extends Error {
+  constructor(public status: number, message: string) { super(message); }
+}
+
+async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers: Record<string, string> = { "Content-Type": "application/json", "X-API-Key": config.apiKey };
+  let resp: Response;
+  try {
+    resp = await fetch(`${config.controllerUrl}${path}`, { ...init, headers: { ...headers, ...(init.headers ?? {}) } });
+  } catch (err) {
+    throw new ApiError(0, `controller unreachable at ${config.controllerUrl}: ${String(err)}`);
+  }
+  const text = await resp.text();
+  const body = text ? JSON.parse(text) : {};
+  if (!resp.ok) {
+    throw new ApiError(resp.status, `${resp.status}: ${body.error ?? body.detail ?? text}`);
+  }
+  return body as T;
+}
+
+export const api = {
+  list: () => call<{ episodes: Episode[] }>("/episodes?limit=200").then((r) => r.episodes),
+  get: (id: string) => call<Episode>(`/episodes/${id}`),
+  create: (name: string) => call<Episode>("/episodes", { method: "POST", body: JSON.stringify({ name }) }),
+  events: (id: string, after: number) => call<{ events: EpisodeEvent[] }>(`/episodes/${id}/events?after=${after}`).then((r) => r.events),
+  writeFile: (id: string, path: string, content: string) =>
+    call(`/episodes/${id}/files`, { method: "POST", body: JSON.stringify({ path, content }) }),
+  simulate: (id: string, netlistPath: string) =>
+    call(`/episodes/${id}/simulate`, { method: "POST", body: JSON.stringify({ netlist_path: netlistPath }) }),
+  interrupt: (id: string) => call(`/episodes/${id}/interrupt`, { method: "POST" }),
+  assetUrl: (id: string, path: string) => `${config.controllerUrl}/api/episodes/${id}/assets/${path}`,
+  assetText: async (id: string, path: string) => {
+    const resp = await fetch(`${config.controllerUrl}/api/episodes/${id}/assets/${path}`);
+    if (!resp.ok) throw new ApiError(resp.status, `${resp.status} fetching ${path}`);
+    return resp.text();
+  },
+};
