@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 
 def run_suite(session: nox.Session, suite: str) -> None:
     """Bring up the suite's profile, run it, record it, tear down; keep the harness's exit code."""
-    install(session, extras=("services", "test"))
+    install(session, extras=("services", "test", "e2e"))
     exit_file = Path(session.create_tmp()) / "harness-exit-code"
     exit_file.unlink(missing_ok=True)
     session.run(
@@ -76,6 +76,12 @@ def integration_p1(session: nox.Session) -> None:
 def integration_p2(session: nox.Session) -> None:
     """P2 integration suite: concurrency, restarts, large bundles, latency."""
     run_suite(session, "p2")
+
+
+@nox.session(tags=["integration"])
+def integration_frontend(session: nox.Session) -> None:
+    """Frontend suite: Playwright on Debian's Chromium against the full stack."""
+    run_suite(session, "frontend")
 
 
 @nox.session(tags=["integration"])
