@@ -155,7 +155,9 @@ def backend_errors(logs: dict[str, list[str]], only: str | None = None) -> list[
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report: pytest.TestReport = yield
     marker = item.get_closest_marker("int_id")
-    if marker is not None and marker.args:
+    if report.when == "setup" and marker is not None and marker.args:
+        # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
+        item.user_properties.append(("int_id", str(marker.args[0])))
         report.user_properties.append(("int_id", str(marker.args[0])))
     if report.when == "call":
         logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
@@ -191,6 +193,7 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
         text = "\n".join(lines[-60:])
         report.sections.append((f"backend log: {service}", text))
         report.user_properties.append((f"backend_log.{service}", text))
+        item.user_properties.append((f"backend_log.{service}", text))
 
 
 # -- collecting results (on the xdist controller too: reports arrive there serialised) ----------

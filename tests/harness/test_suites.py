@@ -1,0 +1,168 @@
+"""Suite runs end to end: exit codes, records, reuse, interrupts and results sinks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harness.ports import port_free
+from harness.probes import s3_client
+
+from .conftest import owned_processes, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = Path(__file__).parent / "examples" / "notes"
+NOTES_INSTANCE = 4
+
+
+def harness(stack: Path, *args: str, instance: int, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", "--stack", str(stack), "--instance", str(instance), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=stack.parent,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+@pytest.fixture
+def notes():
+    target = ROOT / ".harness" / "test-stacks" / f"notes-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(EXAMPLE, target)
+    yield target / "stack.toml"
+    harness(target / "stack.toml", "down", instance=NOTES_INSTANCE)
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def latest(stack: Path) -> dict:
+    return json.loads((stack.parent / "run-logs" / "latest" / "results.json").read_text())
+
+
+def test_failing_test_exits_1_with_its_backend_log_in_terminal_and_results():
+    res = subprocess.run(
+        [sys.executable, "-m", "harness", "--instance", "6", "suite", "p0", "--",
+         "tests/harness/failing/test_deliberate_failure.py"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "backend log: worker_light" in out and "POST /fs/read 404" in out
+    run_dir = ROOT / "logs" / "runs" / next(line.split("logs/runs/")[1].split("/")[0]
+                                            for line in out.splitlines() if "results in logs/runs/" in line)
+    data = json.loads((run_dir / "results.json").read_text())
+    assert data["exit_code"] == 1 and data["status"] == "failed" and data["tests"]["failed"] == 1
+    case = data["tests"]["cases"][0]
+    assert case["int_id"] == "INT-000" and "deliberate failure" in case["message"]
+    assert any("POST /fs/read 404" in line for line in case["backend_logs"]["worker_light"])
+    assert (run_dir / "junit.xml").read_text().count("backend_log.worker_light") == 1
+    html = (run_dir / "report.html").read_text()
+    assert "Stage timeline" in html and "worker_light log while the test ran" in html
+    assert owned_processes(ROOT / ".harness" / "6") == []
+
+
+def test_stack_that_cannot_come_up_exits_2_and_still_records(notes):
+    port = 26432 + 10 * NOTES_INSTANCE
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE)
+    assert res.returncode == 2, res.stderr
+    data = latest(notes)
+    assert data["exit_code"] == 2 and data["status"] == "error"
+    assert f"port {port}" in data["failure"] and data["tests"]["total"] == 0
+    assert data["failed_stage"] == "up"
+    history = (notes.parent / "run-logs" / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[-1])["exit_code"] == 2
+
+
+def test_reuse_starts_and_stops_nothing(notes):
+    assert harness(notes, "up", instance=NOTES_INSTANCE).returncode == 0
+    state = notes.parent / ".state" / str(NOTES_INSTANCE) / "state.json"
+    before = {k: v["pid"] for k, v in json.loads(state.read_text())["processes"].items()}
+    res = harness(notes, "suite", "smoke", "--reuse", instance=NOTES_INSTANCE)
+    assert res.returncode == 0, res.stderr
+    after = {k: v["pid"] for k, v in json.loads(state.read_text())["processes"].items()}
+    assert before == after
+    assert [s["name"] for s in latest(notes)["stages"]] == ["reuse check", "tests"]
+    status = harness(notes, "status", instance=NOTES_INSTANCE)
+    assert status.stderr.count("healthy") == 2 and "unhealthy" not in status.stderr
+
+
+def test_sigint_during_tests_tears_down_and_records_interrupted(notes):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "--stack", str(notes), "--instance", str(NOTES_INSTANCE), "suite", "slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=notes.parent, start_new_session=True)
+    state_dir = notes.parent / ".state" / str(NOTES_INSTANCE)
+    wait_for(lambda: list((notes.parent / "run-logs" / "runs").glob("*/slow-test-started")), 60,
+             "the slow test to be running")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    t0 = time.monotonic()
+    out, _ = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10, out
+    assert proc.returncode == 130, out
+    assert owned_processes(state_dir) == []
+    assert port_free(26432 + 10 * NOTES_INSTANCE) and port_free(26080 + 10 * NOTES_INSTANCE)
+    data = latest(notes)
+    assert data["status"] == "interrupted" and data["exit_code"] == 130
+
+
+STORE = """
+[stack]
+name = "results-store"
+
+[services.db]
+kind = "postgres"
+port = {p0}
+databases = ["results"]
+
+[services.store]
+kind = "s3"
+port = {p1}
+buckets = ["runs"]
+"""
+
+
+def test_results_sinks_and_a_failing_sink(notes, make_stack):
+    store = make_stack(STORE)
+    # As root the store's Postgres runs as the postgres user, who must reach its data dir.
+    store_root = ROOT / ".harness" / "test-stacks" / f"store-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(store.root, store_root)
+    store_file = store_root / "stack.toml"
+    try:
+        assert harness(store_file, "up", instance=0).returncode == 0
+        from harness.config import load_stack
+        from harness.environment import derive_env, resolve_instance
+
+        env = derive_env(resolve_instance(load_stack(store_file), 0))
+        dsn = env["DB_DSN"].rsplit("/", 1)[0] + "/results"
+        sink_env = {"HARNESS_RESULTS_DSN": dsn, "HARNESS_RESULTS_S3": "s3://runs/ci",
+                    "HARNESS_RESULTS_S3_ENDPOINT": env["STORE_ENDPOINT"],
+                    "HARNESS_RESULTS_S3_ACCESS_KEY": env["STORE_ACCESS_KEY"],
+                    "HARNESS_RESULTS_S3_SECRET_KEY": env["STORE_SECRET_KEY"]}
+        res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE, env=sink_env)
+        assert res.returncode == 0, res.stderr
+        run_id = latest(notes)["run_id"]
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT suite, exit_code, passed FROM harness_runs WHERE run_id = %s", (run_id,)).fetchone()
+            tests = conn.execute("SELECT count(*) FROM harness_tests WHERE run_id = %s", (run_id,)).fetchone()[0]
+        assert row == ("smoke", 0, 2) and tests == 2
+        s3 = s3_client(env["STORE_ENDPOINT"], env["STORE_ACCESS_KEY"], env["STORE_SECRET_KEY"], "us-east-1")
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="runs", Prefix=f"ci/{run_id}/")["Contents"]}
+        assert {f"ci/{run_id}/results.json", f"ci/{run_id}/junit.xml", f"ci/{run_id}/report.html"} <= keys
+
+        unreachable = {"HARNESS_RESULTS_DSN": "postgresql://nobody:secret-pw@127.0.0.1:1/none"}
+        res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE, env=unreachable)
+        assert res.returncode == 0, res.stderr
+        assert "warning: results sink postgres failed" in res.stderr
+        assert "secret-pw" not in res.stderr
+        assert latest(notes)["exit_code"] == 0
+    finally:
+        harness(store_file, "down", instance=0)
+        shutil.rmtree(store_root, ignore_errors=True)
