@@ -1,7 +1,7 @@
 """Sessions for the harness and the stack it tests.
 
 Tags: ``integration`` marks the sessions that bring a stack up. ``nox`` with no arguments runs
-what CI runs (``tests`` and ``integration``). Arguments after ``--`` reach pytest verbatim, except
+what CI runs (``lint``, ``tests`` and ``integration``). Arguments after ``--`` reach pytest verbatim, except
 ``--reuse`` (test the stack ``invoke up`` started; start and stop nothing) and ``--keep`` (leave
 the stack up afterwards).
 Exit codes of the integration sessions: 0 passed, 1 tests failed, 2 the stack could not come up.
@@ -16,8 +16,7 @@ import nox
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["tests", "integration"]
-
+nox.options.sessions = ["lint", "tests", "integration"]
 
 
 def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
@@ -36,7 +35,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and strict mypy over src/harness."""
     install(session, extras=("lint",))
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "tasks.py")
+    session.run("ruff", "check", "src", "services", "scripts", "tests", "noxfile.py", "tasks.py")
     session.run("mypy", *session.posargs)
 
 
@@ -46,11 +45,18 @@ def run_suite(session: nox.Session, suite: str) -> None:
     exit_file = Path(session.create_tmp()) / "harness-exit-code"
     exit_file.unlink(missing_ok=True)
     session.run(
-        "python", "-m", "harness", "suite", suite, "--", *session.posargs,
+        "python",
+        "-m",
+        "harness",
+        "suite",
+        suite,
+        "--",
+        *session.posargs,
         env={"HARNESS_EXIT_FILE": str(exit_file)},
         success_codes=[0, 1, 2, 130],
         # The harness tears the stack down on Ctrl-C: give it time before nox escalates.
-        interrupt_timeout=60, terminate_timeout=30,
+        interrupt_timeout=60,
+        terminate_timeout=30,
     )
     code = int(exit_file.read_text()) if exit_file.exists() else 2
     if code == 1:

@@ -30,8 +30,13 @@ KEEP_HELP = {**INSTANCE_HELP, "keep_on_failure": "leave started services up when
 @task(help={**KEEP_HELP, "profile": "profile from stack.toml (default: stack.default_profile)"})
 def up(c, profile=None, keep_on_failure=False, instance=None):
     """Bring the whole stack up (parallel where it can) and leave it running."""
-    _harness(c, "up", *(["--profile", profile] if profile else []),
-             *(["--keep-on-failure"] if keep_on_failure else []), instance=instance)
+    _harness(
+        c,
+        "up",
+        *(["--profile", profile] if profile else []),
+        *(["--keep-on-failure"] if keep_on_failure else []),
+        instance=instance,
+    )
 
 
 @task(help=INSTANCE_HELP)
@@ -46,12 +51,19 @@ def status(c, instance=None):
     _harness(c, "status", instance=instance)
 
 
-@task(help={**INSTANCE_HELP, "service": "one service (default: all)", "follow": "keep printing new lines",
-            "lines": "how many lines to show first"})
+@task(
+    help={
+        **INSTANCE_HELP,
+        "service": "one service (default: all)",
+        "follow": "keep printing new lines",
+        "lines": "how many lines to show first",
+    }
+)
 def logs(c, service=None, follow=False, lines=40, instance=None):
     """Show the tail of service logs; -f follows them."""
-    _harness(c, "logs", *([service] if service else []), *(["-f"] if follow else []), "-n", str(lines),
-             instance=instance)
+    _harness(
+        c, "logs", *([service] if service else []), *(["-f"] if follow else []), "-n", str(lines), instance=instance
+    )
 
 
 @task(help={**INSTANCE_HELP, "timeout": "seconds, shared by all services"})
@@ -64,6 +76,12 @@ def wait(c, timeout=60.0, instance=None):
 def stop(c, services, instance=None):
     """Stop some services only (e.g. temporal), leaving the rest up."""
     _harness(c, "stop", *services.split(","), instance=instance)
+
+
+@task(help={"limit": "how many runs to show"})
+def history(c, limit=10):
+    """Show the last runs and the tests whose outcome flipped at the same commit."""
+    _harness(c, "history", "-n", str(limit))
 
 
 @task(help={"apply": "switch the Docker daemon to the vfs storage driver if it needs it"})
@@ -90,6 +108,5 @@ xvfb = _lifecycle("xvfb", "Start the virtual X display.")
 start = _lifecycle("start", "Start the app processes: workers, controller, Temporal worker.")
 frontend = _lifecycle("frontend", "Build the frontend if its sources changed, then serve it.")
 
-ns = Collection(up, down, status, logs, wait, stop, vfs_fix, ngspice, cots_db, infra, migrate, xvfb,
-                start, frontend)
+ns = Collection(up, down, status, logs, wait, stop, history, vfs_fix, ngspice, cots_db, infra, migrate, xvfb, start, frontend)
 ns.configure({"harness": {"stack": "stack.toml", "instance": None}})

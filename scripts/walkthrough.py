@@ -67,37 +67,55 @@ class Walk:
 
     def expect(self, resp: httpx.Response, status: int) -> Any:
         if resp.status_code != status:
-            raise SystemExit(f"    FAILED: {resp.request.method} {resp.request.url} -> {resp.status_code}, "
-                             f"wanted {status}: {resp.text[:500]}")
+            raise SystemExit(
+                f"    FAILED: {resp.request.method} {resp.request.url} -> {resp.status_code}, "
+                f"wanted {status}: {resp.text[:500]}"
+            )
         return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.content
 
     def episode(self, name: str) -> dict[str, Any]:
         self.step(f"create an episode ({name})")
         session = f"WALK-{uuid.uuid4().hex[:8]}"
-        ep = self.expect(self.http.post(f"{self.controller}/episodes", headers=self.key,
-                                        json={"name": name, "session_id": session}), 201)
+        ep = self.expect(
+            self.http.post(f"{self.controller}/episodes", headers=self.key, json={"name": name, "session_id": session}),
+            201,
+        )
         self.ok(f"episode {ep['id']} in session {ep['session_id']}, status {ep['status']}")
         return dict(ep)
 
     def write(self, session: str, path: str, content: str) -> None:
         self.step(f"write {path} into the workspace")
-        out = self.expect(self.http.post(f"{self.light}/fs/write", headers={"X-Session-ID": session},
-                                         json={"path": path, "content": content}), 200)
+        out = self.expect(
+            self.http.post(
+                f"{self.light}/fs/write", headers={"X-Session-ID": session}, json={"path": path, "content": content}
+            ),
+            200,
+        )
         self.ok(f"{out['size']} bytes")
 
     def validate(self, session: str, path: str) -> dict[str, Any]:
         self.step("bundle the workspace and validate the netlist on worker_heavy")
         bundle = self.expect(self.http.post(f"{self.light}/fs/bundle", headers={"X-Session-ID": session}), 200)
-        checked = self.expect(self.http.post(f"{self.heavy}/benchmark/validate", json={
-            "bundle_base64": base64.b64encode(bundle).decode(), "netlist_path": path}), 200)
+        checked = self.expect(
+            self.http.post(
+                f"{self.heavy}/benchmark/validate",
+                json={"bundle_base64": base64.b64encode(bundle).decode(), "netlist_path": path},
+            ),
+            200,
+        )
         self.ok(f"valid={checked['valid']} cost={checked['total_cost']} problems={checked['problems']}")
         return dict(checked)
 
     def simulate(self, ep: dict[str, Any], path: str, expect_status: int = 202) -> Any:
         self.step("simulate through the controller (a Temporal workflow)")
-        out = self.expect(self.http.post(f"{self.controller}/episodes/{ep['id']}/simulate", headers=self.key,
-                                         json={"netlist_path": path, "objectives": [{"measure": "vout_max", "min": 0.9}]}),
-                          expect_status)
+        out = self.expect(
+            self.http.post(
+                f"{self.controller}/episodes/{ep['id']}/simulate",
+                headers=self.key,
+                json={"netlist_path": path, "objectives": [{"measure": "vout_max", "min": 0.9}]},
+            ),
+            expect_status,
+        )
         self.ok(f"episode status {out['episode']['status']}")
         return out
 
@@ -106,8 +124,9 @@ class Walk:
         deadline = time.monotonic() + timeout
         seen = 0
         while time.monotonic() < deadline:
-            events = self.expect(self.http.get(f"{self.controller}/episodes/{ep['id']}/events",
-                                               params={"after": seen}), 200)["events"]
+            events = self.expect(
+                self.http.get(f"{self.controller}/episodes/{ep['id']}/events", params={"after": seen}), 200
+            )["events"]
             for ev in events:
                 seen = ev["id"]
                 detail = {k: v for k, v in ev["data"].items() if k in ("to", "reason", "outcome", "kind", "key")}
@@ -140,9 +159,14 @@ def happy(w: Walk) -> None:
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=w.env["S3_ENDPOINT"], aws_access_key_id=w.env["S3_ACCESS_KEY"],
-                      aws_secret_access_key=w.env["S3_SECRET_KEY"], region_name=w.env["S3_REGION"],
-                      config=Config(signature_version="s3v4"))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=w.env["S3_ENDPOINT"],
+        aws_access_key_id=w.env["S3_ACCESS_KEY"],
+        aws_secret_access_key=w.env["S3_SECRET_KEY"],
+        region_name=w.env["S3_REGION"],
+        config=Config(signature_version="s3v4"),
+    )
     obj = s3.get_object(Bucket=waveform["bucket"], Key=waveform["key"])
     body = obj["Body"].read()
     if body != png or obj["ETag"].strip('"') != waveform["etag"]:
@@ -163,8 +187,14 @@ def infinite_loop(w: Walk) -> None:
     session = f"WALK-{uuid.uuid4().hex[:8]}"
     w.step("run `while True: pass` with a 2 s timeout")
     t0 = time.monotonic()
-    out = w.expect(w.http.post(f"{w.light}/runtime/execute", headers={"X-Session-ID": session},
-                               json={"code": "while True:\n    pass\n", "timeout_s": 2}), 200)
+    out = w.expect(
+        w.http.post(
+            f"{w.light}/runtime/execute",
+            headers={"X-Session-ID": session},
+            json={"code": "while True:\n    pass\n", "timeout_s": 2},
+        ),
+        200,
+    )
     took = time.monotonic() - t0
     if not out["timed_out"] or took > 10:
         raise SystemExit(f"    FAILED: expected a clean timeout, got {out} after {took:.1f} s")
@@ -188,7 +218,10 @@ def temporal_down(w: Walk, instance: str | None) -> None:
 
 
 SCENARIOS: dict[str, Callable[..., None]] = {
-    "happy": happy, "unknown-part": unknown_part, "infinite-loop": infinite_loop, "temporal-down": temporal_down,
+    "happy": happy,
+    "unknown-part": unknown_part,
+    "infinite-loop": infinite_loop,
+    "temporal-down": temporal_down,
 }
 
 

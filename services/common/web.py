@@ -15,8 +15,12 @@ REQUEST_LOG = logging.getLogger("requests")
 
 
 def configure_logging(service: str) -> None:
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
-                        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
     logging.getLogger("uvicorn.access").disabled = True  # our own line per request replaces it
 
 
@@ -41,8 +45,9 @@ def install(app: FastAPI, service: str) -> None:
             response = error(500, "internal error")
         ms = (time.perf_counter() - t0) * 1000
         session = request.headers.get("x-session-id", "-")
-        REQUEST_LOG.info("%s %s %s %.1fms session=%s", request.method, request.url.path, response.status_code,
-                         ms, session)
+        REQUEST_LOG.info(
+            "%s %s %s %.1fms session=%s", request.method, request.url.path, response.status_code, ms, session
+        )
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -50,9 +55,15 @@ def install(app: FastAPI, service: str) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
         field = ".".join(loc) or "body"
-        return error(422, f"{field}: {first.get('msg', 'invalid')}", field=field,
-                     problems=[{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-                                "message": e.get("msg", "")} for e in exc.errors()])
+        return error(
+            422,
+            f"{field}: {first.get('msg', 'invalid')}",
+            field=field,
+            problems=[
+                {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+                for e in exc.errors()
+            ],
+        )
 
 
 def health(checks: dict[str, Callable[[], str | None]], **info: object) -> JSONResponse:
@@ -61,7 +72,7 @@ def health(checks: dict[str, Callable[[], str | None]], **info: object) -> JSONR
     for name, check in checks.items():
         try:
             problem = check()
-        except Exception as exc:  # noqa: BLE001 - any failure of a dependency is reported, not raised
+        except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"
         if problem:
             failing[name] = problem

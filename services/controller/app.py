@@ -26,11 +26,16 @@ from services.controller.models import ACTIVE, Artifact, Episode, Event
 
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 
-app = FastAPI(title="controller", version="1.0",
-              description="Episodes of circuit simulations, run as Temporal workflows.")
+app = FastAPI(
+    title="controller", version="1.0", description="Episodes of circuit simulations, run as Temporal workflows."
+)
 web.install(app, "controller")
-app.add_middleware(CORSMiddleware, allow_origins=[o for o in settings.get("CONTROLLER_CORS_ORIGINS", "").split(",") if o],
-                   allow_methods=["*"], allow_headers=["*"])
+app.add_middleware(
+    CORSMiddleware,
+    allow_origins=[o for o in settings.get("CONTROLLER_CORS_ORIGINS", "").split(",") if o],
+    allow_methods=["*"],
+    allow_headers=["*"],
+)
 
 
 class Rejected(Exception):
@@ -99,17 +104,26 @@ class EventOut(BaseModel):
 
 def episode_out(e: Episode, artifacts: list[Artifact] | None = None) -> dict[str, Any]:
     return EpisodeOut(
-        id=e.id, name=e.name, session_id=e.session_id, status=e.status, reason=e.reason, workflow_id=e.workflow_id,
-        netlist_path=e.netlist_path, simulations=e.simulations, created_at=e.created_at.isoformat(),
+        id=e.id,
+        name=e.name,
+        session_id=e.session_id,
+        status=e.status,
+        reason=e.reason,
+        workflow_id=e.workflow_id,
+        netlist_path=e.netlist_path,
+        simulations=e.simulations,
+        created_at=e.created_at.isoformat(),
         updated_at=e.updated_at.isoformat(),
-        artifacts=[{"kind": a.kind, "bucket": a.bucket, "key": a.key, "etag": a.etag, "path": a.path}
-                   for a in artifacts or []],
+        artifacts=[
+            {"kind": a.kind, "bucket": a.bucket, "key": a.key, "etag": a.etag, "path": a.path} for a in artifacts or []
+        ],
     ).model_dump()
 
 
 def event_out(ev: Event) -> dict[str, Any]:
-    return EventOut(id=ev.id, episode_id=ev.episode_id, kind=ev.kind, data=ev.data,
-                    created_at=ev.created_at.isoformat()).model_dump()
+    return EventOut(
+        id=ev.id, episode_id=ev.episode_id, kind=ev.kind, data=ev.data, created_at=ev.created_at.isoformat()
+    ).model_dump()
 
 
 def get_episode(s: Any, episode_id: str, lock: bool = False) -> Episode:
@@ -125,18 +139,26 @@ async def _temporal_client() -> Any:
 
     address = settings.need("TEMPORAL_ADDRESS")
     try:
-        return await asyncio.wait_for(Client.connect(address, namespace=settings.get("TEMPORAL_NAMESPACE", "default")), 5)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "unavailable"
-        raise RuntimeError(f"Temporal unavailable at {address}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=settings.get("TEMPORAL_NAMESPACE", "default")), 5
+        )
+    except Exception as exc:
+        raise RuntimeError(
+            f"Temporal unavailable at {address}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
 
 
 async def _start(workflow_id: str, request: dict[str, Any]) -> None:
     from services.temporal_worker.workflows import WORKFLOW_NAME
 
     client = await _temporal_client()
-    await client.start_workflow(WORKFLOW_NAME, request, id=workflow_id,
-                                task_queue=settings.get("TEMPORAL_TASK_QUEUE", "episodes"),
-                                execution_timeout=timedelta(minutes=30))
+    await client.start_workflow(
+        WORKFLOW_NAME,
+        request,
+        id=workflow_id,
+        task_queue=settings.get("TEMPORAL_TASK_QUEUE", "episodes"),
+        execution_timeout=timedelta(minutes=30),
+    )
 
 
 async def _cancel(workflow_id: str) -> None:
@@ -162,18 +184,31 @@ def health() -> JSONResponse:
         def check() -> str | None:
             resp = httpx.get(f"{settings.need(name)}/health", timeout=5)
             return None if resp.status_code == 200 else f"HTTP {resp.status_code}"
+
         return check
 
-    return web.health({"postgres": database, "temporal": temporal, "worker_light": worker("WORKER_LIGHT_URL"),
-                       "worker_heavy": worker("WORKER_HEAVY_URL")}, service="controller")
+    return web.health(
+        {
+            "postgres": database,
+            "temporal": temporal,
+            "worker_light": worker("WORKER_LIGHT_URL"),
+            "worker_heavy": worker("WORKER_HEAVY_URL"),
+        },
+        service="controller",
+    )
 
 
 @app.post("/episodes", status_code=201, response_model=EpisodeOut, dependencies=[Depends(require_key)])
 def create_episode(body: EpisodeCreate) -> dict[str, Any]:
     episode_id = uuid.uuid4().hex
     with db.session() as s:
-        episode = Episode(id=episode_id, name=body.name, session_id=body.session_id or f"ep-{episode_id[:12]}",
-                          status="created", simulations=0)
+        episode = Episode(
+            id=episode_id,
+            name=body.name,
+            session_id=body.session_id or f"ep-{episode_id[:12]}",
+            status="created",
+            simulations=0,
+        )
         s.add(episode)
         s.flush()
         db.add_event(s, episode_id, "status", **{"from": None, "to": "created", "reason": None})
@@ -183,7 +218,9 @@ def create_episode(body: EpisodeCreate) -> dict[str, Any]:
 
 
 @app.get("/episodes")
-def list_episodes(status: str | None = Query(None, max_length=16), limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+def list_episodes(
+    status: str | None = Query(None, max_length=16), limit: int = Query(50, ge=1, le=500)
+) -> dict[str, Any]:
     with db.session() as s:
         query = select(Episode).order_by(Episode.created_at.desc()).limit(limit)
         if status:
@@ -195,7 +232,9 @@ def list_episodes(status: str | None = Query(None, max_length=16), limit: int = 
 def read_episode(episode_id: str) -> dict[str, Any]:
     with db.session() as s:
         episode = get_episode(s, episode_id)
-        artifacts = list(s.execute(select(Artifact).where(Artifact.episode_id == episode_id).order_by(Artifact.id)).scalars())
+        artifacts = list(
+            s.execute(select(Artifact).where(Artifact.episode_id == episode_id).order_by(Artifact.id)).scalars()
+        )
         return episode_out(episode, artifacts)
 
 
@@ -203,7 +242,9 @@ def read_episode(episode_id: str) -> dict[str, Any]:
 def read_events(episode_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
     with db.session() as s:
         get_episode(s, episode_id)
-        events = s.execute(select(Event).where(Event.episode_id == episode_id, Event.id > after).order_by(Event.id)).scalars()
+        events = s.execute(
+            select(Event).where(Event.episode_id == episode_id, Event.id > after).order_by(Event.id)
+        ).scalars()
         return {"events": [event_out(ev) for ev in events]}
 
 
@@ -212,8 +253,12 @@ def write_file(episode_id: str, body: FileBody) -> dict[str, Any]:
     """Write a file into the episode's workspace (through worker_light, with its path rules)."""
     with db.session() as s:
         session_id = get_episode(s, episode_id).session_id
-    resp = httpx.post(f"{settings.need('WORKER_LIGHT_URL')}/fs/write", json=body.model_dump(),
-                      headers={"X-Session-ID": session_id}, timeout=30)
+    resp = httpx.post(
+        f"{settings.need('WORKER_LIGHT_URL')}/fs/write",
+        json=body.model_dump(),
+        headers={"X-Session-ID": session_id},
+        timeout=30,
+    )
     if resp.status_code != 200:
         raise Rejected(resp.status_code if resp.status_code < 500 else 502, resp.json().get("error", resp.text), "path")
     with db.session() as s:
@@ -255,7 +300,7 @@ def interrupt(episode_id: str) -> Any:
     if workflow_id:
         try:
             asyncio.run(_cancel(workflow_id))
-        except Exception as exc:  # noqa: BLE001 - the episode still ends interrupted; say why
+        except Exception as exc:
             cancel_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     db.finish(episode_id, "interrupted", "interrupted on request", cancel_error=cancel_error)
     with db.session() as s:
@@ -271,9 +316,17 @@ def asset(episode_id: str, path: str) -> Response:
         raise Rejected(403, f"asset path {path!r} is not allowed", "path")
     with db.session() as s:
         session_id = get_episode(s, episode_id).session_id
-    resp = httpx.get(f"{settings.need('WORKER_LIGHT_URL')}/fs/raw", params={"path": path},
-                     headers={"X-Session-ID": session_id}, timeout=30)
+    resp = httpx.get(
+        f"{settings.need('WORKER_LIGHT_URL')}/fs/raw",
+        params={"path": path},
+        headers={"X-Session-ID": session_id},
+        timeout=30,
+    )
     if resp.status_code != 200:
-        detail = resp.json().get("error", resp.text) if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+        detail = (
+            resp.json().get("error", resp.text)
+            if resp.headers.get("content-type", "").startswith("application/json")
+            else resp.text
+        )
         raise Rejected(resp.status_code if resp.status_code < 500 else 502, detail, "path")
     return Response(resp.content, media_type=resp.headers.get("content-type", "application/octet-stream"))

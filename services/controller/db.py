@@ -30,8 +30,14 @@ def add_event(s: Session, episode_id: str, kind: str, /, **data: Any) -> None:
     s.add(Event(episode_id=episode_id, kind=kind, data=data))
 
 
-def transition(s: Session, episode: Episode, status: str, reason: str | None = None,
-               only_from: tuple[str, ...] | None = None, **data: Any) -> bool:
+def transition(
+    s: Session,
+    episode: Episode,
+    status: str,
+    reason: str | None = None,
+    only_from: tuple[str, ...] | None = None,
+    **data: Any,
+) -> bool:
     """Move the episode to ``status`` and record it as an event; refused outside ``only_from``."""
     if only_from is not None and episode.status not in only_from:
         return False

@@ -30,8 +30,9 @@ class Episode(Base):
     netlist_path: Mapped[str | None] = mapped_column(String(512))
     simulations: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                    onupdate=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
     events: Mapped[list[Event]] = relationship(back_populates="episode", order_by="Event.id")
 
 

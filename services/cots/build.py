@@ -51,8 +51,15 @@ def read_catalog(source: Path = SOURCE) -> list[dict[str, Any]]:
                 value: float | None = float(row["value"]) if row["value"] else None
             except ValueError:
                 value = None
-            rows.append({**row, "value": value, "value_text": row["value"], "unit_price": price,
-                         "specs": json.dumps(specs, sort_keys=True)})
+            rows.append(
+                {
+                    **row,
+                    "value": value,
+                    "value_text": row["value"],
+                    "unit_price": price,
+                    "specs": json.dumps(specs, sort_keys=True),
+                }
+            )
     return sorted(rows, key=lambda r: r["part_id"])
 
 
@@ -67,7 +74,9 @@ def build(target: Path, source: Path = SOURCE) -> int:
             conn.executescript(SCHEMA)
             conn.executemany(
                 "INSERT INTO parts VALUES (:part_id, :category, :manufacturer, :mpn, :value, :value_text, "
-                ":unit, :package, :specs, :unit_price, :source)", rows)
+                ":unit, :package, :specs, :unit_price, :source)",
+                rows,
+            )
             conn.execute("INSERT INTO meta VALUES ('source', ?)", (source.name,))
             conn.execute("INSERT INTO meta VALUES ('count', ?)", (str(len(rows)),))
         conn.close()

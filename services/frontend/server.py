@@ -24,8 +24,9 @@ log = logging.getLogger("frontend")
 
 def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
     root = dist.resolve()
-    config = json.dumps({"controllerUrl": os.environ["CONTROLLER_URL"],
-                         "apiKey": os.environ.get("CONTROLLER_API_KEY", "")})
+    config = json.dumps(
+        {"controllerUrl": os.environ["CONTROLLER_URL"], "apiKey": os.environ.get("CONTROLLER_API_KEY", "")}
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, body: bytes, content_type: str, cache: str = "no-cache") -> None:
@@ -37,10 +38,10 @@ def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self.do_GET()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = unquote(urlparse(self.path).path)
             if path == "/health":
                 ok = (root / "index.html").is_file()

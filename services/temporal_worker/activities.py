@@ -26,9 +26,14 @@ def _s3() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=settings.need("S3_ENDPOINT"), aws_access_key_id=settings.need("S3_ACCESS_KEY"),
-                        aws_secret_access_key=settings.need("S3_SECRET_KEY"), region_name=settings.get("S3_REGION", "us-east-1"),
-                        config=Config(signature_version="s3v4"))
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.need("S3_ENDPOINT"),
+        aws_access_key_id=settings.need("S3_ACCESS_KEY"),
+        aws_secret_access_key=settings.need("S3_SECRET_KEY"),
+        region_name=settings.get("S3_REGION", "us-east-1"),
+        config=Config(signature_version="s3v4"),
+    )
 
 
 def _event(episode_id: str, kind: str, /, **data: Any) -> None:
@@ -42,15 +47,15 @@ def set_running(episode_id: str) -> bool:
         episode = db.locked_episode(s, episode_id)
         if episode is None:
             raise ApplicationError(f"episode {episode_id} does not exist", non_retryable=True)
-        return db.transition(s, episode, "running", only_from=("queued",),
-                             workflow_id=activity.info().workflow_id)
+        return db.transition(s, episode, "running", only_from=("queued",), workflow_id=activity.info().workflow_id)
 
 
 @activity.defn(name="bundle_workspace")
 def bundle_workspace(req: dict[str, Any]) -> dict[str, Any]:
     """Fetch the workspace bundle from worker_light and park it in S3 (workflow payloads stay small)."""
-    resp = httpx.post(f"{_worker('light')}/fs/bundle", headers={"X-Session-ID": req["session_id"]},
-                      timeout=HTTP_TIMEOUT)
+    resp = httpx.post(
+        f"{_worker('light')}/fs/bundle", headers={"X-Session-ID": req["session_id"]}, timeout=HTTP_TIMEOUT
+    )
     if resp.status_code != 200:
         raise ApplicationError(f"worker_light /fs/bundle answered {resp.status_code}: {resp.text[:200]}")
     bucket = settings.get("ARTIFACTS_BUCKET", "artifacts")
@@ -67,16 +72,24 @@ def _bundle_b64(req: dict[str, Any]) -> str:
 
 @activity.defn(name="validate_netlist")
 def validate_netlist(req: dict[str, Any]) -> dict[str, Any]:
-    resp = httpx.post(f"{_worker('heavy')}/benchmark/validate", timeout=HTTP_TIMEOUT, json={
-        "bundle_base64": _bundle_b64(req), "netlist_path": req["netlist_path"], "cost_cap": req.get("cost_cap")})
+    resp = httpx.post(
+        f"{_worker('heavy')}/benchmark/validate",
+        timeout=HTTP_TIMEOUT,
+        json={"bundle_base64": _bundle_b64(req), "netlist_path": req["netlist_path"], "cost_cap": req.get("cost_cap")},
+    )
     if resp.status_code == 404:
         checked = {"valid": False, "problems": [{"line": 0, "kind": "missing", "message": resp.json()["error"]}]}
     elif resp.status_code != 200:
         raise ApplicationError(f"worker_heavy /benchmark/validate answered {resp.status_code}: {resp.text[:200]}")
     else:
         checked = resp.json()
-    _event(req["episode_id"], "validated", valid=checked["valid"], problems=checked["problems"],
-           total_cost=checked.get("total_cost"))
+    _event(
+        req["episode_id"],
+        "validated",
+        valid=checked["valid"],
+        problems=checked["problems"],
+        total_cost=checked.get("total_cost"),
+    )
     return checked
 
 
@@ -84,9 +97,15 @@ def validate_netlist(req: dict[str, Any]) -> dict[str, Any]:
 async def run_simulation(req: dict[str, Any]) -> dict[str, Any]:
     """Ask worker_heavy to simulate, heartbeating so an interrupt reaches us; on cancel, cancel there."""
     sim_id = f"sim-{uuid.uuid4().hex[:12]}"
-    body = {"bundle_base64": await asyncio.to_thread(_bundle_b64, req), "netlist_path": req["netlist_path"],
-            "objectives": req.get("objectives") or [], "timeout_s": req.get("timeout_s", 30),
-            "cost_cap": req.get("cost_cap"), "session_id": req["session_id"], "simulation_id": sim_id}
+    body = {
+        "bundle_base64": await asyncio.to_thread(_bundle_b64, req),
+        "netlist_path": req["netlist_path"],
+        "objectives": req.get("objectives") or [],
+        "timeout_s": req.get("timeout_s", 30),
+        "cost_cap": req.get("cost_cap"),
+        "session_id": req["session_id"],
+        "simulation_id": sim_id,
+    }
     heavy = _worker("heavy")
     async with httpx.AsyncClient(timeout=httpx.Timeout(float(body["timeout_s"]) + 90, connect=5.0)) as client:
         pause = 0.2
@@ -107,12 +126,22 @@ async def run_simulation(req: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, 2.0)
     if resp.status_code != 200:
-        raise ApplicationError(f"worker_heavy /benchmark/simulate answered {resp.status_code}: {resp.text[:300]}",
-                               type="SimulationFailed", non_retryable=True)
+        raise ApplicationError(
+            f"worker_heavy /benchmark/simulate answered {resp.status_code}: {resp.text[:300]}",
+            type="SimulationFailed",
+            non_retryable=True,
+        )
     result: dict[str, Any] = resp.json()
-    await asyncio.to_thread(_event, req["episode_id"], "simulated", simulation_id=result["simulation_id"],
-                            outcome=result["outcome"], reason=result.get("reason"),
-                            measurements=result.get("measurements"), objectives=result.get("objectives"))
+    await asyncio.to_thread(
+        _event,
+        req["episode_id"],
+        "simulated",
+        simulation_id=result["simulation_id"],
+        outcome=result["outcome"],
+        reason=result.get("reason"),
+        measurements=result.get("measurements"),
+        objectives=result.get("objectives"),
+    )
     return result
 
 
@@ -126,16 +155,35 @@ def record_artifacts(req: dict[str, Any]) -> int:
         if kind == "waveform":
             data = _s3().get_object(Bucket=art["bucket"], Key=art["key"])["Body"].read()
             path = f"artifacts/{result['simulation_id']}/waveform.png"
-            resp = httpx.post(f"{_worker('light')}/fs/write", headers={"X-Session-ID": req["session_id"]},
-                              json={"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"},
-                              timeout=HTTP_TIMEOUT)
+            resp = httpx.post(
+                f"{_worker('light')}/fs/write",
+                headers={"X-Session-ID": req["session_id"]},
+                json={"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"},
+                timeout=HTTP_TIMEOUT,
+            )
             if resp.status_code != 200:
                 raise ApplicationError(f"worker_light /fs/write answered {resp.status_code}: {resp.text[:200]}")
         with db.session() as s:
-            s.add(Artifact(episode_id=req["episode_id"], kind=kind, bucket=art["bucket"], key=art["key"],
-                           etag=art["etag"], path=path))
-            db.add_event(s, req["episode_id"], "artifact", kind=kind, bucket=art["bucket"], key=art["key"],
-                         etag=art["etag"], path=path)
+            s.add(
+                Artifact(
+                    episode_id=req["episode_id"],
+                    kind=kind,
+                    bucket=art["bucket"],
+                    key=art["key"],
+                    etag=art["etag"],
+                    path=path,
+                )
+            )
+            db.add_event(
+                s,
+                req["episode_id"],
+                "artifact",
+                kind=kind,
+                bucket=art["bucket"],
+                key=art["key"],
+                etag=art["etag"],
+                path=path,
+            )
         count += 1
     return count
 

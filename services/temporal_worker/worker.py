@@ -1,6 +1,6 @@
 """The Temporal worker process: runs SimulateEpisode and its activities.
 
-    python -m services.temporal_worker.worker
+python -m services.temporal_worker.worker
 """
 
 from __future__ import annotations
@@ -33,16 +33,22 @@ async def serve_health(client: Client, queue: str, port: int) -> asyncio.Abstrac
         if request.split(" ")[1:2] == ["/health"]:
             try:
                 ok = await asyncio.wait_for(client.service_client.check_health(), 3)
-                status, body = (200, {"status": "healthy", "task_queue": queue}) if ok else \
-                    (503, {"status": "unhealthy", "failing": {"temporal": "not serving"}})
-            except Exception as exc:  # noqa: BLE001 - reported as the failing dependency
+                status, body = (
+                    (200, {"status": "healthy", "task_queue": queue})
+                    if ok
+                    else (503, {"status": "unhealthy", "failing": {"temporal": "not serving"}})
+                )
+            except Exception as exc:
                 status, body = 503, {"status": "unhealthy", "failing": {"temporal": str(exc)[:200]}}
         else:
             status, body = 404, {"error": "not found"}
         data = json.dumps(body).encode()
         reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+        writer.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+            + data
+        )
         await writer.drain()
         writer.close()
         log.info("GET %s %s", request.split(" ")[1:2], status)
@@ -61,8 +67,14 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        worker = Worker(client, task_queue=queue, workflows=[SimulateEpisode], activities=ALL,
-                        activity_executor=pool, graceful_shutdown_timeout=timedelta(seconds=3))
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=[SimulateEpisode],
+            activities=ALL,
+            activity_executor=pool,
+            graceful_shutdown_timeout=timedelta(seconds=3),
+        )
         log.info("polling task queue %s on %s", queue, address)
         async with worker:
             await stop.wait()

@@ -30,11 +30,15 @@ class SimulateEpisode:
             checked = await workflow.execute_activity("validate_netlist", {**req, **bundle}, **SHORT)
             if not checked["valid"]:
                 problems = "; ".join(f"line {p['line']}: {p['message']}" for p in checked["problems"])
-                await workflow.execute_activity("finish", {"episode_id": episode, "status": "failed",
-                                                           "reason": f"invalid netlist: {problems}"}, **SHORT)
+                await workflow.execute_activity(
+                    "finish",
+                    {"episode_id": episode, "status": "failed", "reason": f"invalid netlist: {problems}"},
+                    **SHORT,
+                )
                 return {"status": "failed", "validation": checked}
             result = await workflow.execute_activity(
-                "run_simulation", {**req, **bundle},
+                "run_simulation",
+                {**req, **bundle},
                 # Includes the time spent queueing for worker_heavy, which runs one at a time.
                 start_to_close_timeout=timedelta(seconds=float(req.get("timeout_s", 30)) + 900),
                 heartbeat_timeout=timedelta(seconds=10),
@@ -44,16 +48,33 @@ class SimulateEpisode:
             await workflow.execute_activity("record_artifacts", {**req, "result": result}, **SHORT)
             ok = result["outcome"] == "success"
             reason = None if ok else f"{result['outcome']}: {result.get('reason', '')}".rstrip(": ")
-            await workflow.execute_activity("finish", {"episode_id": episode, "status": "completed" if ok else "failed",
-                                                       "reason": reason, "outcome": result["outcome"]}, **SHORT)
+            await workflow.execute_activity(
+                "finish",
+                {
+                    "episode_id": episode,
+                    "status": "completed" if ok else "failed",
+                    "reason": reason,
+                    "outcome": result["outcome"],
+                },
+                **SHORT,
+            )
             return {"status": "completed" if ok else "failed", "outcome": result["outcome"]}
         except (asyncio.CancelledError, CancelledError):
-            await asyncio.shield(asyncio.ensure_future(workflow.execute_activity(
-                "finish", {"episode_id": episode, "status": "interrupted", "reason": "interrupted on request"},
-                **SHORT)))
+            await asyncio.shield(
+                asyncio.ensure_future(
+                    workflow.execute_activity(
+                        "finish",
+                        {"episode_id": episode, "status": "interrupted", "reason": "interrupted on request"},
+                        **SHORT,
+                    )
+                )
+            )
             raise
         except ActivityError as exc:
             cause = exc.cause.message if exc.cause is not None and hasattr(exc.cause, "message") else str(exc)
-            await workflow.execute_activity("finish", {"episode_id": episode, "status": "failed",
-                                                       "reason": f"{exc.activity_type} failed: {cause}"}, **SHORT)
+            await workflow.execute_activity(
+                "finish",
+                {"episode_id": episode, "status": "failed", "reason": f"{exc.activity_type} failed: {cause}"},
+                **SHORT,
+            )
             return {"status": "failed", "reason": cause}

@@ -8,6 +8,7 @@ bucket, key and ETag.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import shutil
@@ -73,11 +74,14 @@ def s3() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=settings.need("S3_ENDPOINT"),
-                        aws_access_key_id=settings.need("S3_ACCESS_KEY"),
-                        aws_secret_access_key=settings.need("S3_SECRET_KEY"),
-                        region_name=settings.get("S3_REGION", "us-east-1"),
-                        config=Config(signature_version="s3v4", retries={"max_attempts": 2}))
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.need("S3_ENDPOINT"),
+        aws_access_key_id=settings.need("S3_ACCESS_KEY"),
+        aws_secret_access_key=settings.need("S3_SECRET_KEY"),
+        region_name=settings.get("S3_REGION", "us-east-1"),
+        config=Config(signature_version="s3v4", retries={"max_attempts": 2}),
+    )
 
 
 def bucket() -> str:
@@ -149,8 +153,9 @@ def health() -> JSONResponse:
             sock.connect(f"/tmp/.X11-unix/X{value.lstrip(':').split('.')[0]}")
         return None
 
-    return web.health({"parts_db": parts, "ngspice": ngspice, "s3": storage, "display": display},
-                      service="worker_heavy")
+    return web.health(
+        {"parts_db": parts, "ngspice": ngspice, "s3": storage, "display": display}, service="worker_heavy"
+    )
 
 
 @app.get("/ready")
@@ -159,8 +164,11 @@ def ready() -> dict[str, Any]:
 
 
 @app.get("/parts")
-def parts(q: str = Query("", max_length=100), category: str | None = Query(None, max_length=32),
-          limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
+def parts(
+    q: str = Query("", max_length=100),
+    category: str | None = Query(None, max_length=32),
+    limit: int = Query(20, ge=1, le=200),
+) -> dict[str, Any]:
     found = catalog().search(q, category, limit)
     return {"query": q, "count": len(found), "parts": found}
 
@@ -179,10 +187,8 @@ def cancel(sim_id: str) -> dict[str, Any]:
         import os
         import signal
 
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(BUSY.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return {"cancelled": True, "running": sim_id}
 
 
@@ -196,11 +202,19 @@ def render(vectors: dict[str, list[float]], title: str, workdir: Path) -> bytes:
     x_name = "time" if "time" in vectors else ("frequency" if "frequency" in vectors else names[0])
     series = {n: vectors[n] for n in names if n.startswith("v(")} or {n: vectors[n] for n in names[:3]}
     src = workdir / "vectors.json"
-    src.write_text(json.dumps({"x": vectors[x_name], "x_name": "s" if x_name == "time" else x_name,
-                               "series": series, "title": title}))
+    src.write_text(
+        json.dumps(
+            {"x": vectors[x_name], "x_name": "s" if x_name == "time" else x_name, "series": series, "title": title}
+        )
+    )
     out = workdir / "waveform.png"
-    res = subprocess.run([sys.executable, "-m", "services.worker_heavy.render", str(src), str(out)],
-                         capture_output=True, text=True, timeout=60, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "services.worker_heavy.render", str(src), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if res.returncode:
         raise Rejected(500, f"rendering the waveform failed: {res.stderr.strip() or res.stdout.strip()}")
     return out.read_bytes()
@@ -219,12 +233,21 @@ def simulate(req: SimulateRequest) -> dict[str, Any]:
 def _simulate(req: SimulateRequest, sim_id: str) -> dict[str, Any]:
     text = netlist_from_bundle(req)
     checked = validate(text, catalog().lookup, req.cost_cap)
-    result: dict[str, Any] = {"simulation_id": sim_id, "validation": checked, "measurements": {},
-                              "objectives": [], "artifacts": {}}
+    result: dict[str, Any] = {
+        "simulation_id": sim_id,
+        "validation": checked,
+        "measurements": {},
+        "objectives": [],
+        "artifacts": {},
+    }
     if not checked["valid"]:
         first = checked["problems"][0]
-        return {**result, "outcome": "invalid_netlist",
-                "reason": f"line {first['line']}: {first['message']}", "duration_s": 0.0}
+        return {
+            **result,
+            "outcome": "invalid_netlist",
+            "reason": f"line {first['line']}: {first['message']}",
+            "duration_s": 0.0,
+        }
     with tempfile.TemporaryDirectory(prefix=f"{sim_id}-") as tmp:
         workdir = Path(tmp)
 
@@ -234,19 +257,25 @@ def _simulate(req: SimulateRequest, sim_id: str) -> dict[str, Any]:
         run = run_ngspice(text, workdir, req.timeout_s, settings.get("NGSPICE", "ngspice"), on_start=started)
         if sim_id in BUSY.cancelled:
             BUSY.cancelled.discard(sim_id)
-            return {**result, "outcome": "cancelled", "reason": "cancelled on request",
-                    "duration_s": run.duration_s}
+            return {**result, "outcome": "cancelled", "reason": "cancelled on request", "duration_s": run.duration_s}
         found, failed = measurements(run.output, checked["measures"])
         objectives = evaluate([o.model_dump() for o in req.objectives], found)
         outcome, reason = classify(run, objectives)
-        result.update(outcome=outcome, reason=reason, measurements=found, failed_measures=failed,
-                      objectives=objectives, duration_s=run.duration_s)
+        result.update(
+            outcome=outcome,
+            reason=reason,
+            measurements=found,
+            failed_measures=failed,
+            objectives=objectives,
+            duration_s=run.duration_s,
+        )
         prefix = f"simulations/{req.session_id or 'anonymous'}/{sim_id}"
         client = s3()
         result["artifacts"]["log"] = upload(client, f"{prefix}/ngspice.log", run.output.encode(), "text/plain")
         if run.raw_path.exists():
-            result["artifacts"]["raw"] = upload(client, f"{prefix}/output.raw", run.raw_path.read_bytes(),
-                                                "application/octet-stream")
+            result["artifacts"]["raw"] = upload(
+                client, f"{prefix}/output.raw", run.raw_path.read_bytes(), "application/octet-stream"
+            )
         if req.render and run.vectors and outcome in ("success", "objective_failed"):
             t0 = time.monotonic()
             png = render(run.vectors, checked["title"], workdir)

@@ -8,8 +8,19 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-FIELDS = ("part_id", "category", "manufacturer", "mpn", "value", "value_text", "unit", "package", "specs",
-          "unit_price", "source")
+FIELDS = (
+    "part_id",
+    "category",
+    "manufacturer",
+    "mpn",
+    "value",
+    "value_text",
+    "unit",
+    "package",
+    "specs",
+    "unit_price",
+    "source",
+)
 
 
 class Catalog:
@@ -37,8 +48,11 @@ class Catalog:
 
     def search(self, query: str, category: str | None, limit: int) -> list[dict[str, Any]]:
         like = f"%{query}%"
-        sql = ("SELECT * FROM parts WHERE (part_id LIKE ? OR mpn LIKE ? OR manufacturer LIKE ? OR category LIKE ?)"
-               + (" AND category = ?" if category else "") + " ORDER BY part_id LIMIT ?")
+        sql = (
+            "SELECT * FROM parts WHERE (part_id LIKE ? OR mpn LIKE ? OR manufacturer LIKE ? OR category LIKE ?)"
+            + (" AND category = ?" if category else "")
+            + " ORDER BY part_id LIMIT ?"
+        )
         params: list[Any] = [like, like, like, like, *([category] if category else []), limit]
         with closing(self.connect()) as conn:
             return [self._row(r) for r in conn.execute(sql, params).fetchall()]

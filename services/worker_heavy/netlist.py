@@ -16,9 +16,19 @@ PART_RE = re.compile(r"part\s*:\s*([A-Za-z0-9._/+-]+)", re.I)
 ANALYSES = {".tran", ".ac", ".dc", ".op", ".noise"}
 # element letter -> (catalog category or None when no part is needed, minimum fields)
 ELEMENTS: dict[str, tuple[set[str] | None, int]] = {
-    "R": ({"resistor"}, 4), "C": ({"capacitor"}, 4), "L": ({"inductor"}, 4), "D": ({"diode"}, 4),
-    "Q": ({"transistor"}, 5), "M": ({"transistor"}, 6), "X": ({"opamp", "regulator", "connector"}, 3),
-    "V": (None, 3), "I": (None, 3), "E": (None, 5), "G": (None, 5), "B": (None, 4), "K": (None, 4),
+    "R": ({"resistor"}, 4),
+    "C": ({"capacitor"}, 4),
+    "L": ({"inductor"}, 4),
+    "D": ({"diode"}, 4),
+    "Q": ({"transistor"}, 5),
+    "M": ({"transistor"}, 6),
+    "X": ({"opamp", "regulator", "connector"}, 3),
+    "V": (None, 3),
+    "I": (None, 3),
+    "E": (None, 5),
+    "G": (None, 5),
+    "B": (None, 4),
+    "K": (None, 4),
 }
 SCALE = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 
@@ -116,8 +126,13 @@ def parse(text: str) -> Netlist:
             continue
         _, min_fields = ELEMENTS[letter]
         if len(fields) < min_fields:
-            net.problems.append(Problem(number, "parse", f"{name}: expected at least {min_fields} fields, "
-                                                          f"got {len(fields)}: {body.strip()!r}"))
+            net.problems.append(
+                Problem(
+                    number,
+                    "parse",
+                    f"{name}: expected at least {min_fields} fields, got {len(fields)}: {body.strip()!r}",
+                )
+            )
             continue
         value = fields[3] if letter in "RCL" and len(fields) > 3 else None
         if value is not None and parse_value(value) is None:
@@ -144,23 +159,35 @@ def validate(text: str, lookup: Lookup, cost_cap: float | None = None) -> dict[s
         if categories is None:
             continue
         if not comp.part_id:
-            problems.append(Problem(comp.line, "part", f"{comp.name} names no catalog part "
-                                                       f"(add '* part: <part_id>' above it)"))
+            problems.append(
+                Problem(comp.line, "part", f"{comp.name} names no catalog part (add '* part: <part_id>' above it)")
+            )
             continue
         part = parts.get(comp.part_id)
         if part is None:
             problems.append(Problem(comp.line, "part", f"{comp.name}: unknown part '{comp.part_id}'"))
             continue
         if part["category"] not in categories:
-            problems.append(Problem(comp.line, "part", f"{comp.name}: part '{comp.part_id}' is a "
-                                                       f"{part['category']}, not a {'/'.join(sorted(categories))}"))
+            problems.append(
+                Problem(
+                    comp.line,
+                    "part",
+                    f"{comp.name}: part '{comp.part_id}' is a {part['category']}, not a {'/'.join(sorted(categories))}",
+                )
+            )
             continue
-        entry = bom.setdefault(comp.part_id, {"part_id": comp.part_id, "quantity": 0,
-                                              "unit_price": part["unit_price"], "mpn": part["mpn"]})
+        entry = bom.setdefault(
+            comp.part_id, {"part_id": comp.part_id, "quantity": 0, "unit_price": part["unit_price"], "mpn": part["mpn"]}
+        )
         entry["quantity"] += 1
     total = round(sum(e["quantity"] * e["unit_price"] for e in bom.values()), 4)
     if cost_cap is not None and total > cost_cap:
         problems.append(Problem(0, "cost", f"bill of materials costs {total:.4f}, over the cap of {cost_cap:.4f}"))
-    return {"valid": not problems, "problems": [p.as_dict() for p in sorted(problems, key=lambda p: p.line)],
-            "bom": sorted(bom.values(), key=lambda e: e["part_id"]), "total_cost": total,
-            "measures": net.measures, "title": net.title}
+    return {
+        "valid": not problems,
+        "problems": [p.as_dict() for p in sorted(problems, key=lambda p: p.line)],
+        "bom": sorted(bom.values(), key=lambda e: e["part_id"]),
+        "total_cost": total,
+        "measures": net.measures,
+        "title": net.title,
+    }

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 WIDTH, HEIGHT, MARGIN = 640, 360, 40
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -19,7 +20,7 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 def main(argv: list[str]) -> int:
     src, out = argv
-    data = json.loads(open(src).read())
+    data = json.loads(Path(src).read_text())
     display = os.environ.get("DISPLAY")
     if not display:
         print("render: DISPLAY is not set; the waveform needs an X display (start xvfb)", file=sys.stderr)

@@ -5,6 +5,7 @@ Outcomes: ``success``, ``objective_failed``, ``invalid_netlist``, ``non_converge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -17,10 +18,16 @@ from typing import Any
 OUTCOMES = ("success", "objective_failed", "invalid_netlist", "non_convergence", "timeout")
 MEASURE_RE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)", re.M)
 MEASURE_FAILED_RE = re.compile(r"meas(?:ure)?\s+(?:\w+\s+)?([A-Za-z_]\w*)\s+failed", re.I)
-NON_CONVERGENCE = re.compile(r"timestep too small|singular matrix|gmin stepping failed|source stepping failed"
-                             r"|no convergence|iteration limit reached|simulation\(s\) aborted", re.I)
-INVALID = re.compile(r"^\s*error[: ]|unknown (?:subckt|model|device)|could not find|syntax error"
-                     r"|no such vector|circuit not parsed", re.I | re.M)
+NON_CONVERGENCE = re.compile(
+    r"timestep too small|singular matrix|gmin stepping failed|source stepping failed"
+    r"|no convergence|iteration limit reached|simulation\(s\) aborted",
+    re.I,
+)
+INVALID = re.compile(
+    r"^\s*error[: ]|unknown (?:subckt|model|device)|could not find|syntax error"
+    r"|no such vector|circuit not parsed",
+    re.I | re.M,
+)
 
 
 @dataclass
@@ -42,16 +49,21 @@ def with_control(netlist: str, raw_name: str) -> str:
     return "\n".join([*lines, ".control", "set filetype=ascii", "run", f"write {raw_name}", ".endc", ".end", ""])
 
 
-def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ngspice",
-                on_start: Any = None) -> Run:
+def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ngspice", on_start: Any = None) -> Run:
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "circuit.cir"
     source.write_text(with_control(netlist, "output.raw"))
     log = workdir / "ngspice.log"
     t0 = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([binary, "-b", str(source.name)], cwd=workdir, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [binary, "-b", str(source.name)],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         if on_start is not None:
             on_start(proc)
         timed_out = False
@@ -59,13 +71,16 @@ def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ng
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
-    run = Run(log.read_text(errors="replace"), None if timed_out else proc.returncode, timed_out,
-              workdir / "output.raw", round(time.monotonic() - t0, 3))
+    run = Run(
+        log.read_text(errors="replace"),
+        None if timed_out else proc.returncode,
+        timed_out,
+        workdir / "output.raw",
+        round(time.monotonic() - t0, 3),
+    )
     if run.raw_path.exists():
         run.vectors = read_ascii_raw(run.raw_path)
     return run
@@ -95,10 +110,8 @@ def read_ascii_raw(path: Path) -> dict[str, list[float]]:
                 parts = lines[i].split()
                 if parts:
                     token = parts[-1].split(",")[0]
-                    try:
+                    with contextlib.suppress(ValueError):
                         values[column].append(float(token))
-                    except ValueError:
-                        pass
                     column = (column + 1) % len(names)
                 i += 1
             break
@@ -108,8 +121,9 @@ def read_ascii_raw(path: Path) -> dict[str, list[float]]:
 
 def measurements(output: str, declared: list[str]) -> tuple[dict[str, float], list[str]]:
     """Values of the netlist's own ``.meas`` names (other ``x = 1`` lines in the log are ignored)."""
-    found = {m.group(1).lower(): float(m.group(2)) for m in MEASURE_RE.finditer(output)
-             if m.group(1).lower() in declared}
+    found = {
+        m.group(1).lower(): float(m.group(2)) for m in MEASURE_RE.finditer(output) if m.group(1).lower() in declared
+    }
     failed = sorted({m.group(1).lower() for m in MEASURE_FAILED_RE.finditer(output)})
     return found, failed
 
@@ -119,10 +133,20 @@ def evaluate(objectives: list[dict[str, Any]], found: dict[str, float]) -> list[
     for obj in objectives:
         name = obj["measure"].lower()
         value = found.get(name)
-        ok = value is not None and (obj.get("min") is None or value >= obj["min"]) and \
-            (obj.get("max") is None or value <= obj["max"])
-        reason = "" if ok else ("not measured" if value is None else f"{value:g} outside "
-                                f"[{obj.get('min', '-inf')}, {obj.get('max', 'inf')}]")
+        ok = (
+            value is not None
+            and (obj.get("min") is None or value >= obj["min"])
+            and (obj.get("max") is None or value <= obj["max"])
+        )
+        reason = (
+            ""
+            if ok
+            else (
+                "not measured"
+                if value is None
+                else f"{value:g} outside [{obj.get('min', '-inf')}, {obj.get('max', 'inf')}]"
+            )
+        )
         results.append({**obj, "value": value, "passed": ok, "reason": reason})
     return results
 

@@ -8,6 +8,7 @@ never sees another's files.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import mimetypes
 import os
@@ -121,8 +122,7 @@ def read(body: ReadRequest, x_session_id: str | None = Header(None)) -> dict[str
     try:
         return {"path": body.path, "content": data.decode("utf-8"), "encoding": "utf-8", "size": len(data)}
     except UnicodeDecodeError:
-        return {"path": body.path, "content": base64.b64encode(data).decode(), "encoding": "base64",
-                "size": len(data)}
+        return {"path": body.path, "content": base64.b64encode(data).decode(), "encoding": "base64", "size": len(data)}
 
 
 @app.get("/fs/raw")
@@ -151,8 +151,11 @@ def bundle(x_session_id: str | None = Header(None)) -> Response:
         for path in sorted(ws.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 tar.add(path, arcname=str(path.relative_to(ws)), recursive=False)
-    return Response(buf.getvalue(), media_type="application/gzip",
-                    headers={"Content-Disposition": f'attachment; filename="{x_session_id}.tar.gz"'})
+    return Response(
+        buf.getvalue(),
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{x_session_id}.tar.gz"'},
+    )
 
 
 def _child_env(ws: Path) -> dict[str, str]:
@@ -177,21 +180,30 @@ def execute(body: ExecuteRequest, x_session_id: str | None = Header(None)) -> di
     ws = workspace(x_session_id)
     t0 = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-I", "-c", body.code], cwd=ws, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=_child_env(ws))
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", body.code],
+            cwd=ws,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=_child_env(ws),
+        )
         timed_out = False
         try:
             proc.wait(timeout=body.timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    return {"exit_code": None if timed_out else proc.returncode, "timed_out": timed_out,
-            "stdout": _clip(stdout), "stderr": _clip(stderr), "duration_s": round(time.monotonic() - t0, 3)}
+    return {
+        "exit_code": None if timed_out else proc.returncode,
+        "timed_out": timed_out,
+        "stdout": _clip(stdout),
+        "stderr": _clip(stderr),
+        "duration_s": round(time.monotonic() - t0, 3),
+    }

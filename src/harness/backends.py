@@ -22,8 +22,9 @@ def docker_engine_answers(timeout: float = 3.0) -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        res = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                             timeout=timeout, check=False)
+        res = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return res.returncode == 0 and bool(res.stdout.strip())
@@ -34,8 +35,9 @@ def select_backend(requested: str | None = None) -> str:
     if choice not in BACKENDS:
         raise HarnessError(f"HARNESS_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
     if choice == "docker":
-        raise HarnessError("HARNESS_BACKEND=docker: the docker backend is not implemented yet; "
-                           "use HARNESS_BACKEND=native (or auto)")
+        raise HarnessError(
+            "HARNESS_BACKEND=docker: the docker backend is not implemented yet; use HARNESS_BACKEND=native (or auto)"
+        )
     return "native"
 
 
@@ -45,8 +47,11 @@ def vfs_fix(console: Console, *, apply: bool) -> int:
     engine = docker_engine_answers()
     console.print(
         f"vfs-fix: backend is '{backend}'"
-        + (" (a Docker engine answers, but the docker backend is not implemented yet)" if engine else
-           " (no Docker engine answers)")
+        + (
+            " (a Docker engine answers, but the docker backend is not implemented yet)"
+            if engine
+            else " (no Docker engine answers)"
+        )
         + "; the storage-driver fix only applies to the docker backend, so there is nothing to do."
     )
     if apply:

@@ -21,12 +21,17 @@ def ensure_binary(ctx: StepContext) -> None:
         ctx.say(f"{binary}: found at {shutil.which(binary, path=ctx.env.get('PATH'))}")
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise StepFailed(ctx.name, f"'{binary}' is not installed; install the Debian package "
-                                   f"'{package}' (sudo apt-get install -y {package})")
+        raise StepFailed(
+            ctx.name,
+            f"'{binary}' is not installed; install the Debian package '{package}' (sudo apt-get install -y {package})",
+        )
     ctx.say(f"{binary}: not found; running apt-get install -y {package}")
     env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "install", "-y", "-q", package], ["apt-get", "update", "-q"],
-                 ["apt-get", "install", "-y", "-q", package]):
+    for argv in (
+        ["apt-get", "install", "-y", "-q", package],
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", package],
+    ):
         res = subprocess.run(argv, stdout=ctx.log, stderr=subprocess.STDOUT, env=env, check=False)
         if res.returncode == 0 and argv[1] == "install":
             break

@@ -138,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--keep-on-failure", action="store_true")
     task.set_defaults(func=cmd_task)
 
-    for name, func, text in (("down", cmd_down, "stop everything of this instance"),
-                             ("status", cmd_status, "show services with a live health check")):
+    for name, func, text in (
+        ("down", cmd_down, "stop everything of this instance"),
+        ("status", cmd_status, "show services with a live health check"),
+    ):
         sub.add_parser(name, help=text).set_defaults(func=func)
 
     stop = sub.add_parser("stop", help="stop some services only")
@@ -199,8 +201,7 @@ def _main(argv: list[str], console: Console) -> int:
         return int(args.func(h, args))
     except HarnessError as exc:
         env = dict(os.environ)
-        console.print("[red]error:[/red]", escape(mask_text(str(exc), env)), highlight=False,
-                      soft_wrap=True)
+        console.print("[red]error:[/red]", escape(mask_text(str(exc), env)), highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")

@@ -247,7 +247,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
             raise ConfigError(fname, reserved, "unknown key")
     services = raw.get("services", {})
     if isinstance(services, dict):
-        for name, svc in services.items():
+        for _name, svc in services.items():
             if isinstance(svc, dict) and "kind" not in svc:
                 svc["kind"] = "process"
     raw = _interpolate(raw, env, fname, "")
@@ -291,7 +291,8 @@ def _check_references(stack: Stack, fname: str) -> None:
             for dep in node.after:
                 if dep not in known:
                     raise ConfigError(
-                        fname, f"{section}.{name}.after",
+                        fname,
+                        f"{section}.{name}.after",
                         f"unknown dependency '{dep}' (known: {', '.join(sorted(known))})",
                     )
     for pname, profile in stack.profiles.items():
@@ -316,9 +317,7 @@ def _check_ports(stack: Stack, fname: str) -> None:
             if port is None:
                 continue
             if port in owners:
-                raise ConfigError(
-                    fname, f"services.{name}.{key}", f"port {port} is also used by {owners[port]}"
-                )
+                raise ConfigError(fname, f"services.{name}.{key}", f"port {port} is also used by {owners[port]}")
             owners[port] = f"services.{name}"
     # Instances shift every port by the same offset, so two bases that differ by a multiple of
     # it collide at some instance: refuse that up front rather than at `up --instance N`.
@@ -329,7 +328,8 @@ def _check_ports(stack: Stack, fname: str) -> None:
             steps = (b - a) // offset
             if (b - a) % offset == 0 and steps <= top:
                 raise ConfigError(
-                    fname, "stack.max_instance",
+                    fname,
+                    "stack.max_instance",
                     f"{owner_a} port {a} and {owner_b} port {b} collide at instance {steps} "
                     f"(port_offset {offset}); lower max_instance below {steps} or change a port",
                 )
@@ -343,9 +343,7 @@ def _check_cycles(stack: Stack, fname: str) -> None:
     except CycleError as exc:
         first = exc.cycle[0]
         section = "services" if first in stack.services else "steps"
-        raise ConfigError(
-            fname, f"{section}.{first}.after", "dependency cycle: " + " -> ".join(exc.cycle)
-        ) from None
+        raise ConfigError(fname, f"{section}.{first}.after", "dependency cycle: " + " -> ".join(exc.cycle)) from None
 
 
 def dotenv_values_for(root: Path) -> dict[str, str]:

@@ -130,8 +130,9 @@ def _context(inst: Instance, views: Mapping[str, SimpleNamespace], own: str | No
     )
     if own is not None and own in views:
         v = views[own]
-        ctx.update(name=own, host=v.host, port=v.port, url=getattr(v, "url", ""), ports=v.ports,
-                   data_dir=v.data_dir, log=v.log)
+        ctx.update(
+            name=own, host=v.host, port=v.port, url=getattr(v, "url", ""), ports=v.ports, data_dir=v.data_dir, log=v.log
+        )
     elif own is not None:
         ctx.update(name=own, log=str(inst.log_path(own)), data_dir=str(inst.data_dir(own)))
     return ctx
@@ -168,12 +169,24 @@ def derive_env(inst: Instance) -> dict[str, str]:
         for pname, port in vars(v.ports).items():
             env[f"{prefix}_{env_name(pname)}_PORT"] = str(port)
         if v.kind == "postgres":
-            env.update({f"{prefix}_USER": v.user, f"{prefix}_PASSWORD": v.password,
-                        f"{prefix}_DB": v.database, f"{prefix}_DSN": v.dsn})
+            env.update(
+                {
+                    f"{prefix}_USER": v.user,
+                    f"{prefix}_PASSWORD": v.password,
+                    f"{prefix}_DB": v.database,
+                    f"{prefix}_DSN": v.dsn,
+                }
+            )
         elif v.kind == "s3":
-            env.update({f"{prefix}_ENDPOINT": v.endpoint, f"{prefix}_ACCESS_KEY": v.access_key,
-                        f"{prefix}_SECRET_KEY": v.secret_key, f"{prefix}_REGION": v.region,
-                        f"{prefix}_BUCKETS": v.buckets})
+            env.update(
+                {
+                    f"{prefix}_ENDPOINT": v.endpoint,
+                    f"{prefix}_ACCESS_KEY": v.access_key,
+                    f"{prefix}_SECRET_KEY": v.secret_key,
+                    f"{prefix}_REGION": v.region,
+                    f"{prefix}_BUCKETS": v.buckets,
+                }
+            )
         elif v.kind == "temporal":
             env.update({f"{prefix}_ADDRESS": v.address, f"{prefix}_NAMESPACE": v.namespace})
         elif v.kind == "xvfb":

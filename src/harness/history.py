@@ -50,9 +50,17 @@ def show_history(h: Harness, *, limit: int) -> int:
     for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped"):
         table.add_column(col)
     for run in runs[-limit:]:
-        table.add_row(run["run_id"], run["suite"], run["git_commit"][:10], f"{run['duration_s']:.1f} s",
-                      run["status"], str(run["passed"]), str(run["failed"]), str(run["errors"]),
-                      str(run["skipped"]))
+        table.add_row(
+            run["run_id"],
+            run["suite"],
+            run["git_commit"][:10],
+            f"{run['duration_s']:.1f} s",
+            run["status"],
+            str(run["passed"]),
+            str(run["failed"]),
+            str(run["errors"]),
+            str(run["skipped"]),
+        )
     h.console.print(table)
     flaky = flaky_tests(runs)
     if flaky:

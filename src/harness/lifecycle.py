@@ -121,8 +121,15 @@ class Harness:
 
     def context(self, name: str, env: dict[str, str] | None = None) -> LaunchContext:
         env = node_env(self.inst, name, env or self.env())
-        return LaunchContext(self.inst, name, self.stack.services[name], service_views(self.inst)[name],
-                             env, node_cwd(self.inst, name), self.inst.log_path(name))
+        return LaunchContext(
+            self.inst,
+            name,
+            self.stack.services[name],
+            service_views(self.inst)[name],
+            env,
+            node_cwd(self.inst, name),
+            self.inst.log_path(name),
+        )
 
     def fingerprint(self, name: str) -> str:
         """What a running service was started from: its definition and the derived environment.
@@ -217,8 +224,10 @@ class Harness:
                 if not ok and not keep_on_failure:
                     self._cleanup()
                 elif not ok:
-                    self.console.print("[yellow]--keep-on-failure: leaving started services up for "
-                                       "debugging; `invoke down` stops them[/yellow]")
+                    self.console.print(
+                        "[yellow]--keep-on-failure: leaving started services up for "
+                        "debugging; `invoke down` stops them[/yellow]"
+                    )
                 with self._state_lock:
                     state.complete = True
                     self.store.save(state)
@@ -232,8 +241,9 @@ class Harness:
             if rec is not None:
                 stop_record(rec, self._grace(name))
                 self._forget(name)
-        for proc in stop_processes(marked_processes(owner_marker(self.inst.state_dir, self._state.run_token)),
-                                   signal.SIGTERM, 5.0):
+        for proc in stop_processes(
+            marked_processes(owner_marker(self.inst.state_dir, self._state.run_token)), signal.SIGTERM, 5.0
+        ):
             self.console.print(f"stopped stray pid {proc.pid}")
 
     def _check_ports(self, services: Sequence[str]) -> None:
@@ -258,8 +268,9 @@ class Harness:
                         f"(/tmp/.X{v.display_number}-lock); stop it or use another instance"
                     )
 
-    def _bring_up(self, name: str, env: dict[str, str], progress: Progress,
-                  cancel: threading.Event, already: bool) -> None:
+    def _bring_up(
+        self, name: str, env: dict[str, str], progress: Progress, cancel: threading.Event, already: bool
+    ) -> None:
         if cancel.is_set():
             progress.update(name, "cancelled")
             return
@@ -299,8 +310,7 @@ class Harness:
             # OSError, a driver's error...: still this service's failure, said without a traceback.
             raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
 
-    def _start_service(self, name: str, env: dict[str, str], progress: Progress,
-                       cancel: threading.Event) -> None:
+    def _start_service(self, name: str, env: dict[str, str], progress: Progress, cancel: threading.Event) -> None:
         ctx = self.context(name, env)
         kind = KINDS[ctx.svc.kind]
         progress.update(name, "starting")
@@ -308,15 +318,22 @@ class Harness:
         if cancel.is_set():
             raise Interrupted(f"{name}: cancelled before start")
         try:
-            proc = spawn(launch.argv, env=ctx.env, cwd=ctx.cwd, log_path=ctx.log_path,
-                         marker=owner_marker(self.inst.state_dir, self._state.run_token),
-                         user=launch.user, pass_fds=launch.pass_fds)
+            proc = spawn(
+                launch.argv,
+                env=ctx.env,
+                cwd=ctx.cwd,
+                log_path=ctx.log_path,
+                marker=owner_marker(self.inst.state_dir, self._state.run_token),
+                user=launch.user,
+                pass_fds=launch.pass_fds,
+            )
         except OSError as exc:
             raise ServiceFailed(name, f"cannot start `{' '.join(launch.argv)}`: {exc.strerror or exc}") from None
         finally:
             launch.after_spawn()
-        rec = record_for(name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal,
-                         self.fingerprint(name))
+        rec = record_for(
+            name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal, self.fingerprint(name)
+        )
         self._record(rec)
         with self._state_lock:
             self._started.append(name)
@@ -329,13 +346,21 @@ class Harness:
             return proc.poll() is None
 
         if probe is not None:
-            wait_ready(name, probe, timeout=timeout, alive=alive, pid=proc.pid,
-                       log_path=str(ctx.log_path), cancel=cancel)
+            wait_ready(
+                name, probe, timeout=timeout, alive=alive, pid=proc.pid, log_path=str(ctx.log_path), cancel=cancel
+            )
         kind.after_ready(ctx)
         full = kind.probe(ctx)
         if full is not None and full is not probe and launch.startup_probe is not None:
-            wait_ready(name, full, timeout=max(1.0, deadline - time.monotonic()), alive=alive,
-                       pid=proc.pid, log_path=str(ctx.log_path), cancel=cancel)
+            wait_ready(
+                name,
+                full,
+                timeout=max(1.0, deadline - time.monotonic()),
+                alive=alive,
+                pid=proc.pid,
+                log_path=str(ctx.log_path),
+                cancel=cancel,
+            )
         progress.update(name, "ready", f"pid {proc.pid}")
 
     def _run_step(self, name: str, env: dict[str, str], progress: Progress, cancel: threading.Event) -> str:
@@ -349,9 +374,15 @@ class Harness:
                 self._started.append(key)
 
         try:
-            outcome, digest = run_step(self.inst, name, env=step_env, cwd=node_cwd(self.inst, name),
-                                       cached_digest=self._state.step_hashes.get(name),
-                                       cancel=cancel, on_spawn=on_spawn)
+            outcome, digest = run_step(
+                self.inst,
+                name,
+                env=step_env,
+                cwd=node_cwd(self.inst, name),
+                cached_digest=self._state.step_hashes.get(name),
+                cancel=cancel,
+                on_spawn=on_spawn,
+            )
         finally:
             rec = self._state.processes.get(key)
             if rec is not None and is_running(rec):
@@ -405,9 +436,13 @@ class Harness:
         def row(name: str) -> dict[str, str]:
             rec = state.processes.get(name)
             alive = rec is not None and is_running(rec)
-            r = {"service": name, "url": views[name].url, "log": str(self.inst.log_path(name)),
-                 "pid": str(rec.pid) if alive and rec else "",
-                 "state": "running" if alive else ("exited" if rec else "stopped")}
+            r = {
+                "service": name,
+                "url": views[name].url,
+                "log": str(self.inst.log_path(name)),
+                "pid": str(rec.pid) if alive and rec else "",
+                "state": "running" if alive else ("exited" if rec else "stopped"),
+            }
             if health:
                 r["health"] = "-"
                 if alive:
@@ -436,8 +471,14 @@ class Harness:
             rec = state.processes[name]
             if probe is None:
                 return 0.0
-            return wait_ready(name, probe, timeout=max(0.5, t_end - time.monotonic()),
-                              alive=lambda: is_running(rec), pid=rec.pid, log_path=rec.log)
+            return wait_ready(
+                name,
+                probe,
+                timeout=max(0.5, t_end - time.monotonic()),
+                alive=lambda: is_running(rec),
+                pid=rec.pid,
+                log_path=rec.log,
+            )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return dict(zip(services, pool.map(one, services), strict=True))

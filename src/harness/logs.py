@@ -13,8 +13,7 @@ if TYPE_CHECKING:
     from harness.lifecycle import Harness
 
 
-def show_logs(h: Harness, service: str | None, *, lines: int, follow: bool,
-              max_seconds: float | None = None) -> int:
+def show_logs(h: Harness, service: str | None, *, lines: int, follow: bool, max_seconds: float | None = None) -> int:
     known = [*h.stack.services, *h.stack.steps]
     if service is not None and service not in known:
         raise HarnessError(f"unknown service '{service}' (known: {', '.join(known)})")

@@ -24,7 +24,7 @@ def port_holder(port: int) -> int | None:
     with contextlib.suppress(psutil.AccessDenied, PermissionError):
         for conn in psutil.net_connections(kind="inet"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                return conn.pid
+                return int(conn.pid) if conn.pid is not None else None
     return None
 
 

@@ -27,7 +27,8 @@ MAX_INTERVAL = 0.5
 
 
 class Probe(Protocol):
-    what: str
+    @property
+    def what(self) -> str: ...
 
     def check(self, timeout: float) -> str | None: ...
 
@@ -132,8 +133,9 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, time
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         region_name=region,
-        config=Config(signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout,
-                      retries={"max_attempts": 1}),
+        config=Config(
+            signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
+        ),
     )
 
 
@@ -150,14 +152,12 @@ class TemporalProbe:
         from temporalio.client import Client
 
         async def probe() -> bool:
-            client = await asyncio.wait_for(
-                Client.connect(self.address, namespace=self.namespace), timeout
-            )
+            client = await asyncio.wait_for(Client.connect(self.address, namespace=self.namespace), timeout)
             return bool(await asyncio.wait_for(client.service_client.check_health(), timeout))
 
         try:
             return None if asyncio.run(probe()) else "health check says not serving"
-        except Exception as exc:  # noqa: BLE001 - the SDK raises many types; any means "not yet"
+        except Exception as exc:
             text = str(exc).strip().splitlines()
             return text[0][:200] if text else type(exc).__name__
 
@@ -232,8 +232,9 @@ class CommandProbe:
 
     def check(self, timeout: float) -> str | None:
         try:
-            res = subprocess.run(self.argv, cwd=self.cwd, env=self.env, capture_output=True,
-                                 timeout=max(timeout, 1), check=False)
+            res = subprocess.run(
+                self.argv, cwd=self.cwd, env=self.env, capture_output=True, timeout=max(timeout, 1), check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return str(exc)
         if res.returncode:
@@ -284,7 +285,8 @@ def wait_ready(
             raise Interrupted(f"{name}: stopped waiting (the run is being cancelled)")
         if alive is not None and not alive():
             raise ServiceFailed(
-                name, f"exited while waiting for {probe.what} (after {time.monotonic() - start:.1f} s)",
+                name,
+                f"exited while waiting for {probe.what} (after {time.monotonic() - start:.1f} s)",
                 log_tail(log_path) if log_path else "",
             )
         remaining = deadline - time.monotonic()
@@ -297,7 +299,8 @@ def wait_ready(
             if pid is not None and alive is not None:
                 state = f" (pid {pid} {'alive' if alive() else 'exited'})"
             raise ServiceFailed(
-                name, f"{probe.what}: not ready after {timeout:.1f} s{state}; last answer: {reason}",
+                name,
+                f"{probe.what}: not ready after {timeout:.1f} s{state}; last answer: {reason}",
                 log_tail(log_path) if log_path else "",
             )
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

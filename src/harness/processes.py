@@ -57,15 +57,30 @@ def spawn(
         )
 
 
-def record_for(name: str, proc: subprocess.Popen[bytes], argv: Sequence[str], log_path: Path,
-               url: str = "", stop_signal: int = signal.SIGTERM, fingerprint: str = "") -> ProcRecord:
+def record_for(
+    name: str,
+    proc: subprocess.Popen[bytes],
+    argv: Sequence[str],
+    log_path: Path,
+    url: str = "",
+    stop_signal: int = signal.SIGTERM,
+    fingerprint: str = "",
+) -> ProcRecord:
     try:
         created = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         created = 0.0
-    return ProcRecord(name=name, pid=proc.pid, create_time=created, argv=list(argv),
-                      log=str(log_path), started_at=time.time(), url=url, stop_signal=int(stop_signal),
-                      fingerprint=fingerprint)
+    return ProcRecord(
+        name=name,
+        pid=proc.pid,
+        create_time=created,
+        argv=list(argv),
+        log=str(log_path),
+        started_at=time.time(),
+        url=url,
+        stop_signal=int(stop_signal),
+        fingerprint=fingerprint,
+    )
 
 
 def marked_processes(prefix: str) -> list[psutil.Process]:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def stack_env() -> dict[str, str]:
     """The environment the harness derived for this run (ports, URLs, credentials, DISPLAY)."""
     if "HARNESS_STACK_FILE" not in os.environ:
-        pytest.fail("not running under the harness: start suites with `nox -s integration_<tier>`, "
-                    "or `invoke up` then `nox -s integration_<tier> -- --reuse`", pytrace=False)
+        pytest.fail(
+            "not running under the harness: start suites with `nox -s integration_<tier>`, "
+            "or `invoke up` then `nox -s integration_<tier> -- --reuse`",
+            pytrace=False,
+        )
     return dict(os.environ)
 
 
@@ -110,8 +113,9 @@ def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., 
     def client(service: str, timeout: float = 60.0) -> httpx.Client:
         key = (service, timeout)
         if key not in made:
-            made[key] = httpx.Client(base_url=service_url(service), timeout=timeout,
-                                     transport=TimingTransport(service, _latency))
+            made[key] = httpx.Client(
+                base_url=service_url(service), timeout=timeout, transport=TimingTransport(service, _latency)
+            )
         return made[key]
 
     yield client
@@ -152,7 +156,9 @@ def backend_errors(logs: dict[str, list[str]], only: str | None = None) -> list[
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     marker = item.get_closest_marker("int_id")
     if report.when == "setup" and marker is not None and marker.args:
@@ -180,8 +186,10 @@ def _fail_on_backend_errors(item: pytest.Item, report: pytest.TestReport, logs: 
         service, line = errors[0]
         report.outcome = "failed"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        report.longrepr = (f"backend error during the test: {service} logged: {line}{more}\n"
-                           "(mark the test allow_backend_errors if this is expected)")
+        report.longrepr = (
+            f"backend error during the test: {service} logged: {line}{more}\n"
+            "(mark the test allow_backend_errors if this is expected)"
+        )
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -217,11 +225,21 @@ def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
             message = _short(rep)
         elif rep.skipped and outcome == "passed":
             outcome, message = "skipped", _short(rep)
-    logs = {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items()
-            if k.startswith("backend_log.")} if outcome in ("failed", "error") else {}
+    logs = (
+        {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items() if k.startswith("backend_log.")}
+        if outcome in ("failed", "error")
+        else {}
+    )
     markers = sorted(k for k in reports[0].keywords if k.startswith("integration_"))
-    return {"nodeid": nodeid, "int_id": props.get("int_id"), "markers": markers, "outcome": outcome,
-            "duration_s": round(duration, 3), "message": message, "backend_logs": logs}
+    return {
+        "nodeid": nodeid,
+        "int_id": props.get("int_id"),
+        "markers": markers,
+        "outcome": outcome,
+        "duration_s": round(duration, 3),
+        "message": message,
+        "backend_logs": logs,
+    }
 
 
 def _short(rep: pytest.TestReport) -> str:
@@ -250,6 +268,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         part.unlink()
     from harness.latency import Call, summarize
 
-    payload = {"exitstatus": int(exitstatus), "tests": _records,
-               "latency": summarize([Call(**c) for c in calls])}
+    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": summarize([Call(**c) for c in calls])}
     (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))

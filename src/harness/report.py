@@ -38,8 +38,11 @@ def _waterfall(stages: list[dict[str, Any]]) -> str:
             f"<td><div class=lane><span class='bar {escape(s['status'])}' "
             f"style='left:{left:.0f}px;width:{width:.0f}px'></span></div></td></tr>"
         )
-    return ("<table><tr><th>stage</th><th>status</th><th>start</th><th>took</th><th>timeline</th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        "<table><tr><th>stage</th><th>status</th><th>start</th><th>took</th><th>timeline</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _failures(cases: list[dict[str, Any]]) -> str:
@@ -48,16 +51,20 @@ def _failures(cases: list[dict[str, Any]]) -> str:
         return "<p class=pass>no failing tests</p>"
     parts = []
     for case in failed:
-        parts.append(f"<h3 class=fail>{escape(case['nodeid'])} ({escape(str(case.get('int_id')))})</h3>"
-                     f"<pre>{escape(case['message'])}</pre>")
+        parts.append(
+            f"<h3 class=fail>{escape(case['nodeid'])} ({escape(str(case.get('int_id')))})</h3>"
+            f"<pre>{escape(case['message'])}</pre>"
+        )
         for service, lines in case.get("backend_logs", {}).items():
             parts.append(f"<p>{escape(service)} log while the test ran:</p><pre>{escape(chr(10).join(lines))}</pre>")
     return "".join(parts)
 
 
 def _slowest(cases: list[dict[str, Any]], n: int = 10) -> str:
-    rows = "".join(f"<tr><td>{escape(c['nodeid'])}</td><td>{c['duration_s']:.2f} s</td><td>{escape(c['outcome'])}</td></tr>"
-                   for c in sorted(cases, key=lambda c: -c["duration_s"])[:n])
+    rows = "".join(
+        f"<tr><td>{escape(c['nodeid'])}</td><td>{c['duration_s']:.2f} s</td><td>{escape(c['outcome'])}</td></tr>"
+        for c in sorted(cases, key=lambda c: -c["duration_s"])[:n]
+    )
     return f"<table><tr><th>test</th><th>duration</th><th>outcome</th></tr>{rows}</table>"
 
 
@@ -68,26 +75,31 @@ def _latency(latency: dict[str, Any]) -> str:
     slow = set(latency.get("slow_endpoints", []))
     rows = "".join(
         f"<tr class={'fail' if k in slow else ''}><td>{escape(k)}</td><td>{v['count']}</td><td>{v['p50_ms']}</td>"
-        f"<td>{v['p95_ms']}</td><td>{v['p99_ms']}</td></tr>" for k, v in endpoints.items())
-    return ("<table><tr><th>endpoint</th><th>count</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>"
-            + rows + "</table>")
+        f"<td>{v['p95_ms']}</td><td>{v['p99_ms']}</td></tr>"
+        for k, v in endpoints.items()
+    )
+    return (
+        "<table><tr><th>endpoint</th><th>count</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>"
+        + rows
+        + "</table>"
+    )
 
 
 def render_html(data: dict[str, Any]) -> str:
     t = data["tests"]
     verdict = "pass" if data["exit_code"] == 0 else "fail"
     failure = f"<p class=fail>{escape(data['failure'])}</p>" if data.get("failure") else ""
-    return f"""<!doctype html><html><head><meta charset=utf-8><title>{escape(data['run_id'])}</title>
+    return f"""<!doctype html><html><head><meta charset=utf-8><title>{escape(data["run_id"])}</title>
 <style>{STYLE}</style></head><body>
-<h1>{escape(data['suite'])}: <span class={verdict}>{escape(data['status'])}</span> (exit {data['exit_code']})</h1>
-<p>run {escape(data['run_id'])} · commit {escape(data['git_commit'][:12])} · backend {escape(data['backend'])}
- · {escape(data['started_at'])} → {escape(data['completed_at'])} ({data['duration_s']:.1f} s)</p>
+<h1>{escape(data["suite"])}: <span class={verdict}>{escape(data["status"])}</span> (exit {data["exit_code"]})</h1>
+<p>run {escape(data["run_id"])} · commit {escape(data["git_commit"][:12])} · backend {escape(data["backend"])}
+ · {escape(data["started_at"])} → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
-<p>{t['total']} tests: {t['passed']} passed, {t['failed']} failed, {t['errors']} errors, {t['skipped']} skipped</p>
-<h2>Stage timeline</h2>{_waterfall(data['stages'])}
-<h2>Failing tests</h2>{_failures(t['cases'])}
-<h2>Slowest tests</h2>{_slowest(t['cases'])}
-<h2>Endpoint latency</h2>{_latency(data['latency'])}
+<p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped</p>
+<h2>Stage timeline</h2>{_waterfall(data["stages"])}
+<h2>Failing tests</h2>{_failures(t["cases"])}
+<h2>Slowest tests</h2>{_slowest(t["cases"])}
+<h2>Endpoint latency</h2>{_latency(data["latency"])}
 </body></html>"""
 
 

@@ -28,8 +28,9 @@ def utc_now() -> str:
 
 def git_commit(root: Path) -> str:
     try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=5, check=False)
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
     except OSError:
         return "unknown"
     return res.stdout.strip() if res.returncode == 0 else "unknown"
@@ -71,8 +72,14 @@ class RunRecord:
     def tests_summary(self) -> dict[str, Any]:
         tests = self.pytest.get("tests", [])
         count = {k: sum(1 for t in tests if t["outcome"] == k) for k in ("passed", "failed", "error", "skipped")}
-        return {"total": len(tests), "passed": count["passed"], "failed": count["failed"],
-                "errors": count["error"], "skipped": count["skipped"], "cases": tests}
+        return {
+            "total": len(tests),
+            "passed": count["passed"],
+            "failed": count["failed"],
+            "errors": count["error"],
+            "skipped": count["skipped"],
+            "cases": tests,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +125,7 @@ def write_record(record: RunRecord, env: dict[str, str]) -> dict[str, Any]:
     from harness.report import write_html_report
 
     record.dir.mkdir(parents=True, exist_ok=True)
-    data = json.loads(mask_text(json.dumps(record.as_dict()), env))
+    data: dict[str, Any] = json.loads(mask_text(json.dumps(record.as_dict()), env))
     tmp = record.dir / "results.json.tmp"
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, record.dir / "results.json")
@@ -136,9 +143,16 @@ def write_record(record: RunRecord, env: dict[str, str]) -> dict[str, Any]:
 def history_line(data: dict[str, Any]) -> dict[str, Any]:
     t = data["tests"]
     return {
-        "run_id": data["run_id"], "suite": data["suite"], "git_commit": data["git_commit"],
-        "started_at": data["started_at"], "duration_s": data["duration_s"], "exit_code": data["exit_code"],
-        "status": data["status"], "passed": t["passed"], "failed": t["failed"], "errors": t["errors"],
+        "run_id": data["run_id"],
+        "suite": data["suite"],
+        "git_commit": data["git_commit"],
+        "started_at": data["started_at"],
+        "duration_s": data["duration_s"],
+        "exit_code": data["exit_code"],
+        "status": data["status"],
+        "passed": t["passed"],
+        "failed": t["failed"],
+        "errors": t["errors"],
         "skipped": t["skipped"],
         "outcomes": {c["nodeid"]: c["outcome"] for c in t["cases"]},
     }

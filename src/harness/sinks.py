@@ -42,15 +42,30 @@ def to_postgres(dsn: str, data: Mapping[str, Any]) -> str:
         conn.execute(
             "INSERT INTO harness_runs VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (run_id) DO UPDATE SET results = EXCLUDED.results, status = EXCLUDED.status",
-            (data["run_id"], data["suite"], data["backend"], data["git_commit"], data["started_at"],
-             data["completed_at"] or None, data["exit_code"], data["status"], t["total"], t["passed"],
-             t["failed"], t["errors"], t["skipped"], Jsonb(dict(data))),
+            (
+                data["run_id"],
+                data["suite"],
+                data["backend"],
+                data["git_commit"],
+                data["started_at"],
+                data["completed_at"] or None,
+                data["exit_code"],
+                data["status"],
+                t["total"],
+                t["passed"],
+                t["failed"],
+                t["errors"],
+                t["skipped"],
+                Jsonb(dict(data)),
+            ),
         )
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO harness_tests VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                [(data["run_id"], c["nodeid"], c["int_id"], c["outcome"], c["duration_s"], c["message"])
-                 for c in t["cases"]],
+                [
+                    (data["run_id"], c["nodeid"], c["int_id"], c["outcome"], c["duration_s"], c["message"])
+                    for c in t["cases"]
+                ],
             )
     return f"{len(t['cases'])} test row(s)"
 
@@ -61,12 +76,16 @@ def to_s3(url: str, run_dir: Path, env: Mapping[str, str]) -> str:
     if not url.startswith("s3://") or len(url) <= 5:
         raise ValueError(f"HARNESS_RESULTS_S3 must look like s3://bucket/prefix, got {url!r}")
     bucket, _, prefix = url[5:].partition("/")
-    client = s3_client(
-        env.get("HARNESS_RESULTS_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL") or "",
-        env.get("HARNESS_RESULTS_S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID", ""),
-        env.get("HARNESS_RESULTS_S3_SECRET_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
-        env.get("HARNESS_RESULTS_S3_REGION") or env.get("AWS_DEFAULT_REGION", "us-east-1"),
-    ) if (env.get("HARNESS_RESULTS_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL")) else _default_s3()
+    client = (
+        s3_client(
+            env.get("HARNESS_RESULTS_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL") or "",
+            env.get("HARNESS_RESULTS_S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID", ""),
+            env.get("HARNESS_RESULTS_S3_SECRET_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
+            env.get("HARNESS_RESULTS_S3_REGION") or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        if (env.get("HARNESS_RESULTS_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL"))
+        else _default_s3()
+    )
     files = [p for p in sorted(run_dir.rglob("*")) if p.is_file()]
     for path in files:
         key = "/".join(x for x in (prefix.strip("/"), run_dir.name, str(path.relative_to(run_dir))) if x)
@@ -91,11 +110,13 @@ def send(data: Mapping[str, Any], run_dir: Path, env: Mapping[str, str], console
     for name, action in sinks:
         try:
             outcomes[name] = "ok: " + action()
-        except Exception as exc:  # noqa: BLE001 - a sink must never change the run's outcome
+        except Exception as exc:
             text = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, env)
             outcomes[name] = "failed: " + text
-            console.print(f"[yellow]warning: results sink {name} failed: {text}; "
-                          f"the local record in {run_dir} is complete[/yellow]")
+            console.print(
+                f"[yellow]warning: results sink {name} failed: {text}; "
+                f"the local record in {run_dir} is complete[/yellow]"
+            )
     if outcomes:
         (run_dir / "sinks.json").write_text(json.dumps(outcomes, indent=2))
     return outcomes

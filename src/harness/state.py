@@ -19,7 +19,6 @@ import psutil
 
 from harness.errors import LockedError
 
-
 LOCK_TOKEN_VAR = "HARNESS_LOCK_TOKEN"
 
 
@@ -55,7 +54,7 @@ def same_process(pid: int, create_time: float) -> bool:
     """True when ``pid`` is still the process we recorded (not a recycled pid)."""
     try:
         proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(abs(proc.create_time() - create_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

@@ -57,8 +57,9 @@ def inputs_digest(inst: Instance, name: str, step: Step) -> str:
 
 def outputs_present(inst: Instance, step: Step) -> bool:
     root = inst.stack.root
-    return all((root / out).exists() and ((root / out).is_dir() or (root / out).stat().st_size > 0)
-               for out in step.outputs)
+    return all(
+        (root / out).exists() and ((root / out).is_dir() or (root / out).stat().st_size > 0) for out in step.outputs
+    )
 
 
 def load_callable(spec: str, root: Path) -> Callable[[StepContext], object]:
@@ -98,7 +99,7 @@ def run_step(
                 load_callable(step.call, inst.stack.root)(ctx)
             except StepFailed:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a step's own error, reported with its name
+            except Exception as exc:
                 log.write(f"{type(exc).__name__}: {exc}\n")
                 raise StepFailed(name, f"{step.call} failed: {exc}") from exc
             return "ran", digest
@@ -106,8 +107,15 @@ def run_step(
         command = node_template(inst, name, step.run, f"steps.{name}.run")
         argv = ["/bin/sh", "-c", command] if step.shell else shlex.split(command)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=cwd, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise StepFailed(name, f"cannot run `{command}`: {exc.strerror or exc}") from None
         on_spawn(proc, argv)

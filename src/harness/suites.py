@@ -18,11 +18,17 @@ from harness.backends import select_backend
 from harness.environment import mask_text, node_template
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.lifecycle import Harness, sigterm_as_interrupt, stage_dicts
-from harness.state import LOCK_TOKEN_VAR
 from harness.results import RunRecord, collect_logs, utc_now, write_record
+from harness.state import LOCK_TOKEN_VAR
 
-PYTEST_EXIT = {0: "passed", 1: "tests failed", 2: "interrupted", 3: "pytest internal error",
-               4: "pytest usage error", 5: "no tests were selected"}
+PYTEST_EXIT = {
+    0: "passed",
+    1: "tests failed",
+    2: "interrupted",
+    3: "pytest internal error",
+    4: "pytest usage error",
+    5: "no tests were selected",
+}
 
 
 def looks_like_selection(arg: str, root: Path) -> bool:
@@ -34,8 +40,10 @@ def looks_like_selection(arg: str, root: Path) -> bool:
 
 def test_command(h: Harness, suite_name: str, pytest_args: Sequence[str], junit: Path) -> list[str]:
     suite = h.stack.suites[suite_name]
-    argv = [node_template(h.inst, suite_name, part, f"suites.{suite_name}.command")
-            if "{" in part else part for part in suite.command]
+    argv = [
+        node_template(h.inst, suite_name, part, f"suites.{suite_name}.command") if "{" in part else part
+        for part in suite.command
+    ]
     if suite.markers:
         argv += ["-m", suite.markers]
     if not any(looks_like_selection(a, h.stack.root) for a in pytest_args):
@@ -70,8 +78,9 @@ def run_tests(h: Harness, suite_name: str, argv: list[str], env: dict[str, str])
         raise
 
 
-def run_suite(h: Harness, suite_name: str, pytest_args: Sequence[str], *, reuse: bool = False,
-              keep: bool = False) -> int:
+def run_suite(
+    h: Harness, suite_name: str, pytest_args: Sequence[str], *, reuse: bool = False, keep: bool = False
+) -> int:
     stack = h.stack
     if suite_name not in stack.suites:
         raise HarnessError(f"unknown suite '{suite_name}' (known: {', '.join(stack.suites) or 'none'})")
@@ -108,7 +117,9 @@ def run_suite(h: Harness, suite_name: str, pytest_args: Sequence[str], *, reuse:
             record.status = "passed" if code == 0 else "failed"
             if code not in (0, 1):
                 # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): collection errors.
-                reason = "pytest stopped early (collection errors?)" if code == 2 else PYTEST_EXIT.get(code, f"exit {code}")
+                reason = (
+                    "pytest stopped early (collection errors?)" if code == 2 else PYTEST_EXIT.get(code, f"exit {code}")
+                )
                 record.failure = f"pytest: {reason}"
                 h.console.print(f"[red]{record.failure}[/red]")
     except HarnessError as exc:

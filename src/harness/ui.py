@@ -16,9 +16,20 @@ from rich.live import Live
 from rich.table import Table
 
 STYLES = {
-    "ready": "green", "ran": "green", "up to date": "green", "already running": "green",
-    "healthy": "green", "failed": "red", "exited": "red", "unhealthy": "red", "stopped": "dim",
-    "waiting": "yellow", "starting": "yellow", "restarting": "yellow", "running": "yellow", "pending": "dim",
+    "ready": "green",
+    "ran": "green",
+    "up to date": "green",
+    "already running": "green",
+    "healthy": "green",
+    "failed": "red",
+    "exited": "red",
+    "unhealthy": "red",
+    "stopped": "dim",
+    "waiting": "yellow",
+    "starting": "yellow",
+    "restarting": "yellow",
+    "running": "yellow",
+    "pending": "dim",
     "cancelled": "dim",
 }
 DONE = {"ready", "ran", "up to date", "already running", "failed", "cancelled"}
@@ -80,8 +91,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.console.is_terminal:
-            self._live = Live(get_renderable=self.render, console=self.console,
-                              refresh_per_second=8, transient=False)
+            self._live = Live(get_renderable=self.render, console=self.console, refresh_per_second=8, transient=False)
             self._live.__enter__()
         else:
             self.console.print(self.title)

@@ -13,8 +13,9 @@ TIMEOUT = 60_000
 
 @pytest.mark.int_id("INT-301")
 def test_int_301_layout_has_three_columns_side_by_side(fresh_page):
-    boxes = [fresh_page.get_by_test_id(t).bounding_box()
-             for t in ("episodes-column", "episode-column", "viewer-column")]
+    boxes = [
+        fresh_page.get_by_test_id(t).bounding_box() for t in ("episodes-column", "episode-column", "viewer-column")
+    ]
     assert all(b and b["width"] > 100 for b in boxes)
     assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
     assert abs(boxes[0]["y"] - boxes[2]["y"]) < 2

@@ -22,6 +22,8 @@ import pytest
 from harness.ports import free_port
 
 APP = Path(__file__).parent / "apps" / "app.py"
+# The example stack's own suite runs only through the harness (it needs that stack's env).
+collect_ignore = ["examples"]
 
 
 @dataclass
@@ -33,18 +35,25 @@ class StackDir:
     def file(self) -> Path:
         return self.root / "stack.toml"
 
-    def cli(self, *args: str, instance: int = 0, timeout: float = 120,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, instance: int = 0, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "harness", "--stack", str(self.file), "--instance", str(instance), *args],
-            capture_output=True, text=True, timeout=timeout, cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
             env={**os.environ, "COLUMNS": "200", **(env or {})},
         )
 
     def popen(self, *args: str, instance: int = 0) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "harness", "--stack", str(self.file), "--instance", str(instance), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.root,
             env={**os.environ, "COLUMNS": "200"},
         )
 

@@ -33,16 +33,32 @@ def notes_stack():
     target = ROOT / ".harness" / "test-stacks" / f"notes-{uuid.uuid4().hex[:8]}"
     shutil.copytree(EXAMPLE, target)
     yield target
-    subprocess.run([sys.executable, "-m", "harness", "--stack", str(target / "stack.toml"),
-                    "--instance", str(INSTANCE), "down"], capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(target / "stack.toml"), "--instance", str(INSTANCE), "down"],
+        capture_output=True,
+        timeout=120,
+    )
     shutil.rmtree(target, ignore_errors=True)
 
 
 def test_unrelated_stack_runs_its_own_suite(notes_stack):
     res = subprocess.run(
-        [sys.executable, "-m", "harness", "--stack", str(notes_stack / "stack.toml"), "--instance", str(INSTANCE),
-         "suite", "smoke"],
-        capture_output=True, text=True, timeout=300, cwd=notes_stack, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--stack",
+            str(notes_stack / "stack.toml"),
+            "--instance",
+            str(INSTANCE),
+            "suite",
+            "smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=notes_stack,
+        env={**os.environ, "COLUMNS": "200"},
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out

@@ -27,9 +27,14 @@ INFRA = ["postgres", "s3", "temporal", "xvfb"]
 
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "--instance", str(INSTANCE), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "--instance", str(INSTANCE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +61,16 @@ def test_postgres_has_app_role_and_databases(infra):
         dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
         assert {"app", "results"} <= dbs
         assert conn.execute("SHOW fsync").fetchone()[0] == "off"  # settings from stack.toml reached it
-    server = [p for p in psutil.process_iter(["username", "cmdline"])
-              if p.info["cmdline"] and p.info["cmdline"][0].endswith("/postgres")
-              and str(infra["POSTGRES_PORT"]) in p.info["cmdline"]]
+    server = [
+        p
+        for p in psutil.process_iter(["username", "cmdline"])
+        if p.info["cmdline"]
+        and p.info["cmdline"][0].endswith("/postgres")
+        and str(infra["POSTGRES_PORT"]) in p.info["cmdline"]
+    ]
     assert server and server[0].info["username"] == "postgres", "as root, postgres runs unprivileged"
-    assert infra["POSTGRES_URL"].startswith("postgresql+psycopg://app:")
+    assert infra["DATABASE_URL"].startswith("postgresql+psycopg://app:")
+    assert infra["POSTGRES_URL"] == f"postgresql://app@127.0.0.1:{infra['POSTGRES_PORT']}/app"  # no password
 
 
 def test_s3_buckets_exist_and_take_objects(infra):

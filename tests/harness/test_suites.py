@@ -26,11 +26,17 @@ EXAMPLE = Path(__file__).parent / "examples" / "notes"
 NOTES_INSTANCE = 4
 
 
-def harness(stack: Path, *args: str, instance: int, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "--stack", str(stack), "--instance", str(instance), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=stack.parent,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+def harness(
+    stack: Path, *args: str, instance: int, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(stack), "--instance", str(instance), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=stack.parent,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -48,14 +54,34 @@ def latest(stack: Path) -> dict:
 
 def test_failing_test_exits_1_with_its_backend_log_in_terminal_and_results():
     res = subprocess.run(
-        [sys.executable, "-m", "harness", "--instance", "6", "suite", "p0", "--",
-         "tests/harness/failing/test_deliberate_failure.py"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--instance",
+            "6",
+            "suite",
+            "p0",
+            "--",
+            "tests/harness/failing/test_deliberate_failure.py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 1, out
     assert "backend log: worker_light" in out and "POST /fs/read 404" in out
-    run_dir = ROOT / "logs" / "runs" / next(line.split("logs/runs/")[1].split("/")[0]
-                                            for line in out.splitlines() if "results in logs/runs/" in line)
+    run_dir = (
+        ROOT
+        / "logs"
+        / "runs"
+        / next(
+            line.split("logs/runs/")[1].split("/")[0] for line in out.splitlines() if "results in logs/runs/" in line
+        )
+    )
     data = json.loads((run_dir / "results.json").read_text())
     assert data["exit_code"] == 1 and data["status"] == "failed" and data["tests"]["failed"] == 1
     case = data["tests"]["cases"][0]
@@ -98,10 +124,18 @@ def test_reuse_starts_and_stops_nothing(notes):
 def test_sigint_during_tests_tears_down_and_records_interrupted(notes):
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "--stack", str(notes), "--instance", str(NOTES_INSTANCE), "suite", "slow"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=notes.parent, start_new_session=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=notes.parent,
+        start_new_session=True,
+    )
     state_dir = notes.parent / ".state" / str(NOTES_INSTANCE)
-    wait_for(lambda: list((notes.parent / "run-logs" / "runs").glob("*/slow-test-started")), 60,
-             "the slow test to be running")
+    wait_for(
+        lambda: list((notes.parent / "run-logs" / "runs").glob("*/slow-test-started")),
+        60,
+        "the slow test to be running",
+    )
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     t0 = time.monotonic()
     out, _ = proc.communicate(timeout=30)
@@ -142,15 +176,20 @@ def test_results_sinks_and_a_failing_sink(notes, make_stack):
 
         env = derive_env(resolve_instance(load_stack(store_file), 0))
         dsn = env["DB_DSN"].rsplit("/", 1)[0] + "/results"
-        sink_env = {"HARNESS_RESULTS_DSN": dsn, "HARNESS_RESULTS_S3": "s3://runs/ci",
-                    "HARNESS_RESULTS_S3_ENDPOINT": env["STORE_ENDPOINT"],
-                    "HARNESS_RESULTS_S3_ACCESS_KEY": env["STORE_ACCESS_KEY"],
-                    "HARNESS_RESULTS_S3_SECRET_KEY": env["STORE_SECRET_KEY"]}
+        sink_env = {
+            "HARNESS_RESULTS_DSN": dsn,
+            "HARNESS_RESULTS_S3": "s3://runs/ci",
+            "HARNESS_RESULTS_S3_ENDPOINT": env["STORE_ENDPOINT"],
+            "HARNESS_RESULTS_S3_ACCESS_KEY": env["STORE_ACCESS_KEY"],
+            "HARNESS_RESULTS_S3_SECRET_KEY": env["STORE_SECRET_KEY"],
+        }
         res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE, env=sink_env)
         assert res.returncode == 0, res.stderr
         run_id = latest(notes)["run_id"]
         with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT suite, exit_code, passed FROM harness_runs WHERE run_id = %s", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT suite, exit_code, passed FROM harness_runs WHERE run_id = %s", (run_id,)
+            ).fetchone()
             tests = conn.execute("SELECT count(*) FROM harness_tests WHERE run_id = %s", (run_id,)).fetchone()[0]
         assert row == ("smoke", 0, 2) and tests == 2
         s3 = s3_client(env["STORE_ENDPOINT"], env["STORE_ACCESS_KEY"], env["STORE_SECRET_KEY"], "us-east-1")

@@ -95,9 +95,13 @@ def test_crashing_service_fails_fast_with_log_tail_and_cleans_up(make_stack):
 
 def test_foreign_port_holder_is_named_and_left_alone(make_stack):
     sd = make_stack(TWO_APPS)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import socket,time;s=socket.socket();"
-        f"s.bind(('127.0.0.1',{sd.ports[1]}));s.listen();time.sleep(120)")])
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (f"import socket,time;s=socket.socket();s.bind(('127.0.0.1',{sd.ports[1]}));s.listen();time.sleep(120)"),
+        ]
+    )
     try:
         wait_for(lambda: not port_free(sd.ports[1]), 10, "the foreign holder to listen")
         t0 = time.monotonic()

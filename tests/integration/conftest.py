@@ -49,8 +49,16 @@ def harness_cli(stack_env: dict[str, str]) -> Callable[..., subprocess.Completed
     """Run a harness command on this run's instance (to stop and restart one service)."""
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "harness", "--stack", stack_env["HARNESS_STACK_FILE"],
-               "--instance", stack_env["HARNESS_INSTANCE"], *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            "--stack",
+            stack_env["HARNESS_STACK_FILE"],
+            "--instance",
+            stack_env["HARNESS_INSTANCE"],
+            *args,
+        ]
         env = {k: v for k, v in os.environ.items() if k != "HARNESS_EXIT_FILE"}
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
         assert res.returncode == 0, f"{' '.join(args)} failed: {res.stderr}"

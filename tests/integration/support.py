@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict
 T = TypeVar("T")
 
 
-def poll(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str,
-         interval: float = 0.1) -> T:
+def poll(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str, interval: float = 0.1) -> T:
     """Call ``fetch`` until ``until(value)``; fail after ``timeout`` with the last value seen."""
     deadline = time.monotonic() + timeout
     value = fetch()
@@ -158,8 +157,11 @@ class Stack:
         self.key = {"X-API-Key": env["CONTROLLER_API_KEY"]}
 
     def write(self, session: str, path: str, content: str | bytes) -> None:
-        body = {"path": path, "content": content} if isinstance(content, str) else \
-            {"path": path, "content": b64(content), "encoding": "base64"}
+        body = (
+            {"path": path, "content": content}
+            if isinstance(content, str)
+            else {"path": path, "content": b64(content), "encoding": "base64"}
+        )
         resp = self.light.post("/fs/write", json=body, headers={"X-Session-ID": session})
         assert resp.status_code == 200, resp.text
 
@@ -173,17 +175,26 @@ class Stack:
         return b64(self.bundle(session))
 
     def validate(self, session: str, netlist: str, **extra: Any) -> Validation:
-        resp = self.heavy.post("/benchmark/validate",
-                               json={"bundle_base64": self.bundle_with(session, netlist), "netlist_path": "circuit.cir",
-                                     **extra})
+        resp = self.heavy.post(
+            "/benchmark/validate",
+            json={"bundle_base64": self.bundle_with(session, netlist), "netlist_path": "circuit.cir", **extra},
+        )
         assert resp.status_code == 200, resp.text
         return Validation.model_validate(resp.json())
 
     def simulate(self, session: str, netlist: str, **extra: Any) -> Simulation:
-        body = {"bundle_base64": self.bundle_with(session, netlist), "netlist_path": "circuit.cir",
-                "session_id": session, **extra}
-        resp = poll(lambda: self.heavy.post("/benchmark/simulate", json=body),
-                    lambda r: r.status_code != 409, timeout=120, what="worker_heavy to be free")
+        body = {
+            "bundle_base64": self.bundle_with(session, netlist),
+            "netlist_path": "circuit.cir",
+            "session_id": session,
+            **extra,
+        }
+        resp = poll(
+            lambda: self.heavy.post("/benchmark/simulate", json=body),
+            lambda r: r.status_code != 409,
+            timeout=120,
+            what="worker_heavy to be free",
+        )
         assert resp.status_code == 200, resp.text
         return Simulation.model_validate(resp.json())
 
@@ -203,20 +214,30 @@ class Stack:
         return [Event.model_validate(e) for e in resp.json()["events"]]
 
     def start_simulation(self, episode: Episode, path: str = "circuit.cir", **extra: Any) -> httpx.Response:
-        return self.controller.post(f"/episodes/{episode.id}/simulate", json={"netlist_path": path, **extra},
-                                    headers=self.key)
+        return self.controller.post(
+            f"/episodes/{episode.id}/simulate", json={"netlist_path": path, **extra}, headers=self.key
+        )
 
     def wait_final(self, episode_id: str, timeout: float = 120) -> Episode:
-        return poll(lambda: self.episode(episode_id), lambda e: e.status in ("completed", "failed", "interrupted"),
-                    timeout=timeout, what=f"episode {episode_id} to end")
+        return poll(
+            lambda: self.episode(episode_id),
+            lambda e: e.status in ("completed", "failed", "interrupted"),
+            timeout=timeout,
+            what=f"episode {episode_id} to end",
+        )
 
     def s3(self) -> Any:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.env["S3_ENDPOINT"], aws_access_key_id=self.env["S3_ACCESS_KEY"],
-                            aws_secret_access_key=self.env["S3_SECRET_KEY"], region_name=self.env["S3_REGION"],
-                            config=Config(signature_version="s3v4"))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.env["S3_ENDPOINT"],
+            aws_access_key_id=self.env["S3_ACCESS_KEY"],
+            aws_secret_access_key=self.env["S3_SECRET_KEY"],
+            region_name=self.env["S3_REGION"],
+            config=Config(signature_version="s3v4"),
+        )
 
     def db(self) -> Any:
         import psycopg

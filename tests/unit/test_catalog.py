@@ -33,8 +33,11 @@ def _marks(node: ast.AST) -> list[tuple[str, list[str]]]:
     found = []
     for sub in ast.walk(node):
         target, args = (sub.func, sub.args) if isinstance(sub, ast.Call) else (sub, [])
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) \
-                and target.value.attr == "mark":
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Attribute)
+            and target.value.attr == "mark"
+        ):
             found.append((target.attr, [a.value for a in args if isinstance(a, ast.Constant)]))
     return found
 
@@ -44,17 +47,23 @@ def collect_tests() -> list[dict[str, object]]:
     for directory in TEST_DIRS:
         for path in sorted(directory.rglob("test_*.py")):
             tree = ast.parse(path.read_text())
-            module_marks = [m for stmt in tree.body if isinstance(stmt, ast.Assign)
-                            and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in stmt.targets)
-                            for m in _marks(stmt.value)]
+            module_marks = [
+                m
+                for stmt in tree.body
+                if isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in stmt.targets)
+                for m in _marks(stmt.value)
+            ]
             for fn in tree.body:
                 if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test_"):
                     marks = module_marks + [m for d in fn.decorator_list for m in _marks(d)]
-                    tests.append({
-                        "where": f"{path.relative_to(ROOT)}::{fn.name}",
-                        "ids": [a[0] for name, a in marks if name == "int_id" and a],
-                        "tiers": {name for name, _ in marks if name in TIERS.values()},
-                    })
+                    tests.append(
+                        {
+                            "where": f"{path.relative_to(ROOT)}::{fn.name}",
+                            "ids": [a[0] for name, a in marks if name == "int_id" and a],
+                            "tiers": {name for name, _ in marks if name in TIERS.values()},
+                        }
+                    )
     return tests
 
 
@@ -77,8 +86,10 @@ def test_every_test_has_one_known_id_and_the_catalogs_tier():
         if int_id not in entries:
             problems.append(f"{test['where']}: {int_id} is not in {CATALOG.name}")
         elif test["tiers"] != {entries[int_id]["tier"]}:
-            problems.append(f"{test['where']}: tier markers {sorted(test['tiers'])} but the catalog puts "
-                            f"{int_id} in {entries[int_id]['tier']}")
+            problems.append(
+                f"{test['where']}: tier markers {sorted(test['tiers'])} but the catalog puts "
+                f"{int_id} in {entries[int_id]['tier']}"
+            )
         elif not test["where"].split("::")[1].startswith(f"test_int_{int_id[4:]}"):
             problems.append(f"{test['where']}: name should start with test_int_{int_id[4:]}")
     assert not problems, "\n".join(problems)

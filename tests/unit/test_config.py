@@ -70,22 +70,43 @@ def test_env_interpolation_reads_dotenv(tmp_path, monkeypatch):
 BAD = {
     "unknown key": (GOOD.replace('name = "demo"', 'name = "demo"\ncolour = "red"'), "stack.colour", "unknown key"),
     "unknown service key": (GOOD.replace("port = 28000", "port = 28000\nprot = 1"), "services.api.prot", "unknown key"),
-    "unknown dependency": (GOOD.replace('after = ["db", "migrate"]', 'after = ["db", "cache"]'),
-                           "services.api.after", "unknown dependency 'cache'"),
-    "cycle": (GOOD.replace('run = "alembic upgrade head"\nafter = ["db"]',
-                           'run = "alembic upgrade head"\nafter = ["api"]'),
-              "after", "dependency cycle"),
-    "port clash": (GOOD.replace("port = 28000", "port = 25432"), "services.api.port", "port 25432 is also used by services.db"),
-    "missing command": (GOOD.replace('command = "python -m demo --port {port} --db {db.dsn}"\n', ""),
-                        "services.api.command", "required key is missing"),
-    "step without action": (GOOD.replace('run = "alembic upgrade head"\n', ""), "steps.migrate",
-                            "exactly one of 'run'"),
+    "unknown dependency": (
+        GOOD.replace('after = ["db", "migrate"]', 'after = ["db", "cache"]'),
+        "services.api.after",
+        "unknown dependency 'cache'",
+    ),
+    "cycle": (
+        GOOD.replace('run = "alembic upgrade head"\nafter = ["db"]', 'run = "alembic upgrade head"\nafter = ["api"]'),
+        "after",
+        "dependency cycle",
+    ),
+    "port clash": (
+        GOOD.replace("port = 28000", "port = 25432"),
+        "services.api.port",
+        "port 25432 is also used by services.db",
+    ),
+    "missing command": (
+        GOOD.replace('command = "python -m demo --port {port} --db {db.dsn}"\n', ""),
+        "services.api.command",
+        "required key is missing",
+    ),
+    "step without action": (
+        GOOD.replace('run = "alembic upgrade head"\n', ""),
+        "steps.migrate",
+        "exactly one of 'run'",
+    ),
     "unknown kind": (GOOD.replace('kind = "postgres"', 'kind = "mysql"'), "services.db.kind", "unknown kind 'mysql'"),
     "unknown placeholder": (GOOD.replace("{db.dsn}", "{db.nope}"), "services.api.command", "unknown placeholder"),
-    "unset variable": (GOOD.replace("${DEMO_DB_PASSWORD:-pw}", "${HARNESS_TEST_UNSET_VAR}"), "services.db.password",
-                       "HARNESS_TEST_UNSET_VAR"),
-    "unknown profile in suite": (GOOD.replace('profile = "all"', 'profile = "everything"'), "suites.smoke.profile",
-                                 "unknown profile"),
+    "unset variable": (
+        GOOD.replace("${DEMO_DB_PASSWORD:-pw}", "${HARNESS_TEST_UNSET_VAR}"),
+        "services.db.password",
+        "HARNESS_TEST_UNSET_VAR",
+    ),
+    "unknown profile in suite": (
+        GOOD.replace('profile = "all"', 'profile = "everything"'),
+        "suites.smoke.profile",
+        "unknown profile",
+    ),
     "bad toml": ("[services\n", "", "not valid TOML"),
     "wrong type": (GOOD.replace("port = 28000", 'port = "eighty"'), "services.api.port", "integer"),
 }
@@ -107,8 +128,13 @@ def test_bad_stack_names_file_and_key(tmp_path, case):
 @pytest.mark.parametrize("case", ["unknown dependency", "cycle", "port clash", "missing command", "unknown key"])
 def test_cli_reports_config_errors_as_one_line_and_exit_2(tmp_path, case):
     path = write(tmp_path, BAD[case][0])
-    res = subprocess.run([sys.executable, "-m", "harness", "--stack", str(path), "up"],
-                         capture_output=True, text=True, timeout=60, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    res = subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(path), "up"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
+    )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     lines = [line for line in res.stderr.splitlines() if line.strip()]

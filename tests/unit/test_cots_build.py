@@ -6,7 +6,6 @@ import hashlib
 import sqlite3
 
 import pytest
-
 from services.cots.build import SOURCE, CatalogError, build, read_catalog
 
 

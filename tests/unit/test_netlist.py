@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from services.worker_heavy.netlist import parse, parse_value, validate
 
 CATALOG = {
@@ -31,8 +30,19 @@ this is not parsed
 """
 
 
-@pytest.mark.parametrize(("text", "value"), [("1k", 1e3), ("4.7k", 4.7e3), ("100n", 1e-7), ("1meg", 1e6),
-                                             ("2.2uF", 2.2e-6), ("10", 10.0), ("1e-3", 1e-3), ("3M", 3e-3)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1k", 1e3),
+        ("4.7k", 4.7e3),
+        ("100n", 1e-7),
+        ("1meg", 1e6),
+        ("2.2uF", 2.2e-6),
+        ("10", 10.0),
+        ("1e-3", 1e-3),
+        ("3M", 3e-3),
+    ],
+)
 def test_values_with_spice_suffixes(text, value):
     assert parse_value(text) == pytest.approx(value)
 
@@ -45,8 +55,11 @@ def test_non_numbers(text):
 def test_parse_collects_components_parts_and_measures():
     net = parse(RC)
     assert net.title == "rc" and net.problems == []
-    assert [(c.name, c.line, c.part_id) for c in net.components] == [("V1", 2, None), ("R1", 4, "R-1k"),
-                                                                      ("C1", 5, "C-100n")]
+    assert [(c.name, c.line, c.part_id) for c in net.components] == [
+        ("V1", 2, None),
+        ("R1", 4, "R-1k"),
+        ("C1", 5, "C-100n"),
+    ]
     assert net.measures == ["vmax"]
 
 

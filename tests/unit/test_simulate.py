@@ -26,8 +26,14 @@ Values:
 
 
 def run(output: str, vectors=None, timed_out=False, code=0) -> Run:
-    return Run(output, None if timed_out else code, timed_out, Path("/nonexistent"), 1.0,
-               {"time": [0.0]} if vectors is None else vectors)
+    return Run(
+        output,
+        None if timed_out else code,
+        timed_out,
+        Path("/nonexistent"),
+        1.0,
+        {"time": [0.0]} if vectors is None else vectors,
+    )
 
 
 def test_read_ascii_raw(tmp_path):
@@ -48,8 +54,9 @@ def test_measurements_only_for_declared_names():
 
 
 def test_objectives():
-    res = evaluate([{"measure": "vmax", "min": 0.9}, {"measure": "vmax", "max": 0.5}, {"measure": "gone"}],
-                   {"vmax": 1.0})
+    res = evaluate(
+        [{"measure": "vmax", "min": 0.9}, {"measure": "vmax", "max": 0.5}, {"measure": "gone"}], {"vmax": 1.0}
+    )
     assert [r["passed"] for r in res] == [True, False, False]
     assert res[2]["reason"] == "not measured"
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import threading
 import textwrap
+import threading
 
 import pytest
 
@@ -13,20 +13,29 @@ from harness.steps import run_step
 
 def build(tmp_path, run: str, extra: str = ""):
     (tmp_path / "src.txt").write_text("v1")
-    (tmp_path / "stack.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "stack.toml").write_text(
+        textwrap.dedent(f"""
     [steps.build]
     run = "{run}"
     shell = true
     inputs = ["src.txt"]
     outputs = ["out.txt"]
     {extra}
-    """))
+    """)
+    )
     return resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
 
 
 def go(inst, cached=None):
-    return run_step(inst, "build", env={"PATH": "/usr/bin:/bin"}, cwd=inst.stack.root, cached_digest=cached,
-                    cancel=threading.Event(), on_spawn=lambda p, a: None)
+    return run_step(
+        inst,
+        "build",
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=inst.stack.root,
+        cached_digest=cached,
+        cancel=threading.Event(),
+        on_spawn=lambda p, a: None,
+    )
 
 
 def test_cached_step_runs_once_until_inputs_change(tmp_path):
@@ -51,10 +60,12 @@ def test_failing_step_names_command_and_shows_log(tmp_path):
 
 
 def test_callable_step_gets_context(tmp_path):
-    (tmp_path / "mystep.py").write_text(textwrap.dedent("""
+    (tmp_path / "mystep.py").write_text(
+        textwrap.dedent("""
         def make(ctx):
             (ctx.root / "out.txt").write_text(ctx.args["word"] + ctx.env["PATH"][:4])
-    """))
+    """)
+    )
     (tmp_path / "stack.toml").write_text('[steps.build]\ncall = "mystep:make"\nargs = { word = "hi" }\n')
     inst = resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
     assert go(inst)[0] == "ran"

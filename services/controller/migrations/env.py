@@ -6,9 +6,8 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine
-
 from services.controller.models import Base
+from sqlalchemy import create_engine
 
 if context.config.config_file_name:
     fileConfig(context.config.config_file_name)

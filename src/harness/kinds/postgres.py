@@ -25,8 +25,10 @@ def server_bin(binary: str, path: str | None) -> str:
     found = shutil.which(binary, path=path)
     if found:
         return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{binary}"),
-                        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    candidates = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{binary}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     if candidates:
         return candidates[-1]
     raise HarnessError(
@@ -74,8 +76,17 @@ class PostgresKind:
                 os.chown(d, user.pw_uid, user.pw_gid)
         if not (data / "PG_VERSION").exists():
             self._initdb(ctx, data, user)
-        argv = [server_bin("postgres", ctx.env.get("PATH")), "-D", str(data), "-p", str(ctx.view.port),
-                "-h", ctx.view.host, "-k", str(sockets)]
+        argv = [
+            server_bin("postgres", ctx.env.get("PATH")),
+            "-D",
+            str(data),
+            "-p",
+            str(ctx.view.port),
+            "-h",
+            ctx.view.host,
+            "-k",
+            str(sockets),
+        ]
         for key, value in ctx.svc.settings.items():
             value = ("on" if value else "off") if isinstance(value, bool) else value
             argv += ["-c", f"{key}={value}"]
@@ -90,19 +101,39 @@ class PostgresKind:
         try:
             if user is not None:
                 os.chown(pw.name, user.pw_uid, user.pw_gid)
-            argv = [server_bin("initdb", ctx.env.get("PATH")), "-D", str(data), "-U", "postgres",
-                    "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pw.name}",
-                    "-E", "UTF8", "--locale=C", "--no-sync"]
+            argv = [
+                server_bin("initdb", ctx.env.get("PATH")),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pw.name}",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
             with open(ctx.log_path, "ab") as log:
-                res = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ctx.data_dir,
-                                     user=user.pw_name if user else None, check=False, timeout=120)
+                res = subprocess.run(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=ctx.data_dir,
+                    user=user.pw_name if user else None,
+                    check=False,
+                    timeout=120,
+                )
         finally:
             os.unlink(pw.name)
         if res.returncode:
             from harness.processes import log_tail
 
-            raise HarnessError(f"{ctx.name}: initdb failed (exit {res.returncode}); "
-                               f"last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}")
+            raise HarnessError(
+                f"{ctx.name}: initdb failed (exit {res.returncode}); "
+                f"last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
+            )
 
     def _dsn(self, ctx: LaunchContext, database: str = "postgres") -> str:
         v = ctx.view
@@ -119,12 +150,16 @@ class PostgresKind:
         with psycopg.connect(self._dsn(ctx), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (svc.user,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(sql.SQL(verb + " ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-                sql.Identifier(svc.user), sql.Literal(svc.password)))
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    sql.Identifier(svc.user), sql.Literal(svc.password)
+                )
+            )
             for db in dict.fromkeys([svc.database, *svc.databases]):
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(db), sql.Identifier(svc.user)))
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(svc.user))
+                    )
 
 
 POSTGRES = PostgresKind()

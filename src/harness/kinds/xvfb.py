@@ -18,8 +18,17 @@ class XvfbKind:
             os.close(write_fd)
 
         return Launch(
-            argv=[binary, f":{number}", "-displayfd", str(write_fd), "-screen", "0", ctx.svc.screen,
-                  "-nolisten", "tcp"],
+            argv=[
+                binary,
+                f":{number}",
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                ctx.svc.screen,
+                "-nolisten",
+                "tcp",
+            ],
             pass_fds=(write_fd,),
             startup_probe=AllOf([DisplayFdProbe(read_fd, number), DisplayProbe(number)]),
             after_spawn=close_write_end,

@@ -14,7 +14,8 @@ import pytest
 @pytest.mark.integration_p0
 @pytest.mark.int_id("INT-000")
 def test_deliberate_failure_shows_backend_logs(service_client, session_id):
-    resp = service_client("worker_light").post("/fs/read", json={"path": "does-not-exist.txt"},
-                                               headers={"X-Session-ID": session_id})
+    resp = service_client("worker_light").post(
+        "/fs/read", json={"path": "does-not-exist.txt"}, headers={"X-Session-ID": session_id}
+    )
     assert resp.status_code == 404
     assert resp.json()["error"] == "this assertion fails on purpose", "deliberate failure"

@@ -28,16 +28,19 @@ def test_int_023_mutating_endpoints_need_the_api_key(stack, session_id, method, 
 
 
 @pytest.mark.int_id("INT-024")
-@pytest.mark.parametrize(("client", "path", "body", "field"), [
-    ("controller", "/episodes", {"name": ""}, "name"),
-    ("controller", "/episodes", {"name": "x", "session_id": "bad id!"}, "session_id"),
-    ("controller", "/episodes/{id}/simulate", {"netlist_path": "c.cir", "timeout_s": -1}, "timeout_s"),
-    ("controller", "/episodes/{id}/simulate", {"objectives": []}, "netlist_path"),
-    ("worker_light", "/runtime/execute", {"code": "print(1)", "timeout_s": "soon"}, "timeout_s"),
-    ("worker_light", "/fs/write", {"path": "a.txt"}, "content"),
-    ("worker_heavy", "/benchmark/validate", {"netlist_path": "c.cir"}, "bundle_base64"),
-    ("worker_heavy", "/benchmark/simulate", {"bundle_base64": "!!!", "netlist_path": "c.cir"}, "bundle_base64"),
-])
+@pytest.mark.parametrize(
+    ("client", "path", "body", "field"),
+    [
+        ("controller", "/episodes", {"name": ""}, "name"),
+        ("controller", "/episodes", {"name": "x", "session_id": "bad id!"}, "session_id"),
+        ("controller", "/episodes/{id}/simulate", {"netlist_path": "c.cir", "timeout_s": -1}, "timeout_s"),
+        ("controller", "/episodes/{id}/simulate", {"objectives": []}, "netlist_path"),
+        ("worker_light", "/runtime/execute", {"code": "print(1)", "timeout_s": "soon"}, "timeout_s"),
+        ("worker_light", "/fs/write", {"path": "a.txt"}, "content"),
+        ("worker_heavy", "/benchmark/validate", {"netlist_path": "c.cir"}, "bundle_base64"),
+        ("worker_heavy", "/benchmark/simulate", {"bundle_base64": "!!!", "netlist_path": "c.cir"}, "bundle_base64"),
+    ],
+)
 def test_int_024_bad_requests_are_4xx_naming_the_field(stack, session_id, service_client, client, path, body, field):
     episode = stack.new_episode(session_id)
     headers = {**stack.key, "X-Session-ID": session_id}
@@ -50,16 +53,23 @@ def test_int_024_bad_requests_are_4xx_naming_the_field(stack, session_id, servic
 def test_int_025_openapi_is_valid_and_responses_match_it(stack, session_id):
     spec = stack.controller.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    for path in ("/episodes", "/episodes/{episode_id}", "/episodes/{episode_id}/events",
-                 "/episodes/{episode_id}/simulate", "/episodes/{episode_id}/interrupt",
-                 "/api/episodes/{episode_id}/assets/{path}", "/health"):
+    for path in (
+        "/episodes",
+        "/episodes/{episode_id}",
+        "/episodes/{episode_id}/events",
+        "/episodes/{episode_id}/simulate",
+        "/episodes/{episode_id}/interrupt",
+        "/api/episodes/{episode_id}/assets/{path}",
+        "/health",
+    ):
         assert path in spec["paths"], path
     from openapi_spec_validator import validate
 
     validate(spec)
     schema = spec["components"]["schemas"]["EpisodeOut"]
-    episode = stack.controller.post("/episodes", json={"name": "contract", "session_id": session_id},
-                                    headers=stack.key).json()
+    episode = stack.controller.post(
+        "/episodes", json={"name": "contract", "session_id": session_id}, headers=stack.key
+    ).json()
     assert set(schema["required"]) <= set(episode)
     for name, prop in schema["properties"].items():
         expected = {"string": str, "integer": int, "array": list}.get(prop.get("type", ""))

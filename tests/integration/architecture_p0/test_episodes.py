@@ -38,8 +38,9 @@ def test_int_021_lifecycle_through_temporal_with_timestamped_events(stack, sessi
     for data in artifact_events.values():
         assert data["bucket"] == "artifacts" and data["key"] and data["etag"]
     with stack.db() as conn:
-        rows = conn.execute("SELECT kind, data->>'to' FROM episode_events WHERE episode_id = %s ORDER BY id",
-                            (final.id,)).fetchall()
+        rows = conn.execute(
+            "SELECT kind, data->>'to' FROM episode_events WHERE episode_id = %s ORDER BY id", (final.id,)
+        ).fetchall()
     assert [r for r in rows if r[0] == "status"] == [("status", t) for _, t in transitions]
 
 

@@ -8,11 +8,14 @@ pytestmark = pytest.mark.integration_p0
 
 
 @pytest.mark.int_id("INT-001")
-@pytest.mark.parametrize(("service", "checks"), [
-    ("controller", {"postgres", "temporal", "worker_light", "worker_heavy"}),
-    ("worker_light", {"sessions_dir"}),
-    ("worker_heavy", {"parts_db", "ngspice", "s3", "display"}),
-])
+@pytest.mark.parametrize(
+    ("service", "checks"),
+    [
+        ("controller", {"postgres", "temporal", "worker_light", "worker_heavy"}),
+        ("worker_light", {"sessions_dir"}),
+        ("worker_heavy", {"parts_db", "ngspice", "s3", "display"}),
+    ],
+)
 def test_int_001_every_service_reports_healthy_with_its_checks(stack, service_client, service, checks):
     resp = service_client(service).get("/health")
     assert resp.status_code == 200, resp.text

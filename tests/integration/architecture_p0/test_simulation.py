@@ -64,15 +64,23 @@ def test_int_026_one_simulation_at_a_time(stack, session_id):
     first: dict[str, Simulation] = {}
 
     def run_first() -> None:
-        resp = poll(lambda: stack.heavy.post("/benchmark/simulate", json=body), lambda r: r.status_code != 409,
-                    timeout=120, what="worker_heavy to be free")
+        resp = poll(
+            lambda: stack.heavy.post("/benchmark/simulate", json=body),
+            lambda r: r.status_code != 409,
+            timeout=120,
+            what="worker_heavy to be free",
+        )
         first["sim"] = Simulation.model_validate(resp.json())
 
     thread = threading.Thread(target=run_first)
     thread.start()
     try:
-        ready = poll(lambda: stack.heavy.get("/ready").json(), lambda r: r["busy"], timeout=60,
-                     what="the first simulation to start")
+        ready = poll(
+            lambda: stack.heavy.get("/ready").json(),
+            lambda r: r["busy"],
+            timeout=60,
+            what="the first simulation to start",
+        )
         second = stack.heavy.post("/benchmark/simulate", json=body)
         assert second.status_code == 409, second.text  # the first runs for 6 s: ample margin
         running = second.json()["running"]

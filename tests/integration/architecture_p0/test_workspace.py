@@ -22,8 +22,12 @@ def test_int_002_write_then_read_round_trip(stack, session_id):
     stack.write(session_id, "notes/hello.txt", "héllo wörld\n")
     resp = stack.light.post("/fs/read", json={"path": "notes/hello.txt"}, headers=hdr(session_id))
     assert resp.status_code == 200
-    assert resp.json() == {"path": "notes/hello.txt", "content": "héllo wörld\n", "encoding": "utf-8",
-                           "size": len("héllo wörld\n".encode())}
+    assert resp.json() == {
+        "path": "notes/hello.txt",
+        "content": "héllo wörld\n",
+        "encoding": "utf-8",
+        "size": len("héllo wörld\n".encode()),
+    }
     binary = bytes(range(256))
     stack.write(session_id, "blob.bin", binary)
     read = stack.light.post("/fs/read", json={"path": "blob.bin"}, headers=hdr(session_id)).json()
@@ -81,8 +85,10 @@ def test_int_005_concurrent_sessions_never_see_each_other(stack, session_id):
 @pytest.mark.int_id("INT-006")
 @pytest.mark.parametrize("path", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "..", "a/../../../etc/hosts"])
 def test_int_006_traversal_and_absolute_paths_are_403(stack, session_id, path):
-    for method, url, body in (("post", "/fs/write", {"path": path, "content": "x"}),
-                              ("post", "/fs/read", {"path": path})):
+    for method, url, body in (
+        ("post", "/fs/write", {"path": path, "content": "x"}),
+        ("post", "/fs/read", {"path": path}),
+    ):
         resp = getattr(stack.light, method)(url, json=body, headers=hdr(session_id))
         assert resp.status_code == 403, (url, path, resp.text)
         assert resp.json()["field"] == "path"
@@ -90,8 +96,13 @@ def test_int_006_traversal_and_absolute_paths_are_403(stack, session_id, path):
 
 @pytest.mark.int_id("INT-007")
 def test_int_007_symlink_out_of_the_workspace_is_403(stack, session_id):
-    out = stack.light.post("/runtime/execute", headers=hdr(session_id), json={
-        "code": "import os\nos.symlink('/etc', 'etc_link')\nos.symlink('/etc/hostname', 'host_link')\nprint('ok')"})
+    out = stack.light.post(
+        "/runtime/execute",
+        headers=hdr(session_id),
+        json={
+            "code": "import os\nos.symlink('/etc', 'etc_link')\nos.symlink('/etc/hostname', 'host_link')\nprint('ok')"
+        },
+    )
     assert Execution.model_validate(out.json()).stdout.strip() == "ok"
     for path in ("etc_link/passwd", "host_link"):
         resp = stack.light.post("/fs/read", json={"path": path}, headers=hdr(session_id))
@@ -103,8 +114,9 @@ def test_int_007_symlink_out_of_the_workspace_is_403(stack, session_id):
 
 
 @pytest.mark.int_id("INT-008")
-@pytest.mark.parametrize("headers", [{}, {"X-Session-ID": ""}, {"X-Session-ID": "a/b"}, {"X-Session-ID": "../x"},
-                                     {"X-Session-ID": "x" * 80}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-Session-ID": ""}, {"X-Session-ID": "a/b"}, {"X-Session-ID": "../x"}, {"X-Session-ID": "x" * 80}]
+)
 def test_int_008_missing_or_malformed_session_id_is_400(stack, headers):
     resp = stack.light.get("/fs/list", headers=headers)
     assert resp.status_code == 400, resp.text
@@ -114,25 +126,34 @@ def test_int_008_missing_or_malformed_session_id_is_400(stack, headers):
 @pytest.mark.int_id("INT-009")
 def test_int_009_execute_returns_output_and_exit_code(stack, session_id):
     stack.write(session_id, "data.txt", "41")
-    resp = stack.light.post("/runtime/execute", headers=hdr(session_id), json={
-        "code": "import sys\nv = int(open('data.txt').read())\nprint(v + 1)\nprint('warn', file=sys.stderr)\n"
-                "sys.exit(3)"})
+    resp = stack.light.post(
+        "/runtime/execute",
+        headers=hdr(session_id),
+        json={
+            "code": "import sys\nv = int(open('data.txt').read())\nprint(v + 1)\nprint('warn', file=sys.stderr)\n"
+            "sys.exit(3)"
+        },
+    )
     result = Execution.model_validate(resp.json())
     assert (result.exit_code, result.timed_out, result.stdout, result.stderr) == (3, False, "42\n", "warn\n")
 
 
 @pytest.mark.int_id("INT-010")
 def test_int_010_execute_timeout_kills_the_whole_group(stack, session_id):
-    code = ("import subprocess, sys, time\n"
-            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
-            "open('child.pid', 'w').write(str(p.pid))\n"
-            "while True:\n    time.sleep(0.05)\n")
+    code = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "open('child.pid', 'w').write(str(p.pid))\n"
+        "while True:\n    time.sleep(0.05)\n"
+    )
     resp = stack.light.post("/runtime/execute", headers=hdr(session_id), json={"code": code, "timeout_s": 1.5})
     result = Execution.model_validate(resp.json())
     assert result.timed_out is True and result.exit_code is None
     assert 1.5 <= result.duration_s < 10
     pid = stack.light.post("/fs/read", json={"path": "child.pid"}, headers=hdr(session_id)).json()["content"]
-    check = ("import os\ntry:\n    os.kill(%s, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')" % pid)
+    check = (
+        f"import os\ntry:\n    os.kill({pid}, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')"
+    )
 
     def child_state() -> str:
         out = stack.light.post("/runtime/execute", headers=hdr(f"{session_id}x"), json={"code": check})

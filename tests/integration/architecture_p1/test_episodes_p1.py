@@ -20,16 +20,24 @@ def start(stack, session_id, netlist=RC_FILTER, **extra):
 @pytest.mark.int_id("INT-103")
 def test_int_103_interrupt_a_running_simulation(stack, session_id):
     episode = start(stack, session_id, ENDLESS, timeout_s=60)
-    poll(lambda: [e.kind for e in stack.events(episode.id)], lambda kinds: "validated" in kinds, timeout=60,
-         what="the simulation to start")
+    poll(
+        lambda: [e.kind for e in stack.events(episode.id)],
+        lambda kinds: "validated" in kinds,
+        timeout=60,
+        what="the simulation to start",
+    )
     resp = stack.controller.post(f"/episodes/{episode.id}/interrupt", headers=stack.key)
     assert resp.status_code == 200, resp.text
     assert resp.json()["episode"]["status"] == "interrupted"
     final = stack.wait_final(episode.id)
     assert final.status == "interrupted"
     # The workflow's late result must not overwrite the interrupt, and worker_heavy is freed.
-    poll(lambda: stack.heavy.get("/ready").json(), lambda r: not r["busy"], timeout=30,
-         what="worker_heavy to drop the cancelled simulation")
+    poll(
+        lambda: stack.heavy.get("/ready").json(),
+        lambda r: not r["busy"],
+        timeout=30,
+        what="worker_heavy to drop the cancelled simulation",
+    )
     assert stack.episode(episode.id).status == "interrupted"
     assert [e.data["to"] for e in stack.events(episode.id) if e.kind == "status"][-1] == "interrupted"
 
@@ -44,8 +52,15 @@ def test_int_104_unknown_part_fails_the_episode_naming_it(stack, session_id):
 
 
 @pytest.mark.int_id("INT-105")
-@pytest.mark.parametrize(("path", "status"), [("%2e%2e/%2e%2e/etc/passwd", 403), ("a/%2e%2e/%2e%2e/x", 403),
-                                              ("missing.png", 404), ("..%2f..%2fetc%2fhostname", 403)])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("%2e%2e/%2e%2e/etc/passwd", 403),
+        ("a/%2e%2e/%2e%2e/x", 403),
+        ("missing.png", 404),
+        ("..%2f..%2fetc%2fhostname", 403),
+    ],
+)
 def test_int_105_assets_refuse_escapes_and_missing_files(stack, session_id, path, status):
     # Dot segments are percent-encoded: an HTTP client would otherwise normalise them away
     # before the request is sent, and the escape would never reach the server.
@@ -55,14 +70,20 @@ def test_int_105_assets_refuse_escapes_and_missing_files(stack, session_id, path
 
 
 @pytest.mark.int_id("INT-106")
-@pytest.mark.parametrize(("name", "content", "mime"), [
-    ("data.json", '{"a": 1}', "application/json"), ("notes.txt", "hi", "text/plain; charset=utf-8"),
-    ("page.html", "<p>x</p>", "text/html; charset=utf-8"), ("circuit.cir", "t\n.op\n", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "mime"),
+    [
+        ("data.json", '{"a": 1}', "application/json"),
+        ("notes.txt", "hi", "text/plain; charset=utf-8"),
+        ("page.html", "<p>x</p>", "text/html; charset=utf-8"),
+        ("circuit.cir", "t\n.op\n", "application/octet-stream"),
+    ],
+)
 def test_int_106_assets_have_the_right_mime_type(stack, session_id, name, content, mime):
     episode = stack.new_episode(session_id)
-    resp = stack.controller.post(f"/episodes/{episode.id}/files", json={"path": name, "content": content},
-                                 headers=stack.key)
+    resp = stack.controller.post(
+        f"/episodes/{episode.id}/files", json={"path": name, "content": content}, headers=stack.key
+    )
     assert resp.status_code == 200, resp.text
     asset = stack.controller.get(f"/api/episodes/{episode.id}/assets/{name}")
     assert asset.status_code == 200 and asset.headers["content-type"] == mime and asset.text == content
@@ -106,10 +127,16 @@ def test_int_110_interrupt_of_an_idle_episode_is_409(stack, session_id):
 
 
 @pytest.mark.int_id("INT-111")
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/episodes/{id}"), ("get", "/episodes/{id}/events"), ("post", "/episodes/{id}/simulate"),
-    ("post", "/episodes/{id}/interrupt"), ("get", "/api/episodes/{id}/assets/x.png"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/episodes/{id}"),
+        ("get", "/episodes/{id}/events"),
+        ("post", "/episodes/{id}/simulate"),
+        ("post", "/episodes/{id}/interrupt"),
+        ("get", "/api/episodes/{id}/assets/x.png"),
+    ],
+)
 def test_int_111_unknown_episode_is_404(stack, method, path):
     kwargs = {"headers": stack.key}
     if path.endswith("simulate"):

@@ -16,8 +16,12 @@ def temporal_stopped(stack, harness_cli):
         yield
     finally:
         harness_cli("up", "temporal")
-        poll(lambda: stack.controller.get("/health").status_code, lambda c: c == 200, timeout=60,
-             what="the controller to be healthy again after Temporal restarted")
+        poll(
+            lambda: stack.controller.get("/health").status_code,
+            lambda c: c == 200,
+            timeout=60,
+            what="the controller to be healthy again after Temporal restarted",
+        )
 
 
 @pytest.mark.int_id("INT-101")

@@ -21,22 +21,31 @@ def test_int_112_ready_reports_busy_during_a_simulation(stack, session_id):
     busy = poll(lambda: stack.heavy.get("/ready").json(), lambda r: r["busy"], timeout=30, what="busy")
     assert busy["running"].startswith("sim-")
     thread.join(timeout=60)
-    assert poll(lambda: stack.heavy.get("/ready").json(), lambda r: not r["busy"], timeout=30,
-                what="idle again")["running"] is None
+    assert (
+        poll(lambda: stack.heavy.get("/ready").json(), lambda r: not r["busy"], timeout=30, what="idle again")[
+            "running"
+        ]
+        is None
+    )
 
 
 @pytest.mark.int_id("INT-113")
 def test_int_113_execute_reports_failures_and_truncates_huge_output(stack, session_id):
-    failing = stack.light.post("/runtime/execute", headers={"X-Session-ID": session_id},
-                               json={"code": "raise ValueError('boom')"})
+    failing = stack.light.post(
+        "/runtime/execute", headers={"X-Session-ID": session_id}, json={"code": "raise ValueError('boom')"}
+    )
     result = Execution.model_validate(failing.json())
     assert result.exit_code == 1 and "ValueError: boom" in result.stderr and not result.timed_out
-    huge = stack.light.post("/runtime/execute", headers={"X-Session-ID": session_id},
-                            json={"code": "print('x' * 200000)"})
+    huge = stack.light.post(
+        "/runtime/execute", headers={"X-Session-ID": session_id}, json={"code": "print('x' * 200000)"}
+    )
     out = Execution.model_validate(huge.json())
     assert out.exit_code == 0 and out.stdout.endswith("[output truncated]") and len(out.stdout) < 70000
-    env = stack.light.post("/runtime/execute", headers={"X-Session-ID": session_id},
-                           json={"code": "import os; print(sorted(k for k in os.environ if 'KEY' in k or 'DSN' in k))"})
+    env = stack.light.post(
+        "/runtime/execute",
+        headers={"X-Session-ID": session_id},
+        json={"code": "import os; print(sorted(k for k in os.environ if 'KEY' in k or 'DSN' in k))"},
+    )
     assert Execution.model_validate(env.json()).stdout.strip() == "[]"  # no credentials leak into user code
 
 
@@ -45,7 +54,11 @@ def test_int_114_each_request_is_one_log_line(stack, session_id):
     log = Path(stack.env["WORKER_LIGHT_LOG"])
     stack.light.get("/fs/list", headers={"X-Session-ID": session_id})
     stack.light.post("/fs/read", json={"path": "nope"}, headers={"X-Session-ID": session_id})
-    lines = poll(lambda: [ln for ln in log.read_text().splitlines() if f"session={session_id}" in ln],
-                 lambda found: len(found) >= 2, timeout=10, what="the request lines")
+    lines = poll(
+        lambda: [ln for ln in log.read_text().splitlines() if f"session={session_id}" in ln],
+        lambda found: len(found) >= 2,
+        timeout=10,
+        what="the request lines",
+    )
     assert len(lines) == 2
     assert "GET /fs/list 200" in lines[0] and "POST /fs/read 404" in lines[1]

@@ -52,8 +52,9 @@ def test_int_202_concurrent_episodes_all_complete_with_every_event(stack, sessio
         assert kinds.count("artifact") == 3
         assert [e.data["to"] for e in events if e.kind == "status"] == ["created", "queued", "running", "completed"]
     with stack.db() as conn:
-        count = conn.execute("SELECT count(*) FROM episode_artifacts WHERE episode_id = ANY(%s)",
-                             ([e.id for e in episodes],)).fetchone()[0]
+        count = conn.execute(
+            "SELECT count(*) FROM episode_artifacts WHERE episode_id = ANY(%s)", ([e.id for e in episodes],)
+        ).fetchone()[0]
     assert count == 18
 
 
@@ -67,8 +68,12 @@ def test_int_203_worker_restart_mid_suite_recovers(stack, session_id, harness_cl
     down = stack.controller.get("/health")
     assert down.status_code == 503 and "worker_light" in down.json()["failing"]
     harness_cli("up", "worker_light")
-    poll(lambda: stack.controller.get("/health").status_code, lambda c: c == 200, timeout=60,
-         what="the controller to see worker_light again")
+    poll(
+        lambda: stack.controller.get("/health").status_code,
+        lambda c: c == 200,
+        timeout=60,
+        what="the controller to see worker_light again",
+    )
     read = stack.light.post("/fs/read", json={"path": "before.txt"}, headers={"X-Session-ID": session_id})
     assert read.status_code == 200 and read.json()["content"] == "written before the restart"
     assert old["status"] == "healthy"

@@ -17,7 +17,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path == "/health":
             with psycopg.connect(os.environ["NOTES_DSN"]) as conn:
                 conn.execute("SELECT 1")
@@ -28,7 +28,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, [{"id": i, "body": b} for i, b in rows])
         return self._send(404, {"error": "not found"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with psycopg.connect(os.environ["NOTES_DSN"]) as conn:
             (new_id,) = conn.execute("INSERT INTO notes (body) VALUES (%s) RETURNING id", (body["body"],)).fetchone()
