@@ -108,5 +108,7 @@ xvfb = _lifecycle("xvfb", "Start the virtual X display.")
 start = _lifecycle("start", "Start the app processes: workers, controller, Temporal worker.")
 frontend = _lifecycle("frontend", "Build the frontend if its sources changed, then serve it.")
 
-ns = Collection(up, down, status, logs, wait, stop, history, vfs_fix, ngspice, cots_db, infra, migrate, xvfb, start, frontend)
+ns = Collection(
+    up, down, status, logs, wait, stop, history, vfs_fix, ngspice, cots_db, infra, migrate, xvfb, start, frontend
+)
 ns.configure({"harness": {"stack": "stack.toml", "instance": None}})

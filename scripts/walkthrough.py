@@ -25,17 +25,9 @@ from typing import Any
 
 import httpx
 
-RC_FILTER = """RC low-pass filter, 1 kOhm / 100 nF (fc ~ 1.6 kHz)
-V1 in 0 PULSE(0 1 0 1u 1u 5m 10m)
-* part: R-0603-1k
-R1 in out 1k
-* part: C-0603-100nF
-C1 out 0 100n
-.tran 10u 2m
-.meas tran vout_max MAX v(out)
-.meas tran t_rise TRIG v(out) VAL=0.1 RISE=1 TARG v(out) VAL=0.9 RISE=1
-.end
-"""
+NETLISTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "netlists")
+with open(os.path.join(NETLISTS, "rc_filter.cir")) as fh:
+    RC_FILTER = fh.read()
 UNKNOWN_PART = RC_FILTER.replace("R-0603-1k", "R-0603-NOPE-42")
 
 

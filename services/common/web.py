@@ -24,6 +24,14 @@ def configure_logging(service: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True  # our own line per request replaces it
 
 
+class Rejected(Exception):
+    """A request refused with a status, a message and the field at fault (a JSON 4xx)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, **extra: object) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field, self.extra = status, message, field, extra
+
+
 def error(status: int, message: str, field: str | None = None, **extra: object) -> JSONResponse:
     body: dict[str, object] = {"error": message, **extra}
     if field:
@@ -49,6 +57,10 @@ def install(app: FastAPI, service: str) -> None:
             "%s %s %s %.1fms session=%s", request.method, request.url.path, response.status_code, ms, session
         )
         return response
+
+    @app.exception_handler(Rejected)
+    async def rejected(request: Request, exc: Rejected) -> JSONResponse:
+        return error(exc.status, exc.message, exc.field, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
 from services.common import settings, web
+from services.common.web import Rejected
 from services.controller import db
 from services.controller.models import ACTIVE, Artifact, Episode, Event
 
@@ -36,16 +37,6 @@ app.add_middleware(
     allow_methods=["*"],
     allow_headers=["*"],
 )
-
-
-class Rejected(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
-        self.status, self.message, self.field, self.extra = status, message, field, extra
-
-
-@app.exception_handler(Rejected)
-async def rejected(request: object, exc: Rejected) -> JSONResponse:
-    return web.error(exc.status, exc.message, exc.field, **exc.extra)
 
 
 def require_key(x_api_key: str | None = Header(None)) -> None:

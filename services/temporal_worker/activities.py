@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.common import settings
+from services.common.storage import artifacts_bucket, s3_client
 from services.controller import db
 from services.controller.models import Artifact
 
@@ -20,20 +21,6 @@ HTTP_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 def _worker(name: str) -> str:
     return settings.need({"light": "WORKER_LIGHT_URL", "heavy": "WORKER_HEAVY_URL"}[name])
-
-
-def _s3() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.need("S3_ENDPOINT"),
-        aws_access_key_id=settings.need("S3_ACCESS_KEY"),
-        aws_secret_access_key=settings.need("S3_SECRET_KEY"),
-        region_name=settings.get("S3_REGION", "us-east-1"),
-        config=Config(signature_version="s3v4"),
-    )
 
 
 def _event(episode_id: str, kind: str, /, **data: Any) -> None:
@@ -58,15 +45,15 @@ def bundle_workspace(req: dict[str, Any]) -> dict[str, Any]:
     )
     if resp.status_code != 200:
         raise ApplicationError(f"worker_light /fs/bundle answered {resp.status_code}: {resp.text[:200]}")
-    bucket = settings.get("ARTIFACTS_BUCKET", "artifacts")
+    bucket = artifacts_bucket()
     key = f"bundles/{req['episode_id']}/{uuid.uuid4().hex[:8]}.tar.gz"
-    etag = _s3().put_object(Bucket=bucket, Key=key, Body=resp.content)["ETag"].strip('"')
+    etag = s3_client().put_object(Bucket=bucket, Key=key, Body=resp.content)["ETag"].strip('"')
     _event(req["episode_id"], "bundled", bucket=bucket, key=key, etag=etag, size=len(resp.content))
     return {"bundle_bucket": bucket, "bundle_key": key}
 
 
 def _bundle_b64(req: dict[str, Any]) -> str:
-    body = _s3().get_object(Bucket=req["bundle_bucket"], Key=req["bundle_key"])["Body"].read()
+    body = s3_client().get_object(Bucket=req["bundle_bucket"], Key=req["bundle_key"])["Body"].read()
     return base64.b64encode(body).decode()
 
 
@@ -153,7 +140,7 @@ def record_artifacts(req: dict[str, Any]) -> int:
     for kind, art in result.get("artifacts", {}).items():
         path = None
         if kind == "waveform":
-            data = _s3().get_object(Bucket=art["bucket"], Key=art["key"])["Body"].read()
+            data = s3_client().get_object(Bucket=art["bucket"], Key=art["key"])["Body"].read()
             path = f"artifacts/{result['simulation_id']}/waveform.png"
             resp = httpx.post(
                 f"{_worker('light')}/fs/write",

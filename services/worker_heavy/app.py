@@ -27,6 +27,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.common import settings, web
+from services.common.storage import artifacts_bucket as bucket
+from services.common.storage import s3_client as s3
+from services.common.web import Rejected
 from services.worker_heavy.catalog import Catalog
 from services.worker_heavy.netlist import validate
 from services.worker_heavy.simulate import classify, evaluate, measurements, run_ngspice
@@ -56,36 +59,8 @@ class SimulateRequest(BundleRequest):
     render: bool = True
 
 
-class Rejected(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
-        self.status, self.message, self.field, self.extra = status, message, field, extra
-
-
-@app.exception_handler(Rejected)
-async def rejected(request: object, exc: Rejected) -> JSONResponse:
-    return web.error(exc.status, exc.message, exc.field, **exc.extra)
-
-
 def catalog() -> Catalog:
     return Catalog(Path(settings.need("PARTS_DB")))
-
-
-def s3() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.need("S3_ENDPOINT"),
-        aws_access_key_id=settings.need("S3_ACCESS_KEY"),
-        aws_secret_access_key=settings.need("S3_SECRET_KEY"),
-        region_name=settings.get("S3_REGION", "us-east-1"),
-        config=Config(signature_version="s3v4", retries={"max_attempts": 2}),
-    )
-
-
-def bucket() -> str:
-    return settings.get("ARTIFACTS_BUCKET", "artifacts")
 
 
 def netlist_from_bundle(req: BundleRequest) -> str:

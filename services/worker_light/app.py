@@ -27,22 +27,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from services.common import settings, web
+from services.common.web import Rejected
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
 MAX_OUTPUT = 64 * 1024
 
 app = FastAPI(title="worker_light", version="1.0")
 web.install(app, "worker_light")
-
-
-class Rejected(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        self.status, self.message, self.field = status, message, field
-
-
-@app.exception_handler(Rejected)
-async def rejected(request: object, exc: Rejected) -> JSONResponse:
-    return web.error(exc.status, exc.message, exc.field)
 
 
 def sessions_dir() -> Path:

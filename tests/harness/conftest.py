@@ -8,10 +8,12 @@ running instance.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +110,42 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+@pytest.fixture
+def example_copy() -> Iterator[Callable[[str, int], Path]]:
+    """``example_copy(name, instance)``: a private copy of ``examples/<name>``; its stack.toml path.
+
+    Copies live under the checkout's ``.harness/`` (world-searchable), not pytest's 0700 tmp: as
+    root, Postgres runs as the postgres user and must be able to reach its data dir. Every copy
+    is taken down and removed afterwards.
+    """
+    made: list[tuple[Path, int]] = []
+
+    def copy(name: str, instance: int) -> Path:
+        target = ROOT / ".harness" / "test-stacks" / f"{name}-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(EXAMPLES / name, target)
+        made.append((target, instance))
+        return target / "stack.toml"
+
+    yield copy
+    for target, instance in made:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "--stack",
+                str(target / "stack.toml"),
+                "--instance",
+                str(instance),
+                "down",
+            ],
+            capture_output=True,
+            timeout=120,
+        )
+        shutil.rmtree(target, ignore_errors=True)

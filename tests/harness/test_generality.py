@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-
-import pytest
 
 from harness.ports import port_free
 
@@ -26,22 +22,8 @@ EXAMPLE = Path(__file__).parent / "examples" / "notes"
 INSTANCE = 3
 
 
-@pytest.fixture
-def notes_stack():
-    # Under the checkout's .harness (world-searchable), not pytest's 0700 tmp: as root the
-    # Postgres server runs as the postgres user and must be able to reach its data dir.
-    target = ROOT / ".harness" / "test-stacks" / f"notes-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(EXAMPLE, target)
-    yield target
-    subprocess.run(
-        [sys.executable, "-m", "harness", "--stack", str(target / "stack.toml"), "--instance", str(INSTANCE), "down"],
-        capture_output=True,
-        timeout=120,
-    )
-    shutil.rmtree(target, ignore_errors=True)
-
-
-def test_unrelated_stack_runs_its_own_suite(notes_stack):
+def test_unrelated_stack_runs_its_own_suite(example_copy):
+    notes_stack = example_copy("notes", INSTANCE).parent
     res = subprocess.run(
         [
             sys.executable,

@@ -40,12 +40,8 @@ def harness(
 
 
 @pytest.fixture
-def notes():
-    target = ROOT / ".harness" / "test-stacks" / f"notes-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(EXAMPLE, target)
-    yield target / "stack.toml"
-    harness(target / "stack.toml", "down", instance=NOTES_INSTANCE)
-    shutil.rmtree(target, ignore_errors=True)
+def notes(example_copy):
+    return example_copy("notes", NOTES_INSTANCE)
 
 
 def latest(stack: Path) -> dict:

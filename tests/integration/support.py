@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -95,54 +96,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-RC_FILTER = """RC low-pass filter 1k/100n
-V1 in 0 PULSE(0 1 0 1u 1u 5m 10m)
-* part: R-0603-1k
-R1 in out 1k
-* part: C-0603-100nF
-C1 out 0 100n
-.tran 10u 2m
-.meas tran vout_max MAX v(out)
-.meas tran t_rise TRIG v(out) VAL=0.1 RISE=1 TARG v(out) VAL=0.9 RISE=1
-.end
-"""
+NETLISTS = Path(__file__).resolve().parents[2] / "examples" / "netlists"
+RC_FILTER = (NETLISTS / "rc_filter.cir").read_text()
 # Conflicting ideal sources on one node: the solver gives up ("timestep too small").
-NON_CONVERGENT = """two sources fighting over one node
-V1 a 0 1
-V2 a 0 2
-* part: R-0603-1k
-R1 a 0 1k
-.tran 1u 1m
-.end
-"""
+NON_CONVERGENT = (NETLISTS / "non_convergent.cir").read_text()
 # A transient with picosecond steps over seconds: far beyond any test's time limit.
-ENDLESS = """endless transient
-V1 in 0 SIN(0 1 1meg)
-* part: R-0603-1k
-R1 in out 1k
-* part: C-0603-1nF
-C1 out 0 1n
-.tran 1p 10
-.end
-"""
-BAD_SYNTAX = """broken netlist
-V1 in 0 1
-* part: R-0603-1k
-R1 in out
-* part: C-0603-100nF
-C1 out 0 ten_nF
-.tran 1u 1m
-.end
-"""
-UNDEFINED_MODEL = """a diode whose model is never defined
-V1 in 0 1
-* part: R-0603-1k
-R1 in out 1k
-* part: D-1N4148
-D1 out 0 NOSUCHMODEL
-.tran 1u 1m
-.end
-"""
+ENDLESS = (NETLISTS / "endless.cir").read_text()
+BAD_SYNTAX = (NETLISTS / "bad_syntax.cir").read_text()
+UNDEFINED_MODEL = (NETLISTS / "undefined_model.cir").read_text()
 
 
 class Stack:

@@ -151,9 +151,7 @@ def test_int_010_execute_timeout_kills_the_whole_group(stack, session_id):
     assert result.timed_out is True and result.exit_code is None
     assert 1.5 <= result.duration_s < 10
     pid = stack.light.post("/fs/read", json={"path": "child.pid"}, headers=hdr(session_id)).json()["content"]
-    check = (
-        f"import os\ntry:\n    os.kill({pid}, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')"
-    )
+    check = f"import os\ntry:\n    os.kill({pid}, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')"
 
     def child_state() -> str:
         out = stack.light.post("/runtime/execute", headers=hdr(f"{session_id}x"), json={"code": check})
