@@ -111,12 +111,19 @@ def _seconds_between(start: str, end: str) -> float:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def collect_logs(record: RunRecord, env: dict[str, str]) -> None:
-    """Copy every service log of the instance into the run directory, secrets masked."""
+def log_offsets(inst: Instance) -> dict[str, int]:
+    """Where each service log ends now: a run's copy starts there (logs are appended across runs)."""
+    return {p.name: p.stat().st_size for p in inst.log_dir.glob("*.log")} if inst.log_dir.is_dir() else {}
+
+
+def collect_logs(record: RunRecord, env: dict[str, str], since: dict[str, int]) -> None:
+    """Copy what every service logged during the run into the run directory, secrets masked."""
     target = record.dir / "logs"
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(record.inst.log_dir.glob("*.log")):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as fh:
+            fh.seek(since.get(path.name, 0))
+            text = fh.read().decode("utf-8", errors="replace")
         (target / path.name).write_text(mask_text(text, env), encoding="utf-8")
 
 

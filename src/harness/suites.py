@@ -7,6 +7,7 @@ Exit codes: 0 every selected test passed; 1 a test failed or errored, or none wa
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from harness.backends import select_backend
 from harness.environment import mask_text, node_template
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.lifecycle import Harness, sigterm_as_interrupt, stage_dicts
-from harness.results import RunRecord, collect_logs, utc_now, write_record
+from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.state import LOCK_TOKEN_VAR
 
 PYTEST_EXIT = {
@@ -87,6 +88,7 @@ def run_suite(
     suite = stack.suites[suite_name]
     record = RunRecord(h.inst, suite_name, select_backend(), argv=list(pytest_args))
     record.dir.mkdir(parents=True, exist_ok=True)
+    offsets = log_offsets(h.inst)
     env = h.env()
     env.update(HARNESS_RUN_ID=record.run_id, HARNESS_RUN_DIR=str(record.dir), HARNESS_SUITE=suite_name)
     env.update({k: v for k, v in suite.env.items()})
@@ -133,7 +135,7 @@ def run_suite(
         h.console.print(f"[yellow]interrupted during {stage}; tearing down[/yellow]")
     finally:
         try:
-            _finish(h, record, env, teardown=started_by_us and not keep, kept=started_by_us and keep)
+            _finish(h, record, env, offsets, teardown=started_by_us and not keep, kept=started_by_us and keep)
         finally:
             if locked:
                 h.lock.release()
@@ -145,15 +147,14 @@ def _failed_stage(h: Harness, default: str) -> str:
     return failed[0] if failed else default
 
 
-def _finish(h: Harness, record: RunRecord, env: dict[str, str], *, teardown: bool, kept: bool) -> None:
+def _finish(
+    h: Harness, record: RunRecord, env: dict[str, str], offsets: dict[str, int], *, teardown: bool, kept: bool
+) -> None:
     """Tear down (unless kept), then write the record; a second Ctrl-C cannot skip the record."""
-    import json
-
     from harness import sinks
 
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        collect_logs(record, env)
         if teardown:
             t0 = time.monotonic()
             try:
@@ -163,6 +164,7 @@ def _finish(h: Harness, record: RunRecord, env: dict[str, str], *, teardown: boo
                 h.timeline.add("teardown", "failed", t0, str(exc))
         elif kept:
             h.console.print(f"stack left running on instance {h.inst.number}: `invoke down` stops it")
+        collect_logs(record, env, offsets)  # after teardown, so shutdown messages are in the copy
         pytest_json = record.dir / "pytest-results.json"
         if pytest_json.exists():
             record.pytest = json.loads(pytest_json.read_text())
