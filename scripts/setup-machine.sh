@@ -21,3 +21,8 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check nox uv invoke
 python3 -m pip install -q --disable-pip-version-check -e ".[services,test]"
+# pyenv only exposes new console scripts (nox, invoke) after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+for tool in nox invoke; do
+  command -v "$tool" >/dev/null || { echo "setup-machine: '$tool' is not on PATH after installing it" >&2; exit 2; }
+done

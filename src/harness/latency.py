@@ -6,6 +6,7 @@ Routes are normalised (ids, uuids and numbers become ``{id}``) so ``GET /episode
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -58,7 +59,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
         return 0.0
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q * len(sorted_values) / 100)))
     return sorted_values[rank - 1]
 
 

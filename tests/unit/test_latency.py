@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.latency import Call, percentile, route_of, summarize
+from harness.pytest_plugin import backend_errors
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/episodes/0123456789abcdef0123456789abcdef/events", "/episodes/{id}/events"),
+        ("/episodes/42", "/episodes/{id}"),
+        ("/fs/read?x=1", "/fs/read"),
+        ("/benchmark/cancel/sim-abc", "/benchmark/cancel/sim-abc"),
+        ("/", "/"),
+    ],
+)
+def test_routes_are_normalised(path, route):
+    assert route_of(path) == route
+
+
+def test_nearest_rank_percentiles():
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 95), percentile(values, 99)) == (50.0, 95.0, 99.0)
+    assert percentile([], 99) == 0.0
+
+
+def test_summary_flags_slow_endpoints_and_counts_errors():
+    calls = [Call("api", "GET", "/fast", 200, 10.0)] * 50 + [Call("api", "GET", "/slow", 500, 900.0)] * 3
+    summary = summarize(calls)
+    assert summary["endpoints"]["api GET /fast"]["count"] == 50
+    assert summary["endpoints"]["api GET /slow"]["errors"] == 3
+    assert summary["slow_endpoints"] == ["api GET /slow"]
+
+
+def test_backend_error_lines():
+    logs = {"api": ["INFO ok", "ERROR db down", "Traceback (most recent call last):"], "db": ["LOG fine"]}
+    assert backend_errors(logs) == [("api", "ERROR db down"), ("api", "Traceback (most recent call last):")]
+    assert backend_errors(logs, only="session-1") == []
