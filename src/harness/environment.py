@@ -250,6 +250,7 @@ def mask_env(env: Mapping[str, str]) -> dict[str, str]:
 def mask_text(text: str, env: Mapping[str, str]) -> str:
     """Remove secret values (and passwords inside URLs) from free text before it is shown."""
     for key, value in env.items():
-        if is_secret(key) and value and len(value) >= 3:
+        # Short values ("app", "harness") are words too common to hunt for in free text.
+        if is_secret(key) and value and len(value) >= 8:
             text = text.replace(value, MASK)
     return _URL_PASSWORD.sub(rf"\1{MASK}@", text)

@@ -9,14 +9,13 @@ during its wait fails the run at once instead of after the timeout.
 from __future__ import annotations
 
 import asyncio
-import os
-import select
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from harness.errors import Interrupted, ServiceFailed
@@ -192,31 +191,24 @@ class DisplayProbe:
 
 @dataclass
 class DisplayFdProbe:
-    """Xvfb writes its display number to ``-displayfd`` once it accepts clients."""
+    """Xvfb writes its display number to ``-displayfd`` once it accepts clients (here, a file)."""
 
-    read_fd: int
+    path: Path
     display: int
-    _got: bool = field(default=False, init=False)
-    _closed: bool = field(default=False, init=False)
 
     @property
     def what(self) -> str:
         return f"Xvfb to report display :{self.display} on -displayfd"
 
     def check(self, timeout: float) -> str | None:
-        if self._got:
-            return None
-        if self._closed:
-            return "displayfd closed without a display number"
-        ready, _, _ = select.select([self.read_fd], [], [], min(timeout, 0.05))
-        if not ready:
+        try:
+            reported = self.path.read_text().strip()
+        except OSError as exc:
+            return f"{self.path}: {exc.strerror or exc}"
+        if not reported:
             return "no display number reported yet"
-        data = os.read(self.read_fd, 64).decode().strip()
-        os.close(self.read_fd)
-        if not data:
-            self._closed = True
-            return "displayfd closed without a display number"
-        self._got = True
+        if reported != str(self.display):
+            return f"Xvfb reported display :{reported}, expected :{self.display}"
         return None
 
 

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from tests.integration.conftest import harness_cli, stack  # noqa: F401 - shared fixtures
+# Shared fixtures, the autouse lock included: disruptive tests (which stop services) run alone.
+from tests.integration.conftest import _stack_lock, harness_cli, stack  # noqa: F401
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -40,10 +40,6 @@ def _stack_lock(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> It
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "disruptive: stops or restarts services; runs alone")
-
-
 @pytest.fixture
 def harness_cli(stack_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run a harness command on this run's instance (to stop and restart one service)."""

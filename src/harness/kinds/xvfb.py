@@ -12,25 +12,20 @@ class XvfbKind:
     def launch(self, ctx: LaunchContext) -> Launch:
         binary = which("Xvfb", ctx.env, ctx.name, "install the Debian package 'xvfb' (apt-get install xvfb)")
         number = ctx.view.display_number
-        read_fd, write_fd = os.pipe()
+        # -displayfd writes to a file rather than a pipe: a pipe's read end closed early (or a
+        # stray SIGPIPE) kills Xvfb with "Cannot write display number"; a file cannot.
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.data_dir / "displayfd"
+        write_fd = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
         def close_write_end() -> None:
             os.close(write_fd)
 
+        argv = [binary, f":{number}", "-displayfd", str(write_fd), "-screen", "0", ctx.svc.screen, "-nolisten", "tcp"]
         return Launch(
-            argv=[
-                binary,
-                f":{number}",
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                ctx.svc.screen,
-                "-nolisten",
-                "tcp",
-            ],
+            argv=argv,
             pass_fds=(write_fd,),
-            startup_probe=AllOf([DisplayFdProbe(read_fd, number), DisplayProbe(number)]),
+            startup_probe=AllOf([DisplayFdProbe(report, number), DisplayProbe(number)]),
             after_spawn=close_write_end,
         )
 
