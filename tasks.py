@@ -54,16 +54,16 @@ def status(c, instance=None):
 @task(
     help={
         **INSTANCE_HELP,
-        "service": "one service (default: all)",
+        "service": "a service name, or 'all'",
         "follow": "keep printing new lines",
         "lines": "how many lines to show first",
-    }
+    },
+    positional=["service"],
 )
-def logs(c, service=None, follow=False, lines=40, instance=None):
-    """Show the tail of service logs; -f follows them."""
-    _harness(
-        c, "logs", *([service] if service else []), *(["-f"] if follow else []), "-n", str(lines), instance=instance
-    )
+def logs(c, service, follow=False, lines=40, instance=None):
+    """Show the tail of service logs (one service, or all); -f follows them."""
+    chosen = [] if service == "all" else [service]  # Invoke has no optional positionals: 'all' stands in
+    _harness(c, "logs", *chosen, *(["-f"] if follow else []), "-n", str(lines), instance=instance)
 
 
 @task(help={**INSTANCE_HELP, "timeout": "seconds, shared by all services"})

@@ -43,11 +43,13 @@ from harness.processes import (
     describe,
     is_running,
     marked_processes,
+    members_of,
     owner_marker,
     record_for,
     spawn,
     stop_processes,
     stop_record,
+    stop_signalled,
 )
 from harness.state import InstanceLock, ProcRecord, State, StateStore
 from harness.steps import run_step
@@ -168,14 +170,30 @@ class Harness:
         return reaped
 
     def _stop_all(self, state: State) -> list[str]:
+        """Stop dependents before what they depend on; services of one level stop together."""
         stopped: list[str] = []
-        for rec in sorted(state.processes.values(), key=lambda r: r.started_at, reverse=True):
-            for proc in stop_record(rec, self._grace(rec.name)):
-                stopped.append(f"{rec.name} (pid {proc.pid})")
+        for level in sorted({self._level(n) for n in state.processes}, reverse=True):
+            recs = [r for r in state.processes.values() if self._level(r.name) == level]
+            owner = {}
+            targets = []
+            for rec in recs:
+                for proc in members_of(rec):
+                    owner[proc.pid] = rec.name
+                    targets.append((proc, rec.stop_signal))
+            grace = max((self._grace(r.name) for r in recs), default=5.0)
+            stopped += [f"{owner[p.pid]} (pid {p.pid})" for p in stop_signalled(targets, grace)]
         leftovers = marked_processes(self.marker_prefix)
         for proc in stop_processes(leftovers, signal.SIGTERM, 5.0):
             stopped.append(f"stray pid {proc.pid}")
         return stopped
+
+    def _level(self, name: str) -> int:
+        """Depth in the dependency graph: 0 for what depends on nothing (or is no longer declared)."""
+        base = name.removeprefix("step:")
+        if base not in self.stack.services and base not in self.stack.steps:
+            return 0
+        deps = [d for d in self.stack.deps(base)]
+        return 1 + max((self._level(d) for d in deps), default=-1)
 
     def _grace(self, name: str) -> float:
         svc = self.stack.services.get(name)

@@ -8,6 +8,7 @@ signal) to the group, a grace period, KILL, and a wait until every member is gon
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,21 +113,55 @@ def _group_members(pgid: int) -> list[psutil.Process]:
 
 def stop_processes(procs: Iterable[psutil.Process], sig: int, grace: float) -> list[psutil.Process]:
     """Signal, wait up to ``grace``, KILL the rest, wait again; returns those that were alive."""
+    return stop_signalled([(proc, sig) for proc in procs], grace)
+
+
+def stop_signalled(targets: Iterable[tuple[psutil.Process, int]], grace: float) -> list[psutil.Process]:
+    """Send each process its own signal, then wait for all of them together (one grace period)."""
     alive = []
-    for proc in procs:
+    for proc, sig in targets:
         try:
             proc.send_signal(sig)
             alive.append(proc)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
-    _, left = psutil.wait_procs(alive, timeout=grace)
+    left = wait_gone(alive, grace)
     for proc in left:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             continue
-    psutil.wait_procs(left, timeout=10)
+    wait_gone(left, 10)
     return alive
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited; returns those still running at the deadline.
+
+    An exited process whose parent has not reaped it yet (a zombie; ours were reparented when
+    the harness that started them exited) counts as gone: it holds no port and runs no code.
+    Our own children are reaped here so they do not linger as zombies.
+    """
+    deadline = time.monotonic() + timeout
+    interval = 0.01
+    pending = list(procs)
+    while pending:
+        for proc in [p for p in pending if _gone(p)]:
+            with contextlib.suppress(ChildProcessError, psutil.Error):
+                os.waitpid(proc.pid, os.WNOHANG)
+        pending = [p for p in pending if not _gone(p)]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+    return pending
 
 
 def stop_record(rec: ProcRecord, grace: float) -> list[psutil.Process]:
@@ -135,6 +170,11 @@ def stop_record(rec: ProcRecord, grace: float) -> list[psutil.Process]:
     Returns the processes that were signalled (empty when it was already gone or the pid was
     recycled by something that is not ours).
     """
+    return stop_signalled([(p, rec.stop_signal) for p in members_of(rec)], grace)
+
+
+def members_of(rec: ProcRecord) -> list[psutil.Process]:
+    """The recorded process, its group and its descendants; empty if the pid is not ours any more."""
     if not same_process(rec.pid, rec.create_time):
         return []
     leader = psutil.Process(rec.pid)
@@ -145,7 +185,7 @@ def stop_record(rec: ProcRecord, grace: float) -> list[psutil.Process]:
     except psutil.NoSuchProcess:
         pass
     members.setdefault(leader.pid, leader)
-    return stop_processes(members.values(), rec.stop_signal, grace)
+    return list(members.values())
 
 
 def is_running(rec: ProcRecord) -> bool:
