@@ -148,17 +148,9 @@ def happy(w: Walk) -> None:
         raise SystemExit(f"    FAILED: not a PNG ({resp.headers['content-type']})")
     w.ok(f"{len(png)} bytes of image/png")
     w.step(f"find the same object in S3: s3://{waveform['bucket']}/{waveform['key']}")
-    import boto3
-    from botocore.config import Config
+    from harness.probes import s3_client
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=w.env["S3_ENDPOINT"],
-        aws_access_key_id=w.env["S3_ACCESS_KEY"],
-        aws_secret_access_key=w.env["S3_SECRET_KEY"],
-        region_name=w.env["S3_REGION"],
-        config=Config(signature_version="s3v4"),
-    )
+    s3 = s3_client(w.env["S3_ENDPOINT"], w.env["S3_ACCESS_KEY"], w.env["S3_SECRET_KEY"], w.env["S3_REGION"], 30)
     obj = s3.get_object(Bucket=waveform["bucket"], Key=waveform["key"])
     body = obj["Body"].read()
     if body != png or obj["ETag"].strip('"') != waveform["etag"]:

@@ -149,3 +149,17 @@ def example_copy() -> Iterator[Callable[[str, int], Path]]:
             timeout=120,
         )
         shutil.rmtree(target, ignore_errors=True)
+
+
+def harness(
+    stack: Path, *args: str, instance: int, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the harness CLI on ``stack`` (its directory as cwd) and capture what it says."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(stack), "--instance", str(instance), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=stack.parent,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )

@@ -8,14 +8,11 @@ test command and paths, all from that stack's stack.toml alone.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from harness.ports import port_free
 
-from .conftest import owned_processes
+from .conftest import harness, owned_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).parent / "examples" / "notes"
@@ -24,24 +21,7 @@ INSTANCE = 3
 
 def test_unrelated_stack_runs_its_own_suite(example_copy):
     notes_stack = example_copy("notes", INSTANCE).parent
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "--stack",
-            str(notes_stack / "stack.toml"),
-            "--instance",
-            str(INSTANCE),
-            "suite",
-            "smoke",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=notes_stack,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    res = harness(notes_stack / "stack.toml", "suite", "smoke", instance=INSTANCE)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "2 passed" in out

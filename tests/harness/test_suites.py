@@ -19,24 +19,11 @@ import pytest
 from harness.ports import port_free
 from harness.probes import s3_client
 
-from .conftest import owned_processes, wait_for
+from .conftest import harness, owned_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).parent / "examples" / "notes"
 NOTES_INSTANCE = 4
-
-
-def harness(
-    stack: Path, *args: str, instance: int, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "--stack", str(stack), "--instance", str(instance), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=stack.parent,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
 
 
 @pytest.fixture

@@ -188,17 +188,10 @@ class Stack:
         )
 
     def s3(self) -> Any:
-        import boto3
-        from botocore.config import Config
+        from harness.probes import s3_client
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.env["S3_ENDPOINT"],
-            aws_access_key_id=self.env["S3_ACCESS_KEY"],
-            aws_secret_access_key=self.env["S3_SECRET_KEY"],
-            region_name=self.env["S3_REGION"],
-            config=Config(signature_version="s3v4"),
-        )
+        env = self.env
+        return s3_client(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"], 30)
 
     def db(self) -> Any:
         import psycopg
