@@ -39,10 +39,10 @@ def up(c, profile=None, keep_on_failure=False, instance=None):
     )
 
 
-@task(help=INSTANCE_HELP)
-def down(c, instance=None):
-    """Stop every process of the instance, newest first, and check none is left."""
-    _harness(c, "down", instance=instance)
+@task(help={**INSTANCE_HELP, "clean": "also delete the instance's data (databases, Temporal history, workspaces)"})
+def down(c, clean=False, instance=None):
+    """Stop every process of the instance, dependents first, and check none is left."""
+    _harness(c, "down", *(["--clean"] if clean else []), instance=instance)
 
 
 @task(help=INSTANCE_HELP)

@@ -66,8 +66,10 @@ def cmd_task(h: Harness, args: argparse.Namespace) -> int:
 
 
 def cmd_down(h: Harness, args: argparse.Namespace) -> int:
-    stopped = h.down()
+    stopped = h.down(clean=args.clean)
     h.console.print(f"stopped {len(stopped)} process(es)" + (": " + ", ".join(stopped) if stopped else ""))
+    if args.clean:
+        h.console.print(f"removed the instance's data under {h.inst.state_dir}")
     return 0
 
 
@@ -138,11 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--keep-on-failure", action="store_true")
     task.set_defaults(func=cmd_task)
 
-    for name, func, text in (
-        ("down", cmd_down, "stop everything of this instance"),
-        ("status", cmd_status, "show services with a live health check"),
-    ):
-        sub.add_parser(name, help=text).set_defaults(func=func)
+    down = sub.add_parser("down", help="stop everything of this instance")
+    down.add_argument("--clean", action="store_true", help="also delete its data (databases, workspaces)")
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("status", help="show services with a live health check").set_defaults(func=cmd_status)
 
     stop = sub.add_parser("stop", help="stop some services only")
     stop.add_argument("services", nargs="+")

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -414,13 +415,24 @@ class Harness:
         return outcome
 
     # -- down, stop ---------------------------------------------------------------------------
-    def down(self) -> list[str]:
-        """Stop every recorded process of the instance, newest first, and any stray ones."""
+    def down(self, *, clean: bool = False) -> list[str]:
+        """Stop every recorded process of the instance, dependents first, and any stray ones.
+
+        ``clean`` also deletes the instance's data (databases, Temporal history, workspaces), so
+        the next ``up`` starts from nothing; step caches and the lock are kept.
+        """
         with self._locked("down") as state:
             stopped = self._stop_all(state)
             state.processes.clear()
             state.complete = True
             self.store.save(state)
+            if clean:
+                for entry in self.inst.state_dir.iterdir():
+                    if entry.name not in ("lock", "state.json"):
+                        if entry.is_dir():
+                            shutil.rmtree(entry)
+                        else:
+                            entry.unlink()
         return stopped
 
     def stop(self, names: Sequence[str]) -> list[str]:

@@ -240,3 +240,16 @@ def test_keep_on_failure_leaves_services_up(make_stack):
         pass
     assert sd.cli("down").returncode == 0
     assert port_free(sd.ports[0])
+
+
+def test_down_clean_removes_instance_data_but_keeps_state(make_stack):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up").returncode == 0
+    data = sd.state_dir() / "api" / "scratch.txt"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("left by a service")
+    res = sd.cli("down", "--clean")
+    assert res.returncode == 0 and "removed the instance's data" in res.stderr
+    assert not data.parent.exists()
+    assert sorted(p.name for p in sd.state_dir().iterdir()) == ["lock", "state.json"]
+    assert owned_processes(sd.state_dir()) == []
