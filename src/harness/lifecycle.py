@@ -171,10 +171,17 @@ class Harness:
         return reaped
 
     def _stop_all(self, state: State) -> list[str]:
-        """Stop dependents before what they depend on; services of one level stop together."""
+        return self._stop_records(list(state.processes.values()), self.marker_prefix)
+
+    def _stop_records(self, records: Sequence[ProcRecord], marker_prefix: str) -> list[str]:
+        """Stop dependents before what they depend on; services of one level stop together.
+
+        Then anything still carrying ``marker_prefix`` in its environment (grandchildren that
+        left their group) is stopped too.
+        """
         stopped: list[str] = []
-        for level in sorted({self._level(n) for n in state.processes}, reverse=True):
-            recs = [r for r in state.processes.values() if self._level(r.name) == level]
+        for level in sorted({self._level(r.name) for r in records}, reverse=True):
+            recs = [r for r in records if self._level(r.name) == level]
             owner = {}
             targets = []
             for rec in recs:
@@ -183,8 +190,7 @@ class Harness:
                     targets.append((proc, rec.stop_signal))
             grace = max((self._grace(r.name) for r in recs), default=5.0)
             stopped += [f"{owner[p.pid]} (pid {p.pid})" for p in stop_signalled(targets, grace)]
-        leftovers = marked_processes(self.marker_prefix)
-        for proc in stop_processes(leftovers, signal.SIGTERM, 5.0):
+        for proc in stop_processes(marked_processes(marker_prefix), signal.SIGTERM, 5.0):
             stopped.append(f"stray pid {proc.pid}")
         return stopped
 
@@ -252,18 +258,29 @@ class Harness:
                     self.store.save(state)
 
     def _cleanup(self) -> None:
-        """The trap: stop, newest first, every process this run started."""
+        """The trap: stop every process this run started, dependents first."""
         with self._state_lock:
-            names = list(reversed(self._started))
+            names = set(self._started)
+        records = [r for n, r in self._state.processes.items() if n in names]
+        self._stop_records(records, owner_marker(self.inst.state_dir, self._state.run_token))
         for name in names:
-            rec = self._state.processes.get(name)
-            if rec is not None:
-                stop_record(rec, self._grace(name))
-                self._forget(name)
-        for proc in stop_processes(
-            marked_processes(owner_marker(self.inst.state_dir, self._state.run_token)), signal.SIGTERM, 5.0
-        ):
-            self.console.print(f"stopped stray pid {proc.pid}")
+            self._forget(name)
+
+    def stop_started(self) -> list[str]:
+        """Stop what this Harness started (a suite's teardown); what was already up stays up."""
+        with self._locked("teardown") as state:
+            names = set(self._started)
+            records = [r for n, r in state.processes.items() if n in names]
+            stopped = self._stop_records(records, owner_marker(self.inst.state_dir, state.run_token))
+            for name in names:
+                state.processes.pop(name, None)
+            self.store.save(state)
+        return stopped
+
+    def preexisting(self) -> list[str]:
+        """Recorded, running services this Harness did not start."""
+        state = self.store.load()
+        return [n for n, r in state.processes.items() if n not in self._started and is_running(r)]
 
     def _check_ports(self, services: Sequence[str]) -> None:
         """Every port of every service about to start must be free; name the holder if not."""

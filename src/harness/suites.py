@@ -158,10 +158,13 @@ def _finish(
         if teardown:
             t0 = time.monotonic()
             try:
-                h.down()
+                h.stop_started()
                 h.timeline.add("teardown", "ok", t0)
             except HarnessError as exc:
                 h.timeline.add("teardown", "failed", t0, str(exc))
+            kept_up = h.preexisting()
+            if kept_up:
+                h.console.print(f"left running (they were up before this run): {', '.join(kept_up)}")
         elif kept:
             h.console.print(f"stack left running on instance {h.inst.number}: `invoke down` stops it")
         collect_logs(record, env, offsets)  # after teardown, so shutdown messages are in the copy

@@ -188,3 +188,16 @@ def test_results_sinks_and_a_failing_sink(notes, make_stack):
     finally:
         harness(store_file, "down", instance=0)
         shutil.rmtree(store_root, ignore_errors=True)
+
+
+def test_suite_tears_down_only_what_it_started(notes):
+    assert harness(notes, "up", "db", instance=NOTES_INSTANCE).returncode == 0
+    res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE)
+    assert res.returncode == 0, res.stderr
+    assert "left running (they were up before this run): db" in res.stderr
+    status = harness(notes, "status", instance=NOTES_INSTANCE).stderr
+    db_line = next(line for line in status.splitlines() if " db " in line)
+    api_line = next(line for line in status.splitlines() if " api " in line)
+    assert "running" in db_line and "healthy" in db_line
+    assert "stopped" in api_line
+    assert port_free(26080 + 10 * NOTES_INSTANCE)
