@@ -253,3 +253,16 @@ def test_down_clean_removes_instance_data_but_keeps_state(make_stack):
     assert not data.parent.exists()
     assert sorted(p.name for p in sd.state_dir().iterdir()) == ["lock", "state.json"]
     assert owned_processes(sd.state_dir()) == []
+
+
+def test_changed_settings_restart_only_that_service(make_stack):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up").returncode == 0
+    pids = {p: httpx.get(f"http://127.0.0.1:{p}/health").json()["pid"] for p in sd.ports[:2]}
+    sd.file.write_text(sd.file.read_text().replace("/db", "/db2"))  # only api's env changes
+    res = sd.cli("up")
+    assert res.returncode == 0, res.stderr
+    assert "settings changed" in res.stderr
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/env/DB_URL").json()["value"].endswith("/db2")
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] != pids[sd.ports[0]]
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[1]}/health").json()["pid"] == pids[sd.ports[1]]
