@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -173,8 +172,3 @@ def append_history(path: Path, data: dict[str, Any]) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
-
-
-def copy_junit(src: Path, record: RunRecord) -> None:
-    if src.exists() and src.resolve() != (record.dir / "junit.xml").resolve():
-        shutil.copy(src, record.dir / "junit.xml")

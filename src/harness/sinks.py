@@ -9,7 +9,6 @@ warning and changes nothing else: the local record is already on disk.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -120,7 +119,3 @@ def send(data: Mapping[str, Any], run_dir: Path, env: Mapping[str, str], console
     if outcomes:
         (run_dir / "sinks.json").write_text(json.dumps(outcomes, indent=2))
     return outcomes
-
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)
