@@ -418,6 +418,7 @@ class Harness:
                 cached_digest=self._state.step_hashes.get(name),
                 cancel=cancel,
                 on_spawn=on_spawn,
+                marker=owner_marker(self.inst.state_dir, self._state.run_token),
             )
         finally:
             rec = self._state.processes.get(key)

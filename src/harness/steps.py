@@ -22,7 +22,7 @@ from typing import IO, Any
 from harness.config import Step
 from harness.environment import Instance, node_template
 from harness.errors import Interrupted, StepFailed
-from harness.processes import log_tail
+from harness.processes import log_tail, spawn
 
 
 @dataclass
@@ -82,6 +82,7 @@ def run_step(
     cached_digest: str | None,
     cancel: threading.Event,
     on_spawn: Callable[[subprocess.Popen[bytes], list[str]], None],
+    marker: str = "",
 ) -> tuple[str, str | None]:
     """Run one step; returns (outcome, digest) with outcome ``ran`` or ``up to date``."""
     step = inst.stack.steps[name]
@@ -106,16 +107,11 @@ def run_step(
         assert step.run is not None
         command = node_template(inst, name, step.run, f"steps.{name}.run")
         argv = ["/bin/sh", "-c", command] if step.shell else shlex.split(command)
+        log.flush()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-            )
+            # The same spawn as services: own process group, output appended to the log, and
+            # the run's HARNESS_OWNER marker, so anything the step leaves behind can be found.
+            proc = spawn(argv, env=env, cwd=cwd, log_path=log_path, marker=marker)
         except OSError as exc:
             raise StepFailed(name, f"cannot run `{command}`: {exc.strerror or exc}") from None
         on_spawn(proc, argv)

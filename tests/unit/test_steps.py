@@ -70,3 +70,19 @@ def test_callable_step_gets_context(tmp_path):
     inst = resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
     assert go(inst)[0] == "ran"
     assert (tmp_path / "out.txt").read_text() == "hi/usr"
+
+
+def test_command_steps_carry_the_run_marker(tmp_path):
+    inst = build(tmp_path, 'printf "%s" "$HARNESS_OWNER" > out.txt')
+    outcome, _ = run_step(
+        inst,
+        "build",
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=inst.stack.root,
+        cached_digest=None,
+        cancel=threading.Event(),
+        on_spawn=lambda p, a: None,
+        marker="/state/0#run1",
+    )
+    assert outcome == "ran"
+    assert (tmp_path / "out.txt").read_text() == "/state/0#run1"
