@@ -73,7 +73,7 @@ def test_callable_step_gets_context(tmp_path):
 
 
 def test_command_steps_carry_the_run_marker(tmp_path):
-    inst = build(tmp_path, 'printf "%s" "$HARNESS_OWNER" > out.txt')
+    inst = build(tmp_path, "printenv HARNESS_OWNER > out.txt")
     outcome, _ = run_step(
         inst,
         "build",
@@ -85,4 +85,4 @@ def test_command_steps_carry_the_run_marker(tmp_path):
         marker="/state/0#run1",
     )
     assert outcome == "ran"
-    assert (tmp_path / "out.txt").read_text() == "/state/0#run1"
+    assert (tmp_path / "out.txt").read_text() == "/state/0#run1\n"
