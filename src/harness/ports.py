@@ -26,10 +26,3 @@ def port_holder(port: int) -> int | None:
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
                 return int(conn.pid) if conn.pid is not None else None
     return None
-
-
-def free_port() -> int:
-    """A port the kernel considers free right now (for tests that need one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -8,6 +8,7 @@ running instance.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.ports import free_port
+from harness.ports import port_free
 
 APP = Path(__file__).parent / "apps" / "app.py"
 # The example stack's own suite runs only through the harness (it needs that stack's env).
@@ -64,12 +65,19 @@ class StackDir:
 
 
 def distinct_free_ports(n: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < n:
-        p = free_port()
-        if p not in ports and p < 60000:
-            ports.append(p)
-    return ports
+    """``n`` consecutive free ports below the ephemeral range.
+
+    Consecutive, because two ports picked at random can differ by an exact multiple of a stack's
+    ``port_offset`` and then collide at some instance, which the config check rightly refuses.
+    Below the ephemeral range (32768+), so outgoing connections do not take them meanwhile.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 30000 - n)
+        ports = list(range(base, base + n))
+        if all(port_free(p) for p in ports):
+            return ports
+    raise RuntimeError(f"no block of {n} free ports found in 20000-30000")
 
 
 @pytest.fixture
