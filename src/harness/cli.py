@@ -67,7 +67,10 @@ def cmd_task(h: Harness, args: argparse.Namespace) -> int:
 
 def cmd_down(h: Harness, args: argparse.Namespace) -> int:
     stopped = h.down(clean=args.clean)
-    h.console.print(f"stopped {len(stopped)} process(es)" + (": " + ", ".join(stopped) if stopped else ""))
+    procs = sum("(pid " in s or s.startswith("stray pid") for s in stopped)
+    other = len(stopped) - procs
+    summary = f"stopped {procs} process(es)" + (f" and removed {other} container(s)/volume(s)" if other else "")
+    h.console.print(summary + (": " + ", ".join(stopped) if stopped else ""))
     if args.clean:
         h.console.print(f"removed the instance's data under {h.inst.state_dir}")
     return 0
@@ -81,7 +84,8 @@ def cmd_stop(h: Harness, args: argparse.Namespace) -> int:
 
 def cmd_status(h: Harness, args: argparse.Namespace) -> int:
     rows = h.status()
-    h.console.print(service_table(rows, f"{h.stack.stack.name} (instance {h.inst.number})", health=True))
+    title = f"{h.stack.stack.name} (instance {h.inst.number}, {h.backend} backend)"
+    h.console.print(service_table(rows, title, health=True))
     return 0
 
 

@@ -78,6 +78,7 @@ class PostgresService(_Service):
     superuser_password: str = "postgres"
     run_as: str | None = None
     settings: dict[str, Scalar] = {}
+    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
 class S3Service(_Service):
@@ -88,6 +89,7 @@ class S3Service(_Service):
     region: str = "us-east-1"
     buckets: list[str] = []
     server: Literal["auto", "minio", "moto"] = "auto"
+    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
 class TemporalService(_Service):
@@ -95,6 +97,7 @@ class TemporalService(_Service):
     port: int = Field(ge=1024, le=65000)
     namespace: str = "default"
     settings: dict[str, Scalar] = {}
+    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
 class XvfbService(_Service):
@@ -108,6 +111,7 @@ Service = Annotated[
     Field(discriminator="kind"),
 ]
 INFRA_KINDS = ("postgres", "s3", "temporal", "xvfb")
+COMPOSE_KINDS = ("postgres", "s3", "temporal")  # what the docker backend runs in containers
 
 
 class Step(_Node):
@@ -154,6 +158,7 @@ class StackSettings(_Model):
     state_dir: str = ".harness"
     log_dir: str = "logs"
     default_profile: str | None = None
+    compose_file: str | None = None  # docker backend: where postgres/s3/temporal services come from
 
 
 class Stack(_Model):

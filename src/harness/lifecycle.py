@@ -9,6 +9,7 @@ so a harness killed with SIGKILL is cleaned up by the next ``up``, ``down`` or `
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-from harness.config import closure
+from harness.config import COMPOSE_KINDS, closure
 from harness.environment import (
     Instance,
     derive_env,
@@ -36,7 +37,8 @@ from harness.environment import (
 )
 from harness.errors import HarnessError, Interrupted, PortInUseError, ServiceFailed
 from harness.graph import run_graph
-from harness.kinds import KINDS, LaunchContext
+from harness.kinds import KINDS, Kind, LaunchContext
+from harness.kinds.container import ContainerKind
 from harness.kinds.xvfb import display_holder
 from harness.ports import port_free, port_holder
 from harness.probes import wait_ready
@@ -134,6 +136,20 @@ class Harness:
             self.inst.log_path(name),
         )
 
+    @functools.cached_property
+    def backend(self) -> str:
+        """``native`` or ``docker``, chosen once per Harness (asking the engine takes a moment)."""
+        from harness.backends import select_backend
+
+        return select_backend(stack=self.stack)
+
+    def kind(self, name: str) -> Kind:
+        """How ``name`` is started and probed: its kind, in a container under the docker backend."""
+        kind_name = self.stack.services[name].kind
+        if kind_name in COMPOSE_KINDS and self.backend == "docker":
+            return ContainerKind(KINDS[kind_name])
+        return KINDS[kind_name]
+
     def fingerprint(self, name: str) -> str:
         """What a running service was started from: its definition and the derived environment.
 
@@ -141,7 +157,10 @@ class Harness:
         next ``up`` instead of being kept with stale settings.
         """
         node = self.stack.node(name)
-        data = json.dumps([node.model_dump(mode="json"), derive_env(self.inst)], sort_keys=True)
+        parts: list[Any] = [node.model_dump(mode="json"), derive_env(self.inst)]
+        if getattr(node, "kind", None) in COMPOSE_KINDS and self.backend == "docker":
+            parts.append("docker")  # a native server is replaced by a container, and back
+        data = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     # -- state -------------------------------------------------------------------------------
@@ -171,7 +190,15 @@ class Harness:
         return reaped
 
     def _stop_all(self, state: State) -> list[str]:
-        return self._stop_records(list(state.processes.values()), self.marker_prefix)
+        stopped = self._stop_records(list(state.processes.values()), self.marker_prefix)
+        if any(r.containers for r in state.processes.values()):
+            # The whole instance is going: also a container whose compose client was spawned
+            # but not yet recorded when the harness was killed.
+            from harness.compose import projects, remove_containers
+
+            with contextlib.suppress(Exception):  # _stop_records already said if the engine is gone
+                stopped += [f"container {c}" for c in remove_containers([(p, None) for p in projects(self.inst)], 0)]
+        return stopped
 
     def _stop_records(self, records: Sequence[ProcRecord], marker_prefix: str) -> list[str]:
         """Stop dependents before what they depend on; services of one level stop together.
@@ -190,9 +217,31 @@ class Harness:
                     targets.append((proc, rec.stop_signal))
             grace = max((self._grace(r.name) for r in recs), default=5.0)
             stopped += [f"{owner[p.pid]} (pid {p.pid})" for p in stop_signalled(targets, grace)]
+        stopped += self._remove_containers(records)
         for proc in stop_processes(marked_processes(marker_prefix), signal.SIGTERM, 5.0):
             stopped.append(f"stray pid {proc.pid}")
         return stopped
+
+    def _stop_one(self, rec: ProcRecord) -> list[str]:
+        stopped = [f"{rec.name} (pid {p.pid})" for p in stop_record(rec, self._grace(rec.name))]
+        return stopped + self._remove_containers([rec])
+
+    def _remove_containers(self, records: Sequence[ProcRecord]) -> list[str]:
+        """A compose client stopped (or killed) may leave its container: remove it by label."""
+        targets = [tuple(r.containers.partition("/")[::2]) for r in records if r.containers]
+        if not targets:
+            return []
+        from harness.compose import remove_containers
+
+        try:
+            return [f"container {c}" for c in remove_containers([(p, s or None) for p, s in targets])]
+        except Exception as exc:  # the engine went away: say what is left, do not fail the stop
+            self.console.print(
+                f"[yellow]could not remove the containers of compose project(s) "
+                f"{', '.join(p for p, _ in targets)}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}[/yellow]"
+            )
+            return []
 
     def _level(self, name: str) -> int:
         """Depth in the dependency graph: 0 for what depends on nothing (or is no longer declared)."""
@@ -221,6 +270,7 @@ class Harness:
     def up(self, names: Sequence[str], *, keep_on_failure: bool = False, what: str = "up") -> None:
         """Bring ``names`` and their dependencies up; on any failure stop what this run started."""
         nodes = closure(self.stack, list(names))
+        backend = self.backend  # before anything is recorded: a refused backend starts nothing
         with self._locked(what) as state, sigterm_as_interrupt():
             me = psutil.Process()
             state.owner_pid, state.owner_create_time = me.pid, me.create_time()
@@ -228,7 +278,7 @@ class Harness:
             state.run_token = uuid.uuid4().hex[:12]
             self.store.save(state)
             cancel = threading.Event()
-            title = f"{self.stack.stack.name} (instance {self.inst.number}): {what}"
+            title = f"{self.stack.stack.name} (instance {self.inst.number}, {backend} backend): {what}"
             ok = False
             try:
                 self.inst.log_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +369,7 @@ class Harness:
                 return
             if already:
                 ctx = self.context(name, env)
-                probe = KINDS[ctx.svc.kind].probe(ctx)
+                probe = self.kind(name).probe(ctx)
                 rec = self._state.processes[name]
                 current = rec.fingerprint == self.fingerprint(name)
                 if current and (probe is None or probe.check(HEALTH_TIMEOUT) is None):
@@ -328,7 +378,7 @@ class Harness:
                     return
                 # Started from other settings, or alive but not answering: replace it.
                 progress.update(name, "restarting", "settings changed" if not current else "not healthy")
-                stop_record(rec, self._grace(name))
+                self._stop_one(rec)
                 self._forget(name)
                 self._check_ports([name])
             self._start_service(name, env, progress, cancel)
@@ -348,7 +398,7 @@ class Harness:
 
     def _start_service(self, name: str, env: dict[str, str], progress: Progress, cancel: threading.Event) -> None:
         ctx = self.context(name, env)
-        kind = KINDS[ctx.svc.kind]
+        kind = self.kind(name)
         progress.update(name, "starting")
         launch = kind.launch(ctx)
         if cancel.is_set():
@@ -368,7 +418,14 @@ class Harness:
         finally:
             launch.after_spawn()
         rec = record_for(
-            name, proc, launch.argv, ctx.log_path, ctx.view.url, launch.stop_signal, self.fingerprint(name)
+            name,
+            proc,
+            launch.argv,
+            ctx.log_path,
+            ctx.view.url,
+            launch.stop_signal,
+            self.fingerprint(name),
+            launch.containers,
         )
         self._record(rec)
         with self._state_lock:
@@ -445,6 +502,7 @@ class Harness:
             state.complete = True
             self.store.save(state)
             if clean:
+                stopped += self._remove_volumes()
                 for entry in self.inst.state_dir.iterdir():
                     if entry.name not in ("lock", "state.json"):
                         if entry.is_dir():
@@ -452,6 +510,17 @@ class Harness:
                         else:
                             entry.unlink()
         return stopped
+
+    def _remove_volumes(self) -> list[str]:
+        """The docker backend keeps data in the compose project's volumes; ``--clean`` drops them."""
+        if not self.stack.stack.compose_file or self.backend != "docker":
+            return []
+        from harness.compose import projects, remove_containers, remove_volumes
+
+        removed = [f"container {c}" for c in remove_containers([(p, None) for p in projects(self.inst)], settle=0)]
+        for project in projects(self.inst):
+            removed += [f"volume {v}" for v in remove_volumes(project)]
+        return removed
 
     def stop(self, names: Sequence[str]) -> list[str]:
         """Stop some services only (e.g. Temporal, to test how the rest copes)."""
@@ -463,7 +532,7 @@ class Harness:
             for name in names:
                 rec = state.processes.pop(name, None)
                 if rec is not None:
-                    stopped += [f"{name} (pid {p.pid})" for p in stop_record(rec, self._grace(name))]
+                    stopped += self._stop_one(rec)
             self.store.save(state)
         return stopped
 
@@ -495,7 +564,7 @@ class Harness:
                 r["health"] = "-"
                 if alive:
                     ctx = self.context(name, env)
-                    probe = KINDS[ctx.svc.kind].probe(ctx)
+                    probe = self.kind(name).probe(ctx)
                     reason = probe.check(HEALTH_TIMEOUT) if probe else None
                     r["health"] = "healthy" if reason is None else f"unhealthy: {reason}"[:80]
             return r
@@ -515,7 +584,7 @@ class Harness:
 
         def one(name: str) -> float:
             ctx = self.context(name, env)
-            probe = KINDS[ctx.svc.kind].probe(ctx)
+            probe = self.kind(name).probe(ctx)
             rec = state.processes[name]
             if probe is None:
                 return 0.0

@@ -66,6 +66,7 @@ def record_for(
     url: str = "",
     stop_signal: int = signal.SIGTERM,
     fingerprint: str = "",
+    containers: str = "",
 ) -> ProcRecord:
     try:
         created = psutil.Process(proc.pid).create_time()
@@ -81,6 +82,7 @@ def record_for(
         url=url,
         stop_signal=int(stop_signal),
         fingerprint=fingerprint,
+        containers=containers,
     )
 
 

@@ -33,6 +33,7 @@ class ProcRecord:
     url: str = ""
     stop_signal: int = 15
     fingerprint: str = ""
+    containers: str = ""  # docker backend: "project/service", removed after the process stops
 
 
 @dataclass

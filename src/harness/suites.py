@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.backends import select_backend
+from harness.backends import requested_backend
 from harness.environment import mask_text, node_template
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.lifecycle import Harness, sigterm_as_interrupt, stage_dicts
@@ -86,7 +86,11 @@ def run_suite(
     if suite_name not in stack.suites:
         raise HarnessError(f"unknown suite '{suite_name}' (known: {', '.join(stack.suites) or 'none'})")
     suite = stack.suites[suite_name]
-    record = RunRecord(h.inst, suite_name, select_backend(), argv=list(pytest_args))
+    try:
+        backend = h.backend
+    except HarnessError:
+        backend = requested_backend()  # the same error comes back from `up`, and is recorded there
+    record = RunRecord(h.inst, suite_name, backend, argv=list(pytest_args))
     record.dir.mkdir(parents=True, exist_ok=True)
     offsets = log_offsets(h.inst)
     env = h.env()

@@ -24,6 +24,10 @@ import pytest
 
 from harness.ports import port_free
 
+# These tests are about the engine on the native backend; test_docker_backend.py asks for docker
+# itself. Without this, a machine with a Docker engine would run them on containers.
+os.environ.setdefault("HARNESS_BACKEND", "native")
+
 APP = Path(__file__).parent / "apps" / "app.py"
 # The example stack's own suite runs only through the harness (it needs that stack's env).
 collect_ignore = ["examples"]

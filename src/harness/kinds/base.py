@@ -42,6 +42,7 @@ class Launch:
     stop_signal: int = signal.SIGTERM
     startup_probe: Probe | None = None
     after_spawn: Callable[[], None] = field(default=lambda: None)
+    containers: str = ""  # "project/service" of compose containers to remove once it is stopped
 
 
 class Kind(Protocol):

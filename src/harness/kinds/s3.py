@@ -31,7 +31,10 @@ class S3Kind:
         else:
             argv = [sys.executable, "-m", "moto.server", "-H", view.host, "-p", str(view.port)]
         # Buckets do not exist until after_ready creates them: startup only needs the endpoint.
-        return Launch(argv=argv, startup_probe=self._probe(ctx, []))
+        return Launch(argv=argv, startup_probe=self.startup_probe(ctx))
+
+    def startup_probe(self, ctx: LaunchContext) -> S3Probe:
+        return self._probe(ctx, [])
 
     def _probe(self, ctx: LaunchContext, buckets: list[str]) -> S3Probe:
         v = ctx.view

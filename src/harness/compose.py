@@ -1,0 +1,178 @@
+"""The docker backend's side of docker compose: which CLI, which project, which variables.
+
+Infrastructure services (postgres, s3, temporal) run as containers from ``stack.compose_file``;
+Xvfb and the app processes stay native. The containers use host networking on the stack's own
+ports (bound to 127.0.0.1), so probes, derived URLs and the port check are the same as natively.
+
+Each service runs as an attached ``compose up <service>``: a supervised process like any other,
+whose output is the service's log and whose exit fails the readiness wait at once. Containers
+are found afterwards by compose's labels and removed, so neither ``down`` nor a harness killed
+with SIGKILL leaves one behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.config import COMPOSE_KINDS
+from harness.environment import Instance, env_name, service_views
+from harness.errors import HarnessError
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@functools.cache
+def compose_command() -> tuple[str, ...]:
+    """``docker compose`` (v2 plugin) when it answers, else ``docker-compose`` (v1)."""
+    if shutil.which("docker"):
+        try:
+            res = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10, check=False)
+            if res.returncode == 0:
+                return ("docker", "compose")
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
+    raise HarnessError(
+        "docker backend: neither `docker compose` nor `docker-compose` is installed; "
+        "install the compose plugin, or use HARNESS_BACKEND=native"
+    )
+
+
+def project_name(inst: Instance, service: str) -> str:
+    """One compose project per stack, instance and service.
+
+    Per service, not per stack: each service's compose client then only ever sees its own
+    container. With one project, clients starting side by side list each other's containers
+    mid-creation and fail with "No such container" (seen with compose v1).
+    """
+    base = re.sub(r"[^a-z0-9_-]", "", inst.stack.stack.name.lower()) or "stack"
+    return f"{base}-{inst.number}-{re.sub(r'[^a-z0-9_-]', '', service.lower())}"
+
+
+def projects(inst: Instance) -> list[str]:
+    """The compose projects of every containerised service of the stack."""
+    return [
+        project_name(inst, str(getattr(svc, "compose_service", None) or name))
+        for name, svc in inst.stack.services.items()
+        if svc.kind in COMPOSE_KINDS
+    ]
+
+
+def compose_file(inst: Instance) -> Path:
+    stack = inst.stack
+    if not stack.stack.compose_file:
+        raise HarnessError(
+            f"docker backend: stack.compose_file is not set in {stack.file}; "
+            "point it at a compose file, or use HARNESS_BACKEND=native"
+        )
+    path = (stack.root / stack.stack.compose_file).resolve()
+    if not path.is_file():
+        raise HarnessError(f"docker backend: {path} (stack.compose_file in {stack.file}) does not exist")
+    return path
+
+
+def compose_env(inst: Instance) -> dict[str, str]:
+    """``HARNESS_<SERVICE>_<FIELD>`` for every containerised service: what the compose file reads.
+
+    Ports are the instance's, so ``${HARNESS_POSTGRES_PORT}`` in the compose file follows
+    ``--instance`` exactly as the native processes do.
+    """
+    out: dict[str, str] = {}
+    views = service_views(inst)
+    for name, svc in inst.stack.services.items():
+        if svc.kind not in COMPOSE_KINDS:
+            continue
+        v, prefix = views[name], f"HARNESS_{env_name(name)}_"
+        out[prefix + "HOST"] = v.host
+        out[prefix + "PORT"] = str(v.port)
+        for port_name, port in vars(v.ports).items():
+            out[f"{prefix}{env_name(port_name)}_PORT"] = str(port)
+        if svc.kind == "postgres":
+            out[prefix + "SUPERUSER_PASSWORD"] = svc.superuser_password
+            out[prefix + "SETTINGS"] = " ".join(f"-c {k}={_setting(val)}" for k, val in svc.settings.items())
+        elif svc.kind == "s3":
+            out[prefix + "ACCESS_KEY"] = svc.access_key
+            out[prefix + "SECRET_KEY"] = svc.secret_key
+            out[prefix + "REGION"] = svc.region
+        elif svc.kind == "temporal":
+            extra = [f"--namespace {svc.namespace}"] if svc.namespace != "default" else []
+            extra += [f"--dynamic-config-value {k}={json.dumps(val)}" for k, val in svc.settings.items()]
+            out[prefix + "EXTRA_ARGS"] = " ".join(extra)
+    return out
+
+
+def _setting(value: object) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def base_argv(inst: Instance, service: str) -> list[str]:
+    return [*compose_command(), "--project-name", project_name(inst, service), "--file", str(compose_file(inst))]
+
+
+def declared_services(inst: Instance, env: Mapping[str, str]) -> list[str]:
+    """The services the compose file defines (``compose config --services``)."""
+    argv = [*compose_command(), "--file", str(compose_file(inst)), "config", "--services"]
+    res = subprocess.run(argv, capture_output=True, text=True, env=dict(env), timeout=60, check=False)
+    if res.returncode:
+        detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"docker backend: {compose_file(inst)} is not a valid compose file: {detail}")
+    return res.stdout.split()
+
+
+def docker_client() -> Any:
+    """A docker SDK client from the environment (``DOCKER_HOST`` included)."""
+    import docker
+
+    try:
+        return docker.from_env(timeout=30)
+    except docker.errors.DockerException as exc:
+        raise HarnessError(f"docker backend: no Docker engine answers ({exc})") from None
+
+
+def remove_containers(
+    targets: Sequence[tuple[str, str | None]], settle: float = 0.3, timeout: float = 10.0
+) -> list[str]:
+    """Force-remove the containers of ``(project, service or None)`` pairs; returns their names.
+
+    A compose client killed mid-request can leave a create still in flight at the engine, so
+    the sweep repeats until nothing new has appeared for ``settle`` seconds (within ``timeout``).
+    """
+    import docker
+
+    client = docker_client()
+    removed: list[str] = []
+    deadline = time.monotonic() + timeout
+    last_seen = time.monotonic()
+    while True:
+        for project, service in targets:
+            labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
+            for container in client.containers.list(all=True, filters={"label": labels}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+                if container.name not in removed:
+                    removed.append(str(container.name))
+                last_seen = time.monotonic()
+        if time.monotonic() - last_seen >= settle or time.monotonic() >= deadline:
+            return removed
+        time.sleep(0.05)
+
+
+def remove_volumes(project: str) -> list[str]:
+    """Delete the project's named volumes (``down --clean``: databases start from nothing)."""
+    client = docker_client()
+    removed = []
+    for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
+        volume.remove(force=True)
+        removed.append(str(volume.name))
+    return removed

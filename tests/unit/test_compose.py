@@ -1,0 +1,146 @@
+"""The docker backend's configuration side: backend choice, compose variables, compose file checks."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.backends import select_backend
+from harness.compose import compose_env, compose_file, project_name, projects
+from harness.config import load_stack
+from harness.environment import resolve_instance
+from harness.errors import HarnessError
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_ENGINE = "unix:///nonexistent/harness-test/docker.sock"
+
+STACK = """
+[stack]
+name = "My Stack!"
+port_offset = 10
+{compose}
+
+[services.db]
+kind = "postgres"
+port = 25432
+superuser_password = "su-pass-123"
+settings = {{ fsync = false, max_connections = 50 }}
+
+[services.objects]
+kind = "s3"
+port = 29000
+ports = {{ console = 29001 }}
+compose_service = "minio"
+
+[services.flow]
+kind = "temporal"
+port = 27233
+ports = {{ http = 27250 }}
+namespace = "tests"
+settings = {{ "limit.x" = 3 }}
+
+[services.display]
+kind = "xvfb"
+"""
+
+
+def stack_at(tmp_path: Path, compose: str = 'compose_file = "compose.yaml"'):
+    path = tmp_path / "stack.toml"
+    path.write_text(textwrap.dedent(STACK.format(compose=compose)))
+    return load_stack(path)
+
+
+def test_compose_env_follows_the_instance(tmp_path):
+    env = compose_env(resolve_instance(stack_at(tmp_path), 2))
+    assert env["HARNESS_DB_PORT"] == "25452" and env["HARNESS_DB_HOST"] == "127.0.0.1"
+    assert env["HARNESS_DB_SUPERUSER_PASSWORD"] == "su-pass-123"
+    assert env["HARNESS_DB_SETTINGS"] == "-c fsync=off -c max_connections=50"
+    assert env["HARNESS_OBJECTS_PORT"] == "29020" and env["HARNESS_OBJECTS_CONSOLE_PORT"] == "29021"
+    assert env["HARNESS_OBJECTS_ACCESS_KEY"] == "harness"
+    assert env["HARNESS_FLOW_HTTP_PORT"] == "27270"
+    assert env["HARNESS_FLOW_EXTRA_ARGS"] == "--namespace tests --dynamic-config-value limit.x=3"
+    assert not any(k.startswith("HARNESS_DISPLAY_") for k in env), "xvfb stays native"
+
+
+def test_one_project_per_stack_instance_and_service(tmp_path):
+    inst = resolve_instance(stack_at(tmp_path), 3)
+    assert project_name(inst, "db") == "mystack-3-db"
+    assert projects(inst) == ["mystack-3-db", "mystack-3-minio", "mystack-3-flow"]
+
+
+def test_compose_file_must_be_declared_and_exist(tmp_path):
+    with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*stack.toml"):
+        compose_file(resolve_instance(stack_at(tmp_path, compose=""), 0))
+    with pytest.raises(HarnessError, match=r"compose.yaml \(stack.compose_file in .*stack.toml\) does not exist"):
+        compose_file(resolve_instance(stack_at(tmp_path), 0))
+
+
+def test_backend_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    with_compose = stack_at(tmp_path)
+    assert select_backend("native", with_compose) == "native"
+    assert select_backend("auto", with_compose) == "native", "auto: no engine answers"
+    with pytest.raises(HarnessError, match=r"HARNESS_BACKEND='podman' is not one of auto, native, docker"):
+        select_backend("podman", with_compose)
+    with pytest.raises(HarnessError, match=r"docker: no Docker engine answers .*HARNESS_BACKEND=native"):
+        select_backend("docker", with_compose)
+    other = tmp_path / "other"
+    other.mkdir()
+    without = stack_at(other, compose="")
+    with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*other/stack.toml"):
+        select_backend("docker", without)
+
+
+def test_the_reference_compose_file_gets_every_variable_it_reads():
+    """Every ${HARNESS_...} without a default in the compose file is one compose_env provides."""
+    text = (ROOT / "compose" / "docker-compose.test.yaml").read_text()
+    needed = set(re.findall(r"\$\{(HARNESS_[A-Z0-9_]+)\}", text))
+    assert needed, "the compose file reads the harness's variables"
+    provided = compose_env(resolve_instance(load_stack(ROOT / "stack.toml"), 0))
+    assert needed <= set(provided), f"not provided: {sorted(needed - set(provided))}"
+    for service in ("postgres", "s3", "temporal"):
+        assert re.search(rf"^  {service}:$", text, re.M), f"the compose file defines {service}"
+
+
+def test_vfs_fix_says_what_it_found_and_edits_only_when_asked(tmp_path, monkeypatch):
+    import json
+
+    from rich.console import Console
+
+    from harness import backends
+
+    monkeypatch.setenv("HARNESS_BACKEND", "auto")
+    monkeypatch.setattr(backends, "engine_problem", lambda timeout=3.0: None)
+    failure = ("overlay2", 'error mounting "overlay": invalid argument')
+    monkeypatch.setattr(backends, "storage_problem", lambda: failure)
+    daemon_json = tmp_path / "docker" / "daemon.json"
+    daemon_json.parent.mkdir()
+    daemon_json.write_text('{"log-level": "warn"}\n')
+    console = Console(record=True, width=200)
+
+    assert backends.vfs_fix(console, apply=False, daemon_json=daemon_json) == 1
+    said = console.export_text()
+    assert "cannot start a container with storage driver 'overlay2'" in said and "--apply" in said
+    assert json.loads(daemon_json.read_text()) == {"log-level": "warn"}, "nothing edited without --apply"
+
+    assert backends.vfs_fix(console, apply=True, daemon_json=daemon_json) == 0
+    assert json.loads(daemon_json.read_text()) == {"log-level": "warn", "storage-driver": "vfs"}
+    assert json.loads(daemon_json.with_suffix(".json.bak").read_text()) == {"log-level": "warn"}
+    assert "restart the Docker daemon" in console.export_text()
+
+    monkeypatch.setattr(backends, "storage_problem", lambda: ("vfs", None))
+    assert backends.vfs_fix(console, apply=True, daemon_json=daemon_json) == 0
+    assert "nothing to do" in console.export_text()
+
+
+def test_vfs_fix_refuses_a_broken_daemon_json(tmp_path):
+    from harness.backends import apply_vfs
+
+    bad = tmp_path / "daemon.json"
+    bad.write_text("{not json")
+    with pytest.raises(HarnessError, match=r"daemon.json is not valid JSON"):
+        apply_vfs(bad)
+    assert bad.read_text() == "{not json"
