@@ -6,6 +6,7 @@ names a compose file; asking for docker explicitly without an engine is an error
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -103,15 +104,19 @@ def storage_problem() -> tuple[str, str | None]:
     client = docker.from_env(timeout=30)
     driver = str(client.info().get("Driver", "unknown"))
     image = _probe_image(client)
+    container = None
     try:
-        client.containers.run(image, ["/harness-storage-probe"], remove=True, network_mode="none")
+        container = client.containers.create(image, ["/harness-storage-probe"], network_mode="none")
+        container.start()
     except docker.errors.APIError as exc:
         text = str(exc)
         if "harness-storage-probe" in text and ("no such file" in text or "not found" in text):
             return driver, None
         return driver, text.splitlines()[0]
-    except docker.errors.ContainerError:
-        return driver, None
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
     return driver, None
 
 

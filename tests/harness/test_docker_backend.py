@@ -174,3 +174,12 @@ def test_a_service_missing_from_the_compose_file_is_named(tmp_path):
     assert "Traceback" not in res.stderr
     assert time.monotonic() - started < 30
     assert containers(prefix="missing-9-") == []
+
+
+def test_vfs_fix_probes_the_engine_and_leaves_no_probe_container():
+    res = cli("vfs-fix")
+    driver = _client().info()["Driver"]
+    assert res.returncode == 0, res.stderr
+    assert f"starts containers with storage driver '{driver}': nothing to do" in " ".join(res.stderr.split())
+    leftovers = [c for c in _client().containers.list(all=True) if "harness-storage-probe" in " ".join(c.image.tags)]
+    assert leftovers == []
