@@ -102,7 +102,7 @@ def _lifecycle(name: str, doc: str):
 
 ngspice = _lifecycle("ngspice", "Make sure the ngspice binary is installed.")
 cots_db = _lifecycle("cots-db", "Build the COTS parts database when missing or stale.")
-infra = _lifecycle("infra", "Start the infrastructure: Postgres, S3 (buckets made), Temporal.")
+infra = _lifecycle("infra", "Start Postgres, S3 (buckets made) and Temporal: native, or docker compose.")
 migrate = _lifecycle("migrate", "Apply database migrations (alembic upgrade head).")
 xvfb = _lifecycle("xvfb", "Start the virtual X display.")
 start = _lifecycle("start", "Start the app processes: workers, controller, Temporal worker.")
