@@ -26,6 +26,7 @@ from typing import Any
 from harness.config import COMPOSE_KINDS
 from harness.environment import Instance, env_name, service_views
 from harness.errors import HarnessError
+from harness.kinds.postgres import setting_text
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -100,7 +101,7 @@ def compose_env(inst: Instance) -> dict[str, str]:
             out[f"{prefix}{env_name(port_name)}_PORT"] = str(port)
         if svc.kind == "postgres":
             out[prefix + "SUPERUSER_PASSWORD"] = svc.superuser_password
-            out[prefix + "SETTINGS"] = " ".join(f"-c {k}={_setting(val)}" for k, val in svc.settings.items())
+            out[prefix + "SETTINGS"] = " ".join(f"-c {k}={setting_text(val)}" for k, val in svc.settings.items())
         elif svc.kind == "s3":
             out[prefix + "ACCESS_KEY"] = svc.access_key
             out[prefix + "SECRET_KEY"] = svc.secret_key
@@ -110,10 +111,6 @@ def compose_env(inst: Instance) -> dict[str, str]:
             extra += [f"--dynamic-config-value {k}={json.dumps(val)}" for k, val in svc.settings.items()]
             out[prefix + "EXTRA_ARGS"] = " ".join(extra)
     return out
-
-
-def _setting(value: object) -> str:
-    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def base_argv(inst: Instance, service: str) -> list[str]:

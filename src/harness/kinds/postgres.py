@@ -37,6 +37,11 @@ def server_bin(binary: str, path: str | None) -> str:
     )
 
 
+def setting_text(value: object) -> str:
+    """A stack.toml value as PostgreSQL spells it (booleans are on/off)."""
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
 def _run_as(ctx: LaunchContext) -> pwd.struct_passwd | None:
     name = ctx.svc.run_as
     if name is None:
@@ -88,8 +93,7 @@ class PostgresKind:
             str(sockets),
         ]
         for key, value in ctx.svc.settings.items():
-            value = ("on" if value else "off") if isinstance(value, bool) else value
-            argv += ["-c", f"{key}={value}"]
+            argv += ["-c", f"{key}={setting_text(value)}"]
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
         return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT)
 
