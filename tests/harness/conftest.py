@@ -7,6 +7,7 @@ running instance.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -175,3 +176,20 @@ def harness(
         cwd=stack.parent,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+@contextlib.contextmanager
+def reference_up(
+    cli: Callable[..., subprocess.CompletedProcess[str]], services: list[str], instance: int
+) -> Iterator[dict[str, str]]:
+    """The repository's stack.toml: ``services`` up on ``instance``, its derived env, then a checked down."""
+    from harness.config import load_stack
+    from harness.environment import derive_env, resolve_instance
+
+    res = cli("up", *services)
+    if res.returncode:
+        cli("down")
+    assert res.returncode == 0, res.stderr
+    yield derive_env(resolve_instance(load_stack(ROOT / "stack.toml"), instance))
+    down = cli("down")
+    assert down.returncode == 0, down.stderr

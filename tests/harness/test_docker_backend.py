@@ -8,6 +8,7 @@ these tests use them when the ``HARNESS_*_IMAGE`` variables are not set.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -21,12 +22,10 @@ import pytest
 
 from harness.backends import engine_problem
 from harness.compose import PROJECT_LABEL, SERVICE_LABEL
-from harness.config import load_stack
-from harness.environment import derive_env, resolve_instance
 from harness.ports import port_free
 from harness.probes import s3_client
 
-from .conftest import harness, wait_for
+from .conftest import harness, reference_up, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 9
@@ -46,6 +45,7 @@ def _client():
     return docker.from_env()
 
 
+@functools.cache
 def _image_env() -> dict[str, str]:
     """Locally built stand-ins, unless the developer chose images (or none were built)."""
     env = {}
@@ -74,13 +74,8 @@ def volumes() -> list[str]:
 
 @pytest.fixture(scope="class")
 def infra():
-    res = cli("up", *INFRA)
-    if res.returncode:
-        cli("down")
-    assert res.returncode == 0, res.stderr
-    yield derive_env(resolve_instance(load_stack(ROOT / "stack.toml"), INSTANCE))
-    down = cli("down")
-    assert down.returncode == 0, down.stderr
+    with reference_up(cli, INFRA, INSTANCE) as env:
+        yield env
     assert containers() == [], "down leaves no container of the instance"
 
 

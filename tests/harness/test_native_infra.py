@@ -16,10 +16,10 @@ import psutil
 import psycopg
 import pytest
 
-from harness.config import load_stack
-from harness.environment import derive_env, resolve_instance
 from harness.ports import port_free
 from harness.probes import DisplayProbe, s3_client
+
+from .conftest import reference_up
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 8
@@ -39,14 +39,8 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def infra():
-    res = cli("up", *INFRA)
-    if res.returncode:
-        cli("down")
-    assert res.returncode == 0, res.stderr
-    env = derive_env(resolve_instance(load_stack(ROOT / "stack.toml"), INSTANCE))
-    yield env
-    down = cli("down")
-    assert down.returncode == 0, down.stderr
+    with reference_up(cli, INFRA, INSTANCE) as env:
+        yield env
     from harness.processes import marked_processes
 
     assert marked_processes(f"{ROOT / '.harness' / str(INSTANCE)}#") == []

@@ -187,6 +187,15 @@ class Stack:
             what=f"episode {episode_id} to end",
         )
 
+    def wait_controller_healthy(self, what: str, timeout: float = 60) -> None:
+        """After a service came back: poll until the controller's /health says 200 again."""
+        poll(
+            lambda: self.controller.get("/health").status_code,
+            lambda c: c == 200,
+            timeout=timeout,
+            what=what,
+        )
+
     def s3(self) -> Any:
         from harness.probes import s3_client
 

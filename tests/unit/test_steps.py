@@ -26,7 +26,7 @@ def build(tmp_path, run: str, extra: str = ""):
     return resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
 
 
-def go(inst, cached=None):
+def go(inst, cached=None, marker=""):
     return run_step(
         inst,
         "build",
@@ -35,6 +35,7 @@ def go(inst, cached=None):
         cached_digest=cached,
         cancel=threading.Event(),
         on_spawn=lambda p, a: None,
+        marker=marker,
     )
 
 
@@ -74,15 +75,6 @@ def test_callable_step_gets_context(tmp_path):
 
 def test_command_steps_carry_the_run_marker(tmp_path):
     inst = build(tmp_path, "printenv HARNESS_OWNER > out.txt")
-    outcome, _ = run_step(
-        inst,
-        "build",
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=inst.stack.root,
-        cached_digest=None,
-        cancel=threading.Event(),
-        on_spawn=lambda p, a: None,
-        marker="/state/0#run1",
-    )
+    outcome, _ = go(inst, marker="/state/0#run1")
     assert outcome == "ran"
     assert (tmp_path / "out.txt").read_text() == "/state/0#run1\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.support import RC_FILTER, poll
+from tests.integration.support import RC_FILTER
 
 pytestmark = [pytest.mark.integration_p1, pytest.mark.disruptive, pytest.mark.allow_backend_errors]
 
@@ -16,12 +16,7 @@ def temporal_stopped(stack, harness_cli):
         yield
     finally:
         harness_cli("up", "temporal")
-        poll(
-            lambda: stack.controller.get("/health").status_code,
-            lambda c: c == 200,
-            timeout=60,
-            what="the controller to be healthy again after Temporal restarted",
-        )
+        stack.wait_controller_healthy("the controller to be healthy again after Temporal restarted")
 
 
 @pytest.mark.int_id("INT-101")

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.support import RC_FILTER, poll
+from tests.integration.support import RC_FILTER
 
 pytestmark = pytest.mark.integration_p2
 SESSIONS = 20
@@ -68,12 +68,7 @@ def test_int_203_worker_restart_mid_suite_recovers(stack, session_id, harness_cl
     down = stack.controller.get("/health")
     assert down.status_code == 503 and "worker_light" in down.json()["failing"]
     harness_cli("up", "worker_light")
-    poll(
-        lambda: stack.controller.get("/health").status_code,
-        lambda c: c == 200,
-        timeout=60,
-        what="the controller to see worker_light again",
-    )
+    stack.wait_controller_healthy("the controller to see worker_light again")
     read = stack.light.post("/fs/read", json={"path": "before.txt"}, headers={"X-Session-ID": session_id})
     assert read.status_code == 200 and read.json()["content"] == "written before the restart"
     assert old["status"] == "healthy"
