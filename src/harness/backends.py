@@ -12,9 +12,11 @@ import json
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
+from harness.compose import docker_client
 from harness.config import Stack
 from harness.errors import HarnessError
 
@@ -46,10 +48,6 @@ def engine_problem(timeout: float = 3.0) -> str | None:
     return None
 
 
-def docker_engine_answers(timeout: float = 3.0) -> bool:
-    return engine_problem(timeout) is None
-
-
 def requested_backend(requested: str | None = None) -> str:
     choice = (requested or os.environ.get("HARNESS_BACKEND") or "auto").lower()
     if choice not in BACKENDS:
@@ -57,14 +55,14 @@ def requested_backend(requested: str | None = None) -> str:
     return choice
 
 
-def select_backend(requested: str | None = None, stack: Stack | None = None) -> str:
-    """``native`` or ``docker`` for this run."""
+def select_backend(stack: Stack, requested: str | None = None) -> str:
+    """``native`` or ``docker`` for this run of ``stack``."""
     choice = requested_backend(requested)
     if choice == "native":
         return "native"
-    has_compose = stack is None or bool(stack.stack.compose_file)
+    has_compose = bool(stack.stack.compose_file)
     if choice == "docker":
-        if stack is not None and not has_compose:
+        if not has_compose:
             raise HarnessError(f"HARNESS_BACKEND=docker: stack.compose_file is not set in {stack.file}")
         problem = engine_problem()
         if problem:
@@ -73,14 +71,13 @@ def select_backend(requested: str | None = None, stack: Stack | None = None) -> 
                 "start one (and set DOCKER_HOST if it listens elsewhere), or use HARNESS_BACKEND=native"
             )
         return "docker"
-    return "docker" if has_compose and docker_engine_answers() else "native"
+    return "docker" if has_compose and engine_problem() is None else "native"
 
 
-def _probe_image(client: object) -> str:
+def _probe_image(client: Any) -> str:
     """An empty image (imported from an empty tar: no registry needed) to test storage with."""
     import docker
 
-    assert isinstance(client, docker.DockerClient)
     try:
         client.images.get(PROBE_IMAGE)
     except docker.errors.ImageNotFound:
@@ -101,7 +98,7 @@ def storage_problem() -> tuple[str, str | None]:
     """
     import docker
 
-    client = docker.from_env(timeout=30)
+    client = docker_client()
     driver = str(client.info().get("Driver", "unknown"))
     image = _probe_image(client)
     container = None

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.config import COMPOSE_KINDS
+from harness.config import ContainerService
 from harness.environment import Instance, env_name, service_views
 from harness.errors import HarnessError
 from harness.kinds.postgres import setting_text
@@ -64,9 +64,9 @@ def project_name(inst: Instance, service: str) -> str:
 def projects(inst: Instance) -> list[str]:
     """The compose projects of every containerised service of the stack."""
     return [
-        project_name(inst, str(getattr(svc, "compose_service", None) or name))
+        project_name(inst, svc.compose_service or name)
         for name, svc in inst.stack.services.items()
-        if svc.kind in COMPOSE_KINDS
+        if isinstance(svc, ContainerService)
     ]
 
 
@@ -92,7 +92,7 @@ def compose_env(inst: Instance) -> dict[str, str]:
     out: dict[str, str] = {}
     views = service_views(inst)
     for name, svc in inst.stack.services.items():
-        if svc.kind not in COMPOSE_KINDS:
+        if not isinstance(svc, ContainerService):
             continue
         v, prefix = views[name], f"HARNESS_{env_name(name)}_"
         out[prefix + "HOST"] = v.host

@@ -62,13 +62,19 @@ class _Service(_Node):
     start_timeout: float | None = Field(None, gt=0)
 
 
+class ContainerService(_Service):
+    """An infrastructure service the docker backend runs from ``stack.compose_file``."""
+
+    compose_service: str | None = None  # its name in the compose file (default: this service's)
+
+
 class ProcessService(_Service):
     kind: Literal["process"] = "process"
     command: str
     ready: Ready | None = None
 
 
-class PostgresService(_Service):
+class PostgresService(ContainerService):
     kind: Literal["postgres"]
     port: int = Field(ge=1024, le=65000)
     user: str = "app"
@@ -78,10 +84,9 @@ class PostgresService(_Service):
     superuser_password: str = "postgres"
     run_as: str | None = None
     settings: dict[str, Scalar] = {}
-    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
-class S3Service(_Service):
+class S3Service(ContainerService):
     kind: Literal["s3"]
     port: int = Field(ge=1024, le=65000)
     access_key: str = "harness"
@@ -89,15 +94,13 @@ class S3Service(_Service):
     region: str = "us-east-1"
     buckets: list[str] = []
     server: Literal["auto", "minio", "moto"] = "auto"
-    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
-class TemporalService(_Service):
+class TemporalService(ContainerService):
     kind: Literal["temporal"]
     port: int = Field(ge=1024, le=65000)
     namespace: str = "default"
     settings: dict[str, Scalar] = {}
-    compose_service: str | None = None  # docker backend: its name in stack.compose_file
 
 
 class XvfbService(_Service):
@@ -111,7 +114,6 @@ Service = Annotated[
     Field(discriminator="kind"),
 ]
 INFRA_KINDS = ("postgres", "s3", "temporal", "xvfb")
-COMPOSE_KINDS = ("postgres", "s3", "temporal")  # what the docker backend runs in containers
 
 
 class Step(_Node):

@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-from harness.config import COMPOSE_KINDS, closure
+from harness.config import ContainerService, closure
 from harness.environment import (
     Instance,
     derive_env,
@@ -141,14 +141,14 @@ class Harness:
         """``native`` or ``docker``, chosen once per Harness (asking the engine takes a moment)."""
         from harness.backends import select_backend
 
-        return select_backend(stack=self.stack)
+        return select_backend(self.stack)
 
     def kind(self, name: str) -> Kind:
         """How ``name`` is started and probed: its kind, in a container under the docker backend."""
-        kind_name = self.stack.services[name].kind
-        if kind_name in COMPOSE_KINDS and self.backend == "docker":
-            return ContainerKind(KINDS[kind_name])
-        return KINDS[kind_name]
+        svc = self.stack.services[name]
+        if isinstance(svc, ContainerService) and self.backend == "docker":
+            return ContainerKind(KINDS[svc.kind])
+        return KINDS[svc.kind]
 
     def fingerprint(self, name: str) -> str:
         """What a running service was started from: its definition and the derived environment.
@@ -158,7 +158,7 @@ class Harness:
         """
         node = self.stack.node(name)
         parts: list[Any] = [node.model_dump(mode="json"), derive_env(self.inst)]
-        if getattr(node, "kind", None) in COMPOSE_KINDS and self.backend == "docker":
+        if isinstance(node, ContainerService) and self.backend == "docker":
             parts.append("docker")  # a native server is replaced by a container, and back
         data = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:16]
@@ -190,21 +190,15 @@ class Harness:
         return reaped
 
     def _stop_all(self, state: State) -> list[str]:
-        stopped = self._stop_records(list(state.processes.values()), self.marker_prefix)
-        if any(r.containers for r in state.processes.values()):
-            # The whole instance is going: also a container whose compose client was spawned
-            # but not yet recorded when the harness was killed.
-            from harness.compose import projects, remove_containers
+        return self._stop_records(list(state.processes.values()), self.marker_prefix, whole_instance=True)
 
-            with contextlib.suppress(Exception):  # _stop_records already said if the engine is gone
-                stopped += [f"container {c}" for c in remove_containers([(p, None) for p in projects(self.inst)], 0)]
-        return stopped
-
-    def _stop_records(self, records: Sequence[ProcRecord], marker_prefix: str) -> list[str]:
+    def _stop_records(
+        self, records: Sequence[ProcRecord], marker_prefix: str, *, whole_instance: bool = False
+    ) -> list[str]:
         """Stop dependents before what they depend on; services of one level stop together.
 
-        Then anything still carrying ``marker_prefix`` in its environment (grandchildren that
-        left their group) is stopped too.
+        Then their containers are removed, and anything still carrying ``marker_prefix`` in its
+        environment (grandchildren that left their group) is stopped too.
         """
         stopped: list[str] = []
         for level in sorted({self._level(r.name) for r in records}, reverse=True):
@@ -217,7 +211,7 @@ class Harness:
                     targets.append((proc, rec.stop_signal))
             grace = max((self._grace(r.name) for r in recs), default=5.0)
             stopped += [f"{owner[p.pid]} (pid {p.pid})" for p in stop_signalled(targets, grace)]
-        stopped += self._remove_containers(records)
+        stopped += self._remove_containers(records, whole_instance=whole_instance)
         for proc in stop_processes(marked_processes(marker_prefix), signal.SIGTERM, 5.0):
             stopped.append(f"stray pid {proc.pid}")
         return stopped
@@ -226,12 +220,19 @@ class Harness:
         stopped = [f"{rec.name} (pid {p.pid})" for p in stop_record(rec, self._grace(rec.name))]
         return stopped + self._remove_containers([rec])
 
-    def _remove_containers(self, records: Sequence[ProcRecord]) -> list[str]:
-        """A compose client stopped (or killed) may leave its container: remove it by label."""
+    def _remove_containers(self, records: Sequence[ProcRecord], *, whole_instance: bool = False) -> list[str]:
+        """A compose client stopped (or killed) may leave its container: remove it by label.
+
+        ``whole_instance`` sweeps every compose project of the instance instead: also a container
+        whose compose client was spawned but not yet recorded when the harness was killed.
+        """
         targets = [tuple(r.containers.partition("/")[::2]) for r in records if r.containers]
         if not targets:
             return []
-        from harness.compose import remove_containers
+        from harness.compose import projects, remove_containers
+
+        if whole_instance:
+            targets = [(p, "") for p in projects(self.inst)]
 
         try:
             return [f"container {c}" for c in remove_containers([(p, s or None) for p, s in targets])]

@@ -81,17 +81,17 @@ def test_compose_file_must_be_declared_and_exist(tmp_path):
 def test_backend_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     with_compose = stack_at(tmp_path)
-    assert select_backend("native", with_compose) == "native"
-    assert select_backend("auto", with_compose) == "native", "auto: no engine answers"
+    assert select_backend(with_compose, "native") == "native"
+    assert select_backend(with_compose, "auto") == "native", "auto: no engine answers"
     with pytest.raises(HarnessError, match=r"HARNESS_BACKEND='podman' is not one of auto, native, docker"):
-        select_backend("podman", with_compose)
+        select_backend(with_compose, "podman")
     with pytest.raises(HarnessError, match=r"docker: no Docker engine answers .*HARNESS_BACKEND=native"):
-        select_backend("docker", with_compose)
+        select_backend(with_compose, "docker")
     other = tmp_path / "other"
     other.mkdir()
     without = stack_at(other, compose="")
     with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*other/stack.toml"):
-        select_backend("docker", without)
+        select_backend(without, "docker")
 
 
 def test_the_reference_compose_file_gets_every_variable_it_reads():
