@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time machine set-up: system packages the native backend uses, and the Python tools
-# that drive it (nox, invoke, uv, and the harness itself). Safe to run again.
+# One-time machine set-up: system packages the native backend uses (redis-server for the redis
+# kind), and the Python tools that drive it (nox, invoke, uv, and the harness with every extra).
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ need=()
 command -v ngspice >/dev/null || need+=(ngspice)
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
@@ -20,7 +22,7 @@ if ((${#need[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check nox uv invoke
-python3 -m pip install -q --disable-pip-version-check -e ".[services,test]"
+python3 -m pip install -q --disable-pip-version-check -e ".[all,services,test]"
 # pyenv only exposes new console scripts (nox, invoke) after a rehash.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 for tool in nox invoke; do

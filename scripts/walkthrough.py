@@ -33,11 +33,11 @@ UNKNOWN_PART = RC_FILTER.replace("R-0603-1k", "R-0603-NOPE-42")
 
 def stack_env(instance: str | None) -> dict[str, str]:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-    from harness.config import load_stack
-    from harness.environment import derive_env, resolve_instance
+    from harness.plan import load_plan
+    from harness.settings import resolve_settings
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    return derive_env(resolve_instance(load_stack(os.path.join(root, "stack.toml")), instance))
+    return dict(load_plan(resolve_settings(stack=os.path.join(root, "stack.toml"), instance=instance)).derived_env)
 
 
 class Walk:
@@ -148,7 +148,7 @@ def happy(w: Walk) -> None:
         raise SystemExit(f"    FAILED: not a PNG ({resp.headers['content-type']})")
     w.ok(f"{len(png)} bytes of image/png")
     w.step(f"find the same object in S3: s3://{waveform['bucket']}/{waveform['key']}")
-    from harness.probes import s3_client
+    from harness.kinds.s3 import s3_client
 
     s3 = s3_client(w.env["S3_ENDPOINT"], w.env["S3_ACCESS_KEY"], w.env["S3_SECRET_KEY"], w.env["S3_REGION"], 30)
     obj = s3.get_object(Bucket=waveform["bucket"], Key=waveform["key"])

@@ -17,10 +17,9 @@ from typing import Any
 from rich.console import Console
 
 from harness.compose import docker_client
-from harness.config import Stack
 from harness.errors import HarnessError
+from harness.plan import Plan
 
-BACKENDS = ("auto", "native", "docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 PROBE_IMAGE = "harness-storage-probe:empty"
 
@@ -48,22 +47,15 @@ def engine_problem(timeout: float = 3.0) -> str | None:
     return None
 
 
-def requested_backend(requested: str | None = None) -> str:
-    choice = (requested or os.environ.get("HARNESS_BACKEND") or "auto").lower()
-    if choice not in BACKENDS:
-        raise HarnessError(f"HARNESS_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
-    return choice
-
-
-def select_backend(stack: Stack, requested: str | None = None) -> str:
-    """``native`` or ``docker`` for this run of ``stack``."""
-    choice = requested_backend(requested)
+def select_backend(plan: Plan) -> str:
+    """``native`` or ``docker`` for this run of the plan's stack."""
+    choice = plan.settings.chosen_backend
     if choice == "native":
         return "native"
-    has_compose = bool(stack.stack.compose_file)
+    has_compose = bool(plan.stack.stack.compose_file)
     if choice == "docker":
         if not has_compose:
-            raise HarnessError(f"HARNESS_BACKEND=docker: stack.compose_file is not set in {stack.file}")
+            raise HarnessError(f"HARNESS_BACKEND=docker: stack.compose_file is not set in {plan.file}")
         problem = engine_problem()
         if problem:
             raise HarnessError(
@@ -139,9 +131,9 @@ def apply_vfs(path: Path = DAEMON_JSON) -> Path:
     return path
 
 
-def vfs_fix(console: Console, *, apply: bool, daemon_json: Path = DAEMON_JSON) -> int:
+def vfs_fix(console: Console, requested: str, *, apply: bool, daemon_json: Path = DAEMON_JSON) -> int:
     """Docker backend: can the engine start a container here, and if not, switch it to vfs."""
-    if requested_backend() == "native":
+    if requested == "native":
         console.print("vfs-fix: HARNESS_BACKEND=native; the storage-driver fix only applies to docker: nothing to do.")
         return 0
     problem = engine_problem()

@@ -36,4 +36,4 @@ def ensure_binary(ctx: StepContext) -> None:
         if res.returncode == 0 and argv[1] == "install":
             break
     if not shutil.which(binary, path=ctx.env.get("PATH")):
-        raise StepFailed(ctx.name, f"apt-get could not install '{package}'; see {ctx.inst.log_path(ctx.name)}")
+        raise StepFailed(ctx.name, f"apt-get could not install '{package}'; see {ctx.log_path}")

@@ -1,8 +1,11 @@
-"""The command line (``python -m harness`` / ``harness``), which tasks.py and noxfile.py call too.
+"""Bring a multi-service stack up for integration tests, run its suites, record the results, tear it down.
 
-``main(argv) -> int`` is the one place exceptions become exit codes: a :class:`HarnessError`
-prints its message (secrets masked) and returns its code; nothing a user did wrong shows a
-traceback.
+The command line (``python -m harness`` / ``harness``); Invoke's tasks are built from the same table.
+
+Every command and flag is declared once in :data:`COMMANDS`; :func:`build_parser` turns it into
+argparse, and :mod:`harness.invoke` into Invoke tasks. ``main(argv) -> int`` is the one place
+exceptions become exit codes: a :class:`HarnessError` prints its message (secrets masked) and
+returns its code; nothing a user did wrong shows a traceback.
 """
 
 from __future__ import annotations
@@ -10,173 +13,157 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from harness.config import Stack, load_stack
-from harness.environment import mask_text, resolve_instance
+from harness import commands
 from harness.errors import EXIT_INTERRUPTED, HarnessError
-from harness.lifecycle import Harness
-from harness.ui import service_table
-
-LIFECYCLE_TASKS = ("ngspice", "cots-db", "infra", "migrate", "xvfb", "start", "frontend")
+from harness.settings import Settings, resolve_settings
 
 
-def stack_path(value: str | None) -> str:
-    return value or os.environ.get("HARNESS_STACK") or "stack.toml"
+@dataclass(frozen=True)
+class Arg:
+    """One argument of one command, for argparse and Invoke alike."""
+
+    name: str
+    help: str
+    flag: bool = False  # a switch (store_true)
+    positional: bool = False
+    many: str = ""  # "*" or "+": several values (Invoke takes them comma-separated)
+    default: Any = None
+    type: Callable[[str], Any] = str
+    short: str = ""
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
-def make_harness(stack_file: str | None, instance: int | str | None, console: Console) -> Harness:
-    stack = load_stack(stack_path(stack_file))
-    return Harness(resolve_instance(stack, instance), console)
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[[commands.App, argparse.Namespace], int]
+    args: tuple[Arg, ...] = ()
+    passthrough: bool = False  # takes arguments after ``--``
+    invoke: bool = True  # also an Invoke task
 
 
-def nodes_for_task(stack: Stack, task: str) -> list[str]:
-    return [n for n in [*stack.services, *stack.steps] if stack.task_of(n) == task]
+KEEP = Arg("keep_on_failure", "leave started services up when something fails", flag=True)
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "up",
+        "bring the stack (or a profile, or some nodes) up and leave it running",
+        commands.up,
+        (
+            Arg("nodes", "services or steps (default: the profile's)", positional=True, many="*"),
+            Arg("profile", "a profile from stack.toml (default: stack.default_profile)"),
+            KEEP,
+        ),
+    ),
+    Command(
+        "task",
+        "run one lifecycle task of the stack (and what it depends on)",
+        commands.task,
+        (Arg("task", "a task name from stack.toml (`task =`, or a step's name)", positional=True), KEEP),
+        invoke=False,  # Invoke gets one task per name instead (`invoke migrate`)
+    ),
+    Command(
+        "down",
+        "stop everything of this instance, dependents first",
+        commands.down,
+        (Arg("clean", "also delete the instance's data (databases, Temporal history, workspaces)", flag=True),),
+    ),
+    Command("status", "show each service's state, live health, URL, pid and log", commands.status),
+    Command(
+        "stop",
+        "stop some services only (e.g. temporal), leaving the rest up",
+        commands.stop,
+        (Arg("services", "service names", positional=True, many="+"),),
+    ),
+    Command(
+        "wait",
+        "wait until running services answer their readiness probes",
+        commands.wait,
+        (
+            Arg("services", "service names (default: all)", positional=True, many="*"),
+            Arg("timeout", "seconds, shared by all services", default=60.0, type=float),
+        ),
+    ),
+    Command(
+        "logs",
+        "show the tail of service logs (one service, or all); -f follows them",
+        commands.logs,
+        (
+            Arg("service", "a service or step name, or 'all'", positional=True, default="all"),
+            Arg("follow", "keep printing new lines", flag=True, short="-f"),
+            Arg("lines", "how many lines to show first", default=40, type=int, short="-n"),
+        ),
+    ),
+    Command(
+        "suite",
+        "bring up a suite's profile, run its tests, record, tear down; arguments after -- go to pytest",
+        commands.suite,
+        (
+            Arg("suite", "a suite from stack.toml", positional=True),
+            Arg("reuse", "test the stack `invoke up` started; start and stop nothing ($HARNESS_REUSE)", flag=True),
+            Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
+        ),
+        passthrough=True,
+    ),
+    Command(
+        "history",
+        "the last runs, and tests whose outcome flipped at the same commit",
+        commands.history,
+        (Arg("limit", "how many runs to show", default=10, type=int, short="-n"),),
+    ),
+    Command(
+        "vfs-fix",
+        "docker backend: check the engine can run containers here (nested Docker)",
+        commands.vfs_fix,
+        (Arg("apply", "switch the Docker daemon to the vfs storage driver if it needs it", flag=True),),
+    ),
+)
+GLOBAL = (
+    Arg("stack", "stack file (default: $HARNESS_STACK or ./stack.toml)"),
+    Arg("instance", "instance number (default: $HARNESS_INSTANCE or 0)"),
+)
 
 
-def cmd_up(h: Harness, args: argparse.Namespace) -> int:
-    stack = h.stack
-    if args.profile and args.profile not in stack.profiles:
-        raise HarnessError(f"unknown profile '{args.profile}' (known: {', '.join(stack.profiles) or 'none'})")
-    names = args.nodes or stack.profile_nodes(args.profile)
-    unknown = [n for n in names if n not in stack.services and n not in stack.steps]
-    if unknown:
-        raise HarnessError(f"unknown service or step: {', '.join(unknown)}")
-    return bring_up(h, names, args.keep_on_failure, "up")
-
-
-def bring_up(h: Harness, names: list[str], keep: bool, what: str) -> int:
-    t0 = time.monotonic()
-    h.up(names, keep_on_failure=keep, what=what)
-    shown = [r for r in h.describe_up() if r["service"] in names or r["state"] == "running"]
-    h.console.print(service_table(shown, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
-    return 0
-
-
-def cmd_task(h: Harness, args: argparse.Namespace) -> int:
-    names = nodes_for_task(h.stack, args.task)
-    if not names:
-        h.console.print(f"nothing in {h.stack.file} belongs to task '{args.task}'; nothing to do")
-        return 0
-    return bring_up(h, names, args.keep_on_failure, args.task)
-
-
-def cmd_down(h: Harness, args: argparse.Namespace) -> int:
-    stopped = h.down(clean=args.clean)
-    procs = sum("(pid " in s or s.startswith("stray pid") for s in stopped)
-    other = len(stopped) - procs
-    summary = f"stopped {procs} process(es)" + (f" and removed {other} container(s)/volume(s)" if other else "")
-    h.console.print(summary + (": " + ", ".join(stopped) if stopped else ""))
-    if args.clean:
-        h.console.print(f"removed the instance's data under {h.inst.state_dir}")
-    return 0
-
-
-def cmd_stop(h: Harness, args: argparse.Namespace) -> int:
-    stopped = h.stop(args.services)
-    h.console.print(f"stopped {', '.join(stopped) or 'nothing (not running)'}")
-    return 0
-
-
-def cmd_status(h: Harness, args: argparse.Namespace) -> int:
-    rows = h.status()
-    title = f"{h.stack.stack.name} (instance {h.inst.number}, {h.backend} backend)"
-    h.console.print(service_table(rows, title, health=True))
-    return 0
-
-
-def cmd_wait(h: Harness, args: argparse.Namespace) -> int:
-    names = args.services or list(h.stack.services)
-    took = h.wait(names, args.timeout)
-    for name, seconds in took.items():
-        h.console.print(f"  {name:<18} healthy ({seconds:.1f} s)")
-    return 0
-
-
-def cmd_logs(h: Harness, args: argparse.Namespace) -> int:
-    from harness.logs import show_logs
-
-    return show_logs(h, args.service, lines=args.lines, follow=args.follow)
-
-
-def cmd_vfs_fix(h: Harness, args: argparse.Namespace) -> int:
-    from harness.backends import vfs_fix
-
-    return vfs_fix(h.console, apply=args.apply)
-
-
-SUITE_SWITCHES = {"--reuse": "reuse", "--keep": "keep"}
-
-
-def cmd_suite(h: Harness, args: argparse.Namespace) -> int:
-    from harness.suites import run_suite
-
-    pytest_args = [a for a in args.pytest_args if a not in SUITE_SWITCHES]
-    reuse = args.reuse or "--reuse" in args.pytest_args or os.environ.get("HARNESS_REUSE") == "1"
-    keep = args.keep or "--keep" in args.pytest_args or os.environ.get("HARNESS_KEEP") == "1"
-    return run_suite(h, args.suite, pytest_args, reuse=reuse, keep=keep)
-
-
-def cmd_history(h: Harness, args: argparse.Namespace) -> int:
-    from harness.history import show_history
-
-    return show_history(h, limit=args.limit)
+def _add(parser: argparse.ArgumentParser, arg: Arg) -> None:
+    if arg.positional:
+        nargs = arg.many or ("?" if arg.default is not None else None)
+        parser.add_argument(
+            arg.name,
+            nargs=nargs,
+            help=arg.help,
+            type=arg.type,
+            **({"default": arg.default} if arg.default is not None else {}),
+        )
+    elif arg.flag:
+        parser.add_argument(*filter(None, [arg.short, arg.option]), action="store_true", help=arg.help)
+    else:
+        parser.add_argument(
+            *filter(None, [arg.short, arg.option]), dest=arg.name, default=arg.default, type=arg.type, help=arg.help
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", help="stack file (default: $HARNESS_STACK or ./stack.toml)")
-    parser.add_argument("--instance", help="instance number (default: $HARNESS_INSTANCE or 0)")
+    parser = argparse.ArgumentParser(prog="harness", description=(__doc__ or "").splitlines()[0])
+    for arg in GLOBAL:
+        _add(parser, arg)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    up = sub.add_parser("up", help="bring the stack (or a profile, or some nodes) up and leave it running")
-    up.add_argument("nodes", nargs="*", help="services or steps (default: the profile's)")
-    up.add_argument("--profile", help="a profile from stack.toml")
-    up.add_argument("--keep-on-failure", action="store_true", help="leave started services up on failure")
-    up.set_defaults(func=cmd_up)
-
-    task = sub.add_parser("task", help="run one lifecycle task (and what it depends on)")
-    task.add_argument("task", choices=LIFECYCLE_TASKS)
-    task.add_argument("--keep-on-failure", action="store_true")
-    task.set_defaults(func=cmd_task)
-
-    down = sub.add_parser("down", help="stop everything of this instance")
-    down.add_argument("--clean", action="store_true", help="also delete its data (databases, workspaces)")
-    down.set_defaults(func=cmd_down)
-    sub.add_parser("status", help="show services with a live health check").set_defaults(func=cmd_status)
-
-    stop = sub.add_parser("stop", help="stop some services only")
-    stop.add_argument("services", nargs="+")
-    stop.set_defaults(func=cmd_stop)
-
-    wait = sub.add_parser("wait", help="wait until running services are healthy")
-    wait.add_argument("services", nargs="*")
-    wait.add_argument("--timeout", type=float, default=60.0)
-    wait.set_defaults(func=cmd_wait)
-
-    logs = sub.add_parser("logs", help="show (or follow) service logs")
-    logs.add_argument("service", nargs="?")
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-n", "--lines", type=int, default=40)
-    logs.set_defaults(func=cmd_logs)
-
-    suite = sub.add_parser("suite", help="bring up a suite's profile, run its tests, record, tear down")
-    suite.add_argument("suite")
-    suite.add_argument("--reuse", action="store_true", help="test the stack `invoke up` started; start/stop nothing")
-    suite.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
-    suite.set_defaults(func=cmd_suite, pytest_args=[])
-
-    history = sub.add_parser("history", help="recent runs and tests whose outcome flipped")
-    history.add_argument("-n", "--limit", type=int, default=10)
-    history.set_defaults(func=cmd_history)
-
-    vfs = sub.add_parser("vfs-fix", help="docker backend: make the engine's storage driver work")
-    vfs.add_argument("--apply", action="store_true", help="switch the daemon to vfs if needed")
-    vfs.set_defaults(func=cmd_vfs_fix)
+    for command in COMMANDS:
+        help_text = command.help
+        p = sub.add_parser(command.name, help=help_text, description=help_text)
+        for arg in command.args:
+            _add(p, arg)
+        p.set_defaults(func=command.run, pytest_args=[])
     return parser
 
 
@@ -196,21 +183,29 @@ def _main(argv: list[str], console: Console) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1 :]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if passthrough:
-        if args.command != "suite":
-            build_parser().error("arguments after -- are only for `suite`")
+        if not next(c for c in COMMANDS if c.name == args.command).passthrough:
+            parser.error("arguments after -- are only for `suite`")
         args.pytest_args = passthrough
+    settings: Settings | None = None
     try:
-        h = make_harness(args.stack, args.instance, console)
-        return int(args.func(h, args))
+        settings = resolve_settings(stack=args.stack, instance=args.instance)
+        return int(args.func(commands.App(settings, console), args))
     except HarnessError as exc:
-        env = dict(os.environ)
-        console.print("[red]error:[/red]", escape(mask_text(str(exc), env)), highlight=False, soft_wrap=True)
+        env = dict(settings.environ if settings else os.environ)
+        console.print("[red]error:[/red]", escape(_mask(str(exc), env)), highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return EXIT_INTERRUPTED
+
+
+def _mask(text: str, env: dict[str, str]) -> str:
+    from harness.masking import mask_text
+
+    return mask_text(text, env)
 
 
 def entry() -> None:

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import ContainerService
-from harness.environment import Instance, env_name, service_views
 from harness.errors import HarnessError
-from harness.kinds.postgres import setting_text
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -50,81 +47,64 @@ def compose_command() -> tuple[str, ...]:
     )
 
 
-def project_name(inst: Instance, service: str) -> str:
-    """One compose project per stack, instance and service.
+@dataclass(frozen=True)
+class Compose:
+    """One instance's view of the compose file: projects, variables and the CLI to run.
 
-    Per service, not per stack: each service's compose client then only ever sees its own
-    container. With one project, clients starting side by side list each other's containers
-    mid-creation and fail with "No such container" (seen with compose v1).
+    ``services`` maps each containerised service of the stack to its name in the compose file;
+    ``variables`` are the ``HARNESS_<SERVICE>_<FIELD>`` values the compose file reads (ports
+    are the instance's, so ``${HARNESS_POSTGRES_PORT}`` follows ``--instance`` exactly as the
+    native processes do).
     """
-    base = re.sub(r"[^a-z0-9_-]", "", inst.stack.stack.name.lower()) or "stack"
-    return f"{base}-{inst.number}-{re.sub(r'[^a-z0-9_-]', '', service.lower())}"
 
+    stack_name: str
+    instance: int
+    file: str | None  # stack.compose_file as written, relative to the stack's directory
+    stack_file: Path
+    services: Mapping[str, str]
+    variables: Mapping[str, str]
 
-def projects(inst: Instance) -> list[str]:
-    """The compose projects of every containerised service of the stack."""
-    return [
-        project_name(inst, svc.compose_service or name)
-        for name, svc in inst.stack.services.items()
-        if isinstance(svc, ContainerService)
-    ]
+    def project(self, service: str) -> str:
+        """One compose project per stack, instance and service.
 
+        Per service, not per stack: each service's compose client then only ever sees its own
+        container. With one project, clients starting side by side list each other's containers
+        mid-creation and fail with "No such container" (seen with compose v1).
+        """
+        base = re.sub(r"[^a-z0-9_-]", "", self.stack_name.lower()) or "stack"
+        return f"{base}-{self.instance}-{re.sub(r'[^a-z0-9_-]', '', service.lower())}"
 
-def compose_file(inst: Instance) -> Path:
-    stack = inst.stack
-    if not stack.stack.compose_file:
-        raise HarnessError(
-            f"docker backend: stack.compose_file is not set in {stack.file}; "
-            "point it at a compose file, or use HARNESS_BACKEND=native"
+    def projects(self) -> list[str]:
+        """The compose projects of every containerised service of the stack."""
+        return [self.project(service) for service in self.services.values()]
+
+    def path(self) -> Path:
+        if not self.file:
+            raise HarnessError(
+                f"docker backend: stack.compose_file is not set in {self.stack_file}; "
+                "point it at a compose file, or use HARNESS_BACKEND=native"
+            )
+        path = (self.stack_file.parent / self.file).resolve()
+        if not path.is_file():
+            raise HarnessError(f"docker backend: {path} (stack.compose_file in {self.stack_file}) does not exist")
+        return path
+
+    def env(self) -> dict[str, str]:
+        return dict(self.variables)
+
+    def base_argv(self, service: str) -> list[str]:
+        return [*compose_command(), "--project-name", self.project(service), "--file", str(self.path())]
+
+    def declared_services(self, env: Mapping[str, str]) -> list[str]:
+        """The services the compose file defines (``compose config --services``)."""
+        argv = [*compose_command(), "--file", str(self.path()), "config", "--services"]
+        res = subprocess.run(
+            argv, capture_output=True, text=True, env={**env, **self.variables}, timeout=60, check=False
         )
-    path = (stack.root / stack.stack.compose_file).resolve()
-    if not path.is_file():
-        raise HarnessError(f"docker backend: {path} (stack.compose_file in {stack.file}) does not exist")
-    return path
-
-
-def compose_env(inst: Instance) -> dict[str, str]:
-    """``HARNESS_<SERVICE>_<FIELD>`` for every containerised service: what the compose file reads.
-
-    Ports are the instance's, so ``${HARNESS_POSTGRES_PORT}`` in the compose file follows
-    ``--instance`` exactly as the native processes do.
-    """
-    out: dict[str, str] = {}
-    views = service_views(inst)
-    for name, svc in inst.stack.services.items():
-        if not isinstance(svc, ContainerService):
-            continue
-        v, prefix = views[name], f"HARNESS_{env_name(name)}_"
-        out[prefix + "HOST"] = v.host
-        out[prefix + "PORT"] = str(v.port)
-        for port_name, port in vars(v.ports).items():
-            out[f"{prefix}{env_name(port_name)}_PORT"] = str(port)
-        if svc.kind == "postgres":
-            out[prefix + "SUPERUSER_PASSWORD"] = svc.superuser_password
-            out[prefix + "SETTINGS"] = " ".join(f"-c {k}={setting_text(val)}" for k, val in svc.settings.items())
-        elif svc.kind == "s3":
-            out[prefix + "ACCESS_KEY"] = svc.access_key
-            out[prefix + "SECRET_KEY"] = svc.secret_key
-            out[prefix + "REGION"] = svc.region
-        elif svc.kind == "temporal":
-            extra = [f"--namespace {svc.namespace}"] if svc.namespace != "default" else []
-            extra += [f"--dynamic-config-value {k}={json.dumps(val)}" for k, val in svc.settings.items()]
-            out[prefix + "EXTRA_ARGS"] = " ".join(extra)
-    return out
-
-
-def base_argv(inst: Instance, service: str) -> list[str]:
-    return [*compose_command(), "--project-name", project_name(inst, service), "--file", str(compose_file(inst))]
-
-
-def declared_services(inst: Instance, env: Mapping[str, str]) -> list[str]:
-    """The services the compose file defines (``compose config --services``)."""
-    argv = [*compose_command(), "--file", str(compose_file(inst)), "config", "--services"]
-    res = subprocess.run(argv, capture_output=True, text=True, env=dict(env), timeout=60, check=False)
-    if res.returncode:
-        detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
-        raise HarnessError(f"docker backend: {compose_file(inst)} is not a valid compose file: {detail}")
-    return res.stdout.split()
+        if res.returncode:
+            detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+            raise HarnessError(f"docker backend: {self.path()} is not a valid compose file: {detail}")
+        return res.stdout.split()
 
 
 def docker_client() -> Any:

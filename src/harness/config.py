@@ -8,112 +8,24 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from harness.errors import ConfigError
+from harness.kinds import KINDS
+from harness.kinds.base import NAME, Model, NodeModel, ServiceModel
+from harness.stackfile import interpolate, read_toml
 
-NAME = r"^[a-z][a-z0-9_]*$"
-Scalar = str | int | float | bool
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Ready(_Model):
-    """How an app process proves it is ready: exactly one of http, tcp or command."""
-
-    http: str | None = None
-    status: int = 200
-    expect: str | None = None
-    tcp: bool = False
-    command: str | None = None
-    timeout: float = Field(60.0, gt=0)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Ready:
-        chosen = [k for k in ("http", "command") if getattr(self, k)] + (["tcp"] if self.tcp else [])
-        if len(chosen) != 1:
-            raise ValueError("give exactly one of 'http', 'tcp = true' or 'command'")
-        return self
-
-
-class _Node(_Model):
-    """What services and steps share: ordering, lifecycle task, and process environment."""
-
-    after: list[Annotated[str, Field(pattern=NAME)]] = []
-    task: str | None = None
-    env: dict[str, str] = {}
-    cwd: str | None = None
-    path: list[str] = []
-
-
-class _Service(_Node):
-    host: Literal["127.0.0.1"] = "127.0.0.1"
-    port: int | None = Field(None, ge=1024, le=65000)
-    ports: dict[Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=1024, le=65000)]] = {}
-    url: str | None = None
-    stop_timeout: float = Field(10.0, gt=0)
-    start_timeout: float | None = Field(None, gt=0)
-
-
-class ContainerService(_Service):
-    """An infrastructure service the docker backend runs from ``stack.compose_file``."""
-
-    compose_service: str | None = None  # its name in the compose file (default: this service's)
-
-
-class ProcessService(_Service):
-    kind: Literal["process"] = "process"
-    command: str
-    ready: Ready | None = None
-
-
-class PostgresService(ContainerService):
-    kind: Literal["postgres"]
-    port: int = Field(ge=1024, le=65000)
-    user: str = "app"
-    password: str = "app"
-    database: str = "app"
-    databases: list[str] = []
-    superuser_password: str = "postgres"
-    run_as: str | None = None
-    settings: dict[str, Scalar] = {}
-
-
-class S3Service(ContainerService):
-    kind: Literal["s3"]
-    port: int = Field(ge=1024, le=65000)
-    access_key: str = "harness"
-    secret_key: str = "harness-secret"
-    region: str = "us-east-1"
-    buckets: list[str] = []
-    server: Literal["auto", "minio", "moto"] = "auto"
-
-
-class TemporalService(ContainerService):
-    kind: Literal["temporal"]
-    port: int = Field(ge=1024, le=65000)
-    namespace: str = "default"
-    settings: dict[str, Scalar] = {}
-
-
-class XvfbService(_Service):
-    kind: Literal["xvfb"]
-    display: int = Field(99, ge=1, le=5000)
-    screen: str = "1280x1024x24"
-
-
-Service = Annotated[
-    ProcessService | PostgresService | S3Service | TemporalService | XvfbService,
-    Field(discriminator="kind"),
-]
-INFRA_KINDS = ("postgres", "s3", "temporal", "xvfb")
+if TYPE_CHECKING:
+    Service = ServiceModel
+else:
+    # The union of every registered kind's model, told apart by ``kind``.
+    Service = Annotated[Union[tuple(k.model for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
+_Model = Model
+_Node = NodeModel
 
 
 class Step(_Node):
@@ -151,6 +63,23 @@ class Suite(_Model):
     cwd: str | None = None
     path: list[str] = []
     description: str = ""
+    session: str | None = None  # its nox session's name (default: integration_<suite>)
+
+
+class Route(_Model):
+    """A latency-table folding rule: ``pattern`` (a regex over the path) becomes ``replace``."""
+
+    pattern: str
+    replace: str
+
+
+class Conventions(_Model):
+    """How the plugin reads a suite's tests: id marker, tier markers, endpoint folding."""
+
+    id_marker: Annotated[str, Field(pattern=NAME)] = "test_id"
+    id_pattern: str = ""  # a regex every id must match (empty: any)
+    tier_prefix: str = ""  # markers starting with this are recorded per test (empty: none)
+    routes: list[Route] = []
 
 
 class StackSettings(_Model):
@@ -165,6 +94,7 @@ class StackSettings(_Model):
 
 class Stack(_Model):
     stack: StackSettings = StackSettings()
+    tests: Conventions = Conventions()
     env: dict[str, str] = {}
     services: dict[Annotated[str, Field(pattern=NAME)], Service] = {}
     steps: dict[Annotated[str, Field(pattern=NAME)], Step] = {}
@@ -188,8 +118,7 @@ class Stack(_Model):
             return node.task
         if name in self.steps:
             return name.replace("_", "-")
-        kind = getattr(node, "kind", "process")
-        return {"xvfb": "xvfb", "process": "start"}.get(kind, "infra")
+        return "start" if getattr(node, "kind", "process") == "process" else "infra"
 
     def profile_nodes(self, profile: str | None) -> list[str]:
         """Every node a profile needs, dependencies included, in declaration order."""
@@ -209,29 +138,6 @@ def closure(stack: Stack, roots: list[str]) -> list[str]:
             stack_.extend(stack.deps(name))
     order = list(stack.services) + list(stack.steps)
     return [n for n in order if n in seen]
-
-
-_INTERP = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _interpolate(value: Any, env: Mapping[str, str], file: str, key: str) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, from the environment and .env."""
-    if isinstance(value, dict):
-        return {k: _interpolate(v, env, file, f"{key}.{k}" if key else k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, env, file, f"{key}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def sub(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(file, key, f"${{{name}}} is not set in the environment or .env")
-
-    return _INTERP.sub(sub, value)
 
 
 def _format_loc(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
@@ -257,7 +163,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
         for _name, svc in services.items():
             if isinstance(svc, dict) and "kind" not in svc:
                 svc["kind"] = "process"
-    raw = _interpolate(raw, env, fname, "")
+    raw = interpolate(raw, env, fname, "")
     try:
         stack = Stack.model_validate({**raw, "file": file, "root": file.parent})
     except ValidationError as exc:
@@ -272,7 +178,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
             msg = msg[len("Value error, ") :]
         elif err["type"] == "union_tag_invalid":
             given = err["input"].get("kind") if isinstance(err["input"], dict) else err["input"]
-            msg = f"unknown kind {given!r}; expected one of process, {', '.join(INFRA_KINDS)}"
+            msg = f"unknown kind {given!r}; expected one of {', '.join(KINDS)}"
             key = key.removesuffix(".kind") + ".kind" if "kind" not in key else key
         more = len(exc.errors()) - 1
         if more:
@@ -281,9 +187,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
     _check_references(stack, fname)
     _check_ports(stack, fname)
     _check_cycles(stack, fname)
-    from harness.environment import check_templates  # a cycle-free late import
-
-    check_templates(stack)
+    _check_patterns(stack, fname)
     return stack
 
 
@@ -342,6 +246,17 @@ def _check_ports(stack: Stack, fname: str) -> None:
                 )
 
 
+def _check_patterns(stack: Stack, fname: str) -> None:
+    conventions = stack.tests
+    rules = [("tests.id_pattern", conventions.id_pattern)]
+    rules += [(f"tests.routes[{i}].pattern", r.pattern) for i, r in enumerate(conventions.routes)]
+    for key, pattern in rules:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(fname, key, f"not a valid regular expression: {exc}") from None
+
+
 def _check_cycles(stack: Stack, fname: str) -> None:
     from harness.graph import CycleError, topological_order
 
@@ -353,25 +268,7 @@ def _check_cycles(stack: Stack, fname: str) -> None:
         raise ConfigError(fname, f"{section}.{first}.after", "dependency cycle: " + " -> ".join(exc.cycle)) from None
 
 
-def dotenv_values_for(root: Path) -> dict[str, str]:
-    """The ``.env`` next to the stack file, read by python-dotenv (never hand-parsed)."""
-    from dotenv import dotenv_values
-
-    path = root / ".env"
-    if not path.is_file():
-        return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def load_stack(path: str | os.PathLike[str] = "stack.toml") -> Stack:
-    """Read, interpolate and validate a stack file; ``.env`` beside it fills ``${VAR}`` gaps."""
-    file = Path(path).resolve()
-    fname = str(Path(path))
-    if not file.is_file():
-        raise ConfigError(fname, "", "no such file (set --stack or HARNESS_STACK)")
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(fname, "", f"not valid TOML: {exc}") from None
-    env = {**dotenv_values_for(file.parent), **os.environ}
-    return parse_stack(raw, file, env)
+def load_stack(path: str | os.PathLike[str], env: Mapping[str, str]) -> Stack:
+    """Read, interpolate (``${VAR}`` from ``env``) and validate a stack file."""
+    raw = read_toml(path)
+    return parse_stack(raw, Path(path).resolve(), env)

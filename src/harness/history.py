@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rich.console import Console
 from rich.table import Table
-
-if TYPE_CHECKING:
-    from harness.lifecycle import Harness
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -40,11 +38,10 @@ def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
     return dict(flaky)
 
 
-def show_history(h: Harness, *, limit: int) -> int:
-    path = (h.stack.root / h.stack.stack.log_dir / "history.jsonl").resolve()
+def show_history(path: Path, console: Console, *, limit: int) -> int:
     runs = read_history(path)
     if not runs:
-        h.console.print(f"no runs recorded yet in {path}")
+        console.print(f"no runs recorded yet in {path}")
         return 0
     table = Table(title=f"last {min(limit, len(runs))} of {len(runs)} runs ({path})", title_justify="left")
     for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped"):
@@ -61,13 +58,13 @@ def show_history(h: Harness, *, limit: int) -> int:
             str(run["errors"]),
             str(run["skipped"]),
         )
-    h.console.print(table)
+    console.print(table)
     flaky = flaky_tests(runs)
     if flaky:
-        h.console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
+        console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
         for nodeid, commits in sorted(flaky.items()):
             for commit, outcomes in commits.items():
-                h.console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}")
+                console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}")
     else:
-        h.console.print("no flaky tests: every test kept its outcome at each commit")
+        console.print("no flaky tests: every test kept its outcome at each commit")
     return 0

@@ -1,12 +1,16 @@
 """Per-endpoint latency: record each HTTP call, summarise as count and p50/p95/p99.
 
-Routes are normalised (ids, uuids and numbers become ``{id}``) so ``GET /episodes/17`` and
-``GET /episodes/18`` count as one endpoint.
+Routes are folded so ``GET /episodes/17`` and ``GET /episodes/18`` count as one endpoint: the
+stack's own rules (``[[tests.routes]]`` in stack.toml, handed over as ``$HARNESS_ROUTES``) first,
+then uuids, numbers and long hex ids become ``{id}``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import os
 import re
 import threading
 import time
@@ -16,14 +20,27 @@ from typing import Any
 import httpx
 
 SLOW_P99_MS = 500.0
-_ID = re.compile(
-    r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+|INT-[\w-]+|[0-9a-f]{16,})(?=/|$)",
-    re.I,
-)
+_ID = re.compile(r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+|[0-9a-f]{16,})(?=/|$)", re.I)
+Rule = tuple["re.Pattern[str]", str]
 
 
-def route_of(path: str) -> str:
-    return _ID.sub("/{id}", path.split("?", 1)[0]) or "/"
+@functools.cache
+def rules_from(text: str | None) -> list[Rule]:
+    """``$HARNESS_ROUTES`` (a JSON list of ``{pattern, replace}``) as compiled rules."""
+    if not text:
+        return []
+    return [(re.compile(r["pattern"]), r["replace"]) for r in json.loads(text)]
+
+
+def route_of(path: str, rules: list[Rule] | None = None) -> str:
+    route = path.split("?", 1)[0]
+    for pattern, replace in rules if rules is not None else _env_rules():
+        route = pattern.sub(replace, route)
+    return _ID.sub("/{id}", route) or "/"
+
+
+def _env_rules() -> list[Rule]:
+    return rules_from(os.environ.get("HARNESS_ROUTES"))
 
 
 @dataclass(frozen=True)

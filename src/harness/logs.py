@@ -6,31 +6,35 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Console
+
 from harness.errors import HarnessError
 from harness.processes import log_tail
 
 if TYPE_CHECKING:
-    from harness.lifecycle import Harness
+    from harness.plan import Plan
 
 
-def show_logs(h: Harness, service: str | None, *, lines: int, follow: bool, max_seconds: float | None = None) -> int:
-    known = [*h.stack.services, *h.stack.steps]
+def show_logs(
+    plan: Plan, console: Console, service: str | None, *, lines: int, follow: bool, max_seconds: float | None = None
+) -> int:
+    known = list(plan.nodes)
     if service is not None and service not in known:
         raise HarnessError(f"unknown service '{service}' (known: {', '.join(known)})")
-    names = [service] if service else [n for n in known if h.inst.log_path(n).exists()]
-    paths = {n: h.inst.log_path(n) for n in names}
+    names = [service] if service else [n for n in known if plan.node(n).log_path.exists()]
+    paths = {n: plan.node(n).log_path for n in names}
     if service and not paths[service].exists():
         raise HarnessError(f"{service}: no log yet at {paths[service]}")
     for name, path in paths.items():
         if len(paths) > 1:
-            h.console.rule(f"{name}  ({path})")
-        h.console.out(log_tail(path, lines), highlight=False)
+            console.rule(f"{name}  ({path})")
+        console.out(log_tail(path, lines), highlight=False)
     if follow:
-        _follow(h, paths, prefix=len(paths) > 1, max_seconds=max_seconds)
+        _follow(console, paths, prefix=len(paths) > 1, max_seconds=max_seconds)
     return 0
 
 
-def _follow(h: Harness, paths: dict[str, Path], *, prefix: bool, max_seconds: float | None) -> None:
+def _follow(console: Console, paths: dict[str, Path], *, prefix: bool, max_seconds: float | None) -> None:
     """Print what is appended to the logs until Ctrl-C (or ``max_seconds``, for tests)."""
     offsets = {n: p.stat().st_size if p.exists() else 0 for n, p in paths.items()}
     end = time.monotonic() + max_seconds if max_seconds else None
@@ -46,7 +50,7 @@ def _follow(h: Harness, paths: dict[str, Path], *, prefix: bool, max_seconds: fl
                 if data:
                     offsets[name] += len(data)
                     for line in data.decode("utf-8", "replace").splitlines():
-                        h.console.out(f"{name} | {line}" if prefix else line, highlight=False)
+                        console.out(f"{name} | {line}" if prefix else line, highlight=False)
             time.sleep(0.2)
     except KeyboardInterrupt:
         return

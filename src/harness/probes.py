@@ -8,14 +8,12 @@ during its wait fails the run at once instead of after the timeout.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from harness.errors import Interrupted, ServiceFailed
@@ -71,144 +69,6 @@ class HttpProbe:
             return f"HTTP {resp.status_code}: {resp.text[:200]}"
         if self.expect and self.expect not in resp.text:
             return f"body lacks {self.expect!r}: {resp.text[:200]}"
-        return None
-
-
-@dataclass
-class PostgresProbe:
-    dsn: str
-    label: str
-
-    @property
-    def what(self) -> str:
-        return f"SELECT 1 on {self.label}"
-
-    def check(self, timeout: float) -> str | None:
-        import psycopg
-
-        try:
-            with psycopg.connect(self.dsn, connect_timeout=max(1, int(timeout))) as conn:
-                conn.execute("SELECT 1").fetchone()
-            return None
-        except psycopg.Error as exc:
-            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-
-
-@dataclass
-class S3Probe:
-    endpoint: str
-    access_key: str
-    secret_key: str
-    region: str
-    buckets: Sequence[str] = ()
-
-    @property
-    def what(self) -> str:
-        return f"S3 at {self.endpoint}" + (f" with buckets {', '.join(self.buckets)}" if self.buckets else "")
-
-    def check(self, timeout: float) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        client = s3_client(self.endpoint, self.access_key, self.secret_key, self.region, timeout)
-        try:
-            if not self.buckets:
-                client.list_buckets()
-            for bucket in self.buckets:
-                client.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            return f"{exc.response.get('Error', {}).get('Code', 'error')} ({self.endpoint})"
-        except BotoCoreError as exc:
-            return str(exc)
-        return None
-
-
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name=region,
-        config=Config(
-            signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
-        ),
-    )
-
-
-@dataclass
-class TemporalProbe:
-    address: str
-    namespace: str = "default"
-
-    @property
-    def what(self) -> str:
-        return f"Temporal gRPC health at {self.address}"
-
-    def check(self, timeout: float) -> str | None:
-        from temporalio.client import Client
-
-        async def probe() -> bool:
-            client = await asyncio.wait_for(Client.connect(self.address, namespace=self.namespace), timeout)
-            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout))
-
-        try:
-            return None if asyncio.run(probe()) else "health check says not serving"
-        except Exception as exc:
-            text = str(exc).strip().splitlines()
-            return text[0][:200] if text else type(exc).__name__
-
-
-@dataclass
-class DisplayProbe:
-    """An X server completes the X11 connection handshake on its local socket."""
-
-    display: int
-
-    @property
-    def what(self) -> str:
-        return f"X display :{self.display}"
-
-    def check(self, timeout: float) -> str | None:
-        path = f"/tmp/.X11-unix/X{self.display}"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            try:
-                sock.connect(path)
-                # Connection setup, little-endian, protocol 11.0, no authorization.
-                sock.sendall(b"l\x00\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-                reply = sock.recv(8)
-            except OSError as exc:
-                return f"{path}: {exc.strerror or exc}"
-        if not reply:
-            return f"{path}: closed without answering the X11 handshake"
-        if reply[0] != 1:
-            return f"{path}: X server refused the connection (status {reply[0]})"
-        return None
-
-
-@dataclass
-class DisplayFdProbe:
-    """Xvfb writes its display number to ``-displayfd`` once it accepts clients (here, a file)."""
-
-    path: Path
-    display: int
-
-    @property
-    def what(self) -> str:
-        return f"Xvfb to report display :{self.display} on -displayfd"
-
-    def check(self, timeout: float) -> str | None:
-        try:
-            reported = self.path.read_text().strip()
-        except OSError as exc:
-            return f"{self.path}: {exc.strerror or exc}"
-        if not reported:
-            return "no display number reported yet"
-        if reported != str(self.display):
-            return f"Xvfb reported display :{reported}, expected :{self.display}"
         return None
 
 

@@ -14,14 +14,38 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from harness.state import ProcRecord, same_process
-
 OWNER_VAR = "HARNESS_OWNER"
 TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class ProcRecord:
+    """What the state file keeps of one started process: enough to find and stop it later."""
+
+    name: str
+    pid: int
+    create_time: float
+    argv: list[str]
+    log: str
+    started_at: float
+    url: str = ""
+    stop_signal: int = 15
+    fingerprint: str = ""
+    containers: str = ""  # docker backend: "project/service", removed after the process stops
+
+
+def same_process(pid: int, create_time: float) -> bool:
+    """True when ``pid`` is still the process we recorded (not a recycled pid)."""
+    try:
+        proc = psutil.Process(pid)
+        return bool(abs(proc.create_time() - create_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def owner_marker(state_dir: Path, run_token: str) -> str:

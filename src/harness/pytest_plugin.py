@@ -3,7 +3,8 @@
 It gives tests the running stack, read from the environment the harness exports:
 
 - ``stack_env``, ``service_url(name)``, ``service_client(name)`` (httpx clients that time every
-  request), ``session_id`` (``INT-<id>-<8 hex>`` from the ``int_id`` marker);
+  request), ``test_id`` (the id the stack's id marker gives the test) and ``session_id``
+  (``<id>-<8 hex>``, unique per test);
 - per test, the lines each service wrote to its log while the test ran: attached to failing
   reports (terminal and JUnit properties) under the service's name;
 - a test during which a service logged a traceback or an ERROR line fails, naming the service and
@@ -25,11 +26,12 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.environment import env_name
 from harness.latency import LatencyLog, TimingTransport
+from harness.names import env_name
 
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|\bCRITICAL\b")
 MAX_LOG_LINES = 200
+ID_PROPERTY = "int_id"  # the record's and JUnit's name for a test's catalog id, whatever its marker
 LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
 OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
 
@@ -68,12 +70,35 @@ def _new_lines(start: dict[str, int]) -> dict[str, list[str]]:
     return out
 
 
+def id_marker() -> str:
+    """The marker that carries a test's catalog id (``[tests] id_marker`` in stack.toml)."""
+    return os.environ.get("HARNESS_ID_MARKER") or "test_id"
+
+
+def tier_prefix() -> str:
+    return os.environ.get("HARNESS_TIER_PREFIX", "")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
-        "int_id(id): the INT-xxx catalog id this test proves",
+        f"{id_marker()}(id): the catalog id this test proves",
         "allow_backend_errors: service ERROR lines or tracebacks during this test are expected",
     ):
         config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``[tests] id_pattern`` set, an id that does not match it is a collection error."""
+    pattern = os.environ.get("HARNESS_ID_PATTERN")
+    if not pattern:
+        return
+    wrong = []
+    for item in items:
+        marker = item.get_closest_marker(id_marker())
+        if marker is not None and marker.args and not re.fullmatch(pattern, str(marker.args[0])):
+            wrong.append(f"{item.nodeid}: {marker.args[0]!r}")
+    if wrong:
+        raise pytest.UsageError(f"test ids that do not match {pattern!r}: " + "; ".join(wrong))
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -82,8 +107,8 @@ def stack_env() -> dict[str, str]:
     """The environment the harness derived for this run (ports, URLs, credentials, DISPLAY)."""
     if "HARNESS_STACK_FILE" not in os.environ:
         pytest.fail(
-            "not running under the harness: start suites with `nox -s integration_<tier>`, "
-            "or `invoke up` then `nox -s integration_<tier> -- --reuse`",
+            "not running under the harness: start suites with `harness suite NAME` (or its nox session), "
+            "or `invoke up` then `harness suite NAME --reuse`",
             pytrace=False,
         )
     return dict(os.environ)
@@ -124,18 +149,18 @@ def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def int_id(request: pytest.FixtureRequest) -> str:
-    marker = request.node.get_closest_marker("int_id")
+def test_id(request: pytest.FixtureRequest) -> str:
+    name = id_marker()
+    marker = request.node.get_closest_marker(name)
     if marker is None or not marker.args:
-        pytest.fail(f"{request.node.nodeid} has no @pytest.mark.int_id('INT-xxx') marker", pytrace=False)
+        pytest.fail(f"{request.node.nodeid} has no @pytest.mark.{name}('...') marker", pytrace=False)
     return str(marker.args[0])
 
 
 @pytest.fixture
-def session_id(int_id: str) -> str:
-    """A workspace session id of the form ``INT-<id>-<8 hex>``, unique per test."""
-    number = int_id.removeprefix("INT-")
-    return f"INT-{number}-{uuid.uuid4().hex[:8]}"
+def session_id(test_id: str) -> str:
+    """A session id of the form ``<test id>-<8 hex>``, unique per test (services log it)."""
+    return f"{test_id}-{uuid.uuid4().hex[:8]}"
 
 
 # -- per-test log capture -----------------------------------------------------------------------
@@ -160,11 +185,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    marker = item.get_closest_marker("int_id")
+    marker = item.get_closest_marker(id_marker())
     if report.when == "setup" and marker is not None and marker.args:
         # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
-        item.user_properties.append(("int_id", str(marker.args[0])))
-        report.user_properties.append(("int_id", str(marker.args[0])))
+        item.user_properties.append((ID_PROPERTY, str(marker.args[0])))
+        report.user_properties.append((ID_PROPERTY, str(marker.args[0])))
     if report.when == "call":
         logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
@@ -230,10 +255,11 @@ def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
         if outcome in ("failed", "error")
         else {}
     )
-    markers = sorted(k for k in reports[0].keywords if k.startswith("integration_"))
+    prefix = tier_prefix()
+    markers = sorted(k for k in reports[0].keywords if prefix and k.startswith(prefix))
     return {
         "nodeid": nodeid,
-        "int_id": props.get("int_id"),
+        "int_id": props.get(ID_PROPERTY),
         "markers": markers,
         "outcome": outcome,
         "duration_s": round(duration, 3),

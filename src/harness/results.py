@@ -12,11 +12,12 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.environment import Instance, mask_text
+from harness.masking import mask_text
 
 RESULTS_VERSION = 1
 
@@ -43,7 +44,9 @@ def new_run_id(suite: str) -> str:
 class RunRecord:
     """Everything results.json says about one suite run."""
 
-    inst: Instance
+    root: Path  # the stack's directory (the git commit is read there)
+    runs_dir: Path
+    instance: int
     suite: str
     backend: str
     run_id: str = ""
@@ -56,13 +59,10 @@ class RunRecord:
     stages: list[dict[str, Any]] = field(default_factory=list)
     pytest: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # results.json as written
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.suite)
-
-    @property
-    def runs_dir(self) -> Path:
-        return (self.inst.stack.root / self.inst.stack.stack.log_dir / "runs").resolve()
 
     @property
     def dir(self) -> Path:
@@ -86,8 +86,8 @@ class RunRecord:
             "run_id": self.run_id,
             "suite": self.suite,
             "backend": self.backend,
-            "instance": self.inst.number,
-            "git_commit": git_commit(self.inst.stack.root),
+            "instance": self.instance,
+            "git_commit": git_commit(self.root),
             "started_at": self.started_at,
             "completed_at": self.completed_at,
             "duration_s": _seconds_between(self.started_at, self.completed_at),
@@ -110,23 +110,23 @@ def _seconds_between(start: str, end: str) -> float:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def log_offsets(inst: Instance) -> dict[str, int]:
+def log_offsets(log_dir: Path) -> dict[str, int]:
     """Where each service log ends now: a run's copy starts there (logs are appended across runs)."""
-    return {p.name: p.stat().st_size for p in inst.log_dir.glob("*.log")} if inst.log_dir.is_dir() else {}
+    return {p.name: p.stat().st_size for p in log_dir.glob("*.log")} if log_dir.is_dir() else {}
 
 
-def collect_logs(record: RunRecord, env: dict[str, str], since: dict[str, int]) -> None:
+def collect_logs(record: RunRecord, log_dir: Path, env: Mapping[str, str], since: dict[str, int]) -> None:
     """Copy what every service logged during the run into the run directory, secrets masked."""
     target = record.dir / "logs"
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(record.inst.log_dir.glob("*.log")):
+    for path in sorted(log_dir.glob("*.log")):
         with open(path, "rb") as fh:
             fh.seek(since.get(path.name, 0))
             text = fh.read().decode("utf-8", errors="replace")
         (target / path.name).write_text(mask_text(text, env), encoding="utf-8")
 
 
-def write_record(record: RunRecord, env: dict[str, str]) -> dict[str, Any]:
+def write_record(record: RunRecord, env: Mapping[str, str]) -> dict[str, Any]:
     """results.json (atomically), the HTML report, logs/latest and a history line."""
     from harness.report import write_html_report
 

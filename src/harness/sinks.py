@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.environment import mask_text
+from harness.masking import mask_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS harness_runs (
@@ -70,7 +70,7 @@ def to_postgres(dsn: str, data: Mapping[str, Any]) -> str:
 
 
 def to_s3(url: str, run_dir: Path, env: Mapping[str, str]) -> str:
-    from harness.probes import s3_client
+    from harness.kinds.s3 import s3_client
 
     if not url.startswith("s3://") or len(url) <= 5:
         raise ValueError(f"HARNESS_RESULTS_S3 must look like s3://bucket/prefix, got {url!r}")

@@ -20,34 +20,33 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.config import Step
-from harness.environment import Instance, node_template
 from harness.errors import Interrupted, StepFailed
-from harness.processes import log_tail, spawn
+from harness.ledger import Ledger
+from harness.plan import NodePlan
+from harness.processes import ProcRecord, is_running, log_tail, record_for, spawn, stop_record
+
+STEP_GRACE = 5.0
 
 
 @dataclass
 class StepContext:
     """Handed to a ``call = "module:function"`` step."""
 
-    inst: Instance
     name: str
+    root: Path
     env: dict[str, str]
     cwd: Path
     log: IO[str]
+    log_path: Path
     args: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.inst.stack.root
 
     def say(self, line: str) -> None:
         self.log.write(line.rstrip("\n") + "\n")
         self.log.flush()
 
 
-def inputs_digest(inst: Instance, name: str, step: Step) -> str:
+def inputs_digest(root: Path, step: Step) -> str:
     h = hashlib.sha256(step.model_dump_json().encode())
-    root = inst.stack.root
     files = sorted({p for pattern in step.inputs for p in root.glob(pattern) if p.is_file()})
     for path in files:
         h.update(str(path.relative_to(root)).encode() + b"\0")
@@ -55,8 +54,7 @@ def inputs_digest(inst: Instance, name: str, step: Step) -> str:
     return h.hexdigest()
 
 
-def outputs_present(inst: Instance, step: Step) -> bool:
-    root = inst.stack.root
+def outputs_present(root: Path, step: Step) -> bool:
     return all(
         (root / out).exists() and ((root / out).is_dir() or (root / out).stat().st_size > 0) for out in step.outputs
     )
@@ -74,47 +72,51 @@ def load_callable(spec: str, root: Path) -> Callable[[StepContext], object]:
 
 
 def run_step(
-    inst: Instance,
-    name: str,
+    node: NodePlan,
+    root: Path,
     *,
-    env: dict[str, str],
-    cwd: Path,
     cached_digest: str | None,
     cancel: threading.Event,
-    on_spawn: Callable[[subprocess.Popen[bytes], list[str]], None],
+    on_spawn: Callable[[ProcRecord], None],
     marker: str = "",
+    key: str = "",
 ) -> tuple[str, str | None]:
-    """Run one step; returns (outcome, digest) with outcome ``ran`` or ``up to date``."""
-    step = inst.stack.steps[name]
-    log_path = inst.log_path(name)
+    """Run one step; returns (outcome, digest) with outcome ``ran`` or ``up to date``.
+
+    A command step's process is handed to ``on_spawn`` (recorded under ``key``) before the
+    harness waits on it, like any service's.
+    """
+    step, name, log_path = node.model, node.name, node.log_path
+    assert isinstance(step, Step)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    digest = inputs_digest(inst, name, step) if step.inputs else None
-    if digest and digest == cached_digest and outputs_present(inst, step):
+    digest = inputs_digest(root, step) if step.inputs else None
+    if digest and digest == cached_digest and outputs_present(root, step):
         return "up to date", digest
+    env = dict(node.env)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"--- harness: step {name} at {time.strftime('%H:%M:%S')} ---\n")
         log.flush()
         if step.call:
-            ctx = StepContext(inst, name, env, cwd, log, dict(step.args))
+            ctx = StepContext(name, root, env, node.cwd, log, log_path, dict(step.args))
             try:
-                load_callable(step.call, inst.stack.root)(ctx)
+                load_callable(step.call, root)(ctx)
             except StepFailed:
                 raise
             except Exception as exc:
                 log.write(f"{type(exc).__name__}: {exc}\n")
                 raise StepFailed(name, f"{step.call} failed: {exc}") from exc
             return "ran", digest
-        assert step.run is not None
-        command = node_template(inst, name, step.run, f"steps.{name}.run")
+        command = node.rendered["run"]
         argv = ["/bin/sh", "-c", command] if step.shell else shlex.split(command)
-        log.flush()
+        if not argv:
+            raise StepFailed(name, "the command is empty")
         try:
             # The same spawn as services: own process group, output appended to the log, and
             # the run's HARNESS_OWNER marker, so anything the step leaves behind can be found.
-            proc = spawn(argv, env=env, cwd=cwd, log_path=log_path, marker=marker)
+            proc = spawn(argv, env=env, cwd=node.cwd, log_path=log_path, marker=marker)
         except OSError as exc:
             raise StepFailed(name, f"cannot run `{command}`: {exc.strerror or exc}") from None
-        on_spawn(proc, argv)
+        on_spawn(record_for(key or f"step:{name}", proc, argv, log_path))
         deadline = time.monotonic() + step.timeout
         while proc.poll() is None:
             if cancel.is_set():
@@ -128,3 +130,39 @@ def run_step(
     if proc.returncode:
         raise StepFailed(name, f"`{command}` exited with {proc.returncode}", log_tail(log_path))
     return "ran", digest
+
+
+def run_recorded_step(
+    node: NodePlan,
+    root: Path,
+    ledger: Ledger,
+    *,
+    record: Callable[[ProcRecord], None],
+    cancel: threading.Event,
+    marker: str,
+) -> str:
+    """Run a step of a run: its process recorded while it runs, its cache hash kept in the ledger."""
+    recorded: list[ProcRecord] = []
+
+    def on_spawn(rec: ProcRecord) -> None:
+        recorded.append(rec)
+        record(rec)
+
+    try:
+        outcome, digest = run_step(
+            node,
+            root,
+            key=f"step:{node.name}",
+            cached_digest=ledger.step_hash(node.name),
+            cancel=cancel,
+            on_spawn=on_spawn,
+            marker=marker,
+        )
+    finally:
+        for rec in recorded:
+            if is_running(rec):
+                stop_record(rec, STEP_GRACE)
+            ledger.forget(rec.name)
+    if digest:
+        ledger.set_step_hash(node.name, digest)
+    return outcome

@@ -10,10 +10,14 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
+
+from harness.masking import mask_text
 
 STYLES = {
     "ready": "green",
@@ -24,6 +28,7 @@ STYLES = {
     "failed": "red",
     "exited": "red",
     "unhealthy": "red",
+    "unknown": "yellow",
     "stopped": "dim",
     "waiting": "yellow",
     "starting": "yellow",
@@ -32,6 +37,9 @@ STYLES = {
     "pending": "dim",
     "cancelled": "dim",
 }
+if TYPE_CHECKING:
+    from harness.reports import StatusRow, StopReport
+
 DONE = {"ready", "ran", "up to date", "already running", "failed", "cancelled"}
 
 
@@ -103,14 +111,49 @@ class Progress:
             self._live = None
 
 
-def service_table(rows: Iterable[dict[str, str]], title: str, health: bool = False) -> Table:
+def service_table(rows: Iterable[StatusRow], title: str, health: bool = False) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("service", "state", *(["health"] if health else []), "url", "pid", "log"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        cells = [row["service"], styled(row["state"])]
+        cells = [row.service, styled(row.state)]
         if health:
-            cells.append(styled(row.get("health", "")) if row.get("health") in STYLES else row.get("health", ""))
-        cells += [row.get("url", ""), row.get("pid", ""), row.get("log", "")]
+            cells.append(styled(row.health) if row.health in STYLES else row.health)
+        cells += [mask_text(row.url, {}), row.pid, row.log]
         table.add_row(*cells)
     return table
+
+
+def say_stopped(console: Console, report: StopReport) -> None:
+    """``down``'s summary: processes, then containers and volumes, and how they were found."""
+    procs = len(report.processes) + len(report.strays)
+    other = len(report.containers) + len(report.volumes)
+    summary = f"stopped {procs} process(es)" + (f" and removed {other} container(s)/volume(s)" if other else "")
+    console.print(summary + (": " + ", ".join(report.items) if report.items else ""), highlight=False)
+    if report.without_state:
+        console.print(
+            f"[yellow]without the state file ({escape(report.without_state)}): found by their HARNESS_OWNER "
+            "marker instead[/yellow]"
+        )
+
+
+def say_reaped(console: Console, report: StopReport) -> None:
+    if report.without_state:
+        console.print(
+            f"[yellow]the state file is unreadable ({escape(report.without_state)}); stopped the instance's "
+            f"processes by their HARNESS_OWNER marker:[/yellow] {', '.join(report.items) or 'none were running'}"
+        )
+    elif report.items:
+        console.print(
+            f"[yellow]reaped {len(report.items)} process(es) left by a harness run that was killed:[/yellow] "
+            + ", ".join(report.items)
+        )
+
+
+def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
+    tests = data["tests"]
+    console.print(
+        f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
+        f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
+        f"{tests['skipped']} skipped; results in {log_dir}/runs/{data['run_id']}/"
+    )

@@ -178,18 +178,23 @@ def harness(
     )
 
 
+def derived_env(stack: Path, instance: int) -> dict[str, str]:
+    """The variables the harness derives for ``stack``'s instance (ports, DSNs, credentials)."""
+    from harness.plan import load_plan
+    from harness.settings import resolve_settings
+
+    return dict(load_plan(resolve_settings(stack=str(stack), instance=instance)).derived_env)
+
+
 @contextlib.contextmanager
 def reference_up(
     cli: Callable[..., subprocess.CompletedProcess[str]], services: list[str], instance: int
 ) -> Iterator[dict[str, str]]:
     """The repository's stack.toml: ``services`` up on ``instance``, its derived env, then a checked down."""
-    from harness.config import load_stack
-    from harness.environment import derive_env, resolve_instance
-
     res = cli("up", *services)
     if res.returncode:
         cli("down")
     assert res.returncode == 0, res.stderr
-    yield derive_env(resolve_instance(load_stack(ROOT / "stack.toml"), instance))
+    yield derived_env(ROOT / "stack.toml", instance)
     down = cli("down")
     assert down.returncode == 0, down.stderr

@@ -22,8 +22,8 @@ import pytest
 
 from harness.backends import engine_problem
 from harness.compose import PROJECT_LABEL, SERVICE_LABEL
+from harness.kinds.s3 import s3_client
 from harness.ports import port_free
-from harness.probes import s3_client
 
 from .conftest import harness, reference_up, wait_for
 

@@ -16,8 +16,9 @@ import psutil
 import psycopg
 import pytest
 
+from harness.kinds.s3 import s3_client
+from harness.kinds.xvfb import DisplayProbe
 from harness.ports import port_free
-from harness.probes import DisplayProbe, s3_client
 
 from .conftest import reference_up
 

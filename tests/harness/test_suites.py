@@ -16,10 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.kinds.s3 import s3_client
 from harness.ports import port_free
-from harness.probes import s3_client
 
-from .conftest import harness, owned_processes, wait_for
+from .conftest import derived_env, harness, owned_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).parent / "examples" / "notes"
@@ -154,10 +154,7 @@ def test_results_sinks_and_a_failing_sink(notes, make_stack):
     store_file = store_root / "stack.toml"
     try:
         assert harness(store_file, "up", instance=0).returncode == 0
-        from harness.config import load_stack
-        from harness.environment import derive_env, resolve_instance
-
-        env = derive_env(resolve_instance(load_stack(store_file), 0))
+        env = derived_env(store_file, 0)
         dsn = env["DB_DSN"].rsplit("/", 1)[0] + "/results"
         sink_env = {
             "HARNESS_RESULTS_DSN": dsn,

@@ -197,7 +197,7 @@ class Stack:
         )
 
     def s3(self) -> Any:
-        from harness.probes import s3_client
+        from harness.kinds.s3 import s3_client
 
         env = self.env
         return s3_client(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"], 30)

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.backends import select_backend
-from harness.compose import compose_env, compose_file, project_name, projects
-from harness.config import load_stack
-from harness.environment import resolve_instance
 from harness.errors import HarnessError
+
+from .helpers import plan_of
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_ENGINE = "unix:///nonexistent/harness-test/docker.sock"
@@ -50,11 +49,15 @@ kind = "xvfb"
 def stack_at(tmp_path: Path, compose: str = 'compose_file = "compose.yaml"'):
     path = tmp_path / "stack.toml"
     path.write_text(textwrap.dedent(STACK.format(compose=compose)))
-    return load_stack(path)
+    return path
+
+
+def compose_env(plan):
+    return plan.compose.env()
 
 
 def test_compose_env_follows_the_instance(tmp_path):
-    env = compose_env(resolve_instance(stack_at(tmp_path), 2))
+    env = compose_env(plan_of(stack_at(tmp_path), 2))
     assert env["HARNESS_DB_PORT"] == "25452" and env["HARNESS_DB_HOST"] == "127.0.0.1"
     assert env["HARNESS_DB_SUPERUSER_PASSWORD"] == "su-pass-123"
     assert env["HARNESS_DB_SETTINGS"] == "-c fsync=off -c max_connections=50"
@@ -66,32 +69,32 @@ def test_compose_env_follows_the_instance(tmp_path):
 
 
 def test_one_project_per_stack_instance_and_service(tmp_path):
-    inst = resolve_instance(stack_at(tmp_path), 3)
-    assert project_name(inst, "db") == "mystack-3-db"
-    assert projects(inst) == ["mystack-3-db", "mystack-3-minio", "mystack-3-flow"]
+    compose = plan_of(stack_at(tmp_path), 3).compose
+    assert compose.project("db") == "mystack-3-db"
+    assert compose.projects() == ["mystack-3-db", "mystack-3-minio", "mystack-3-flow"]
 
 
 def test_compose_file_must_be_declared_and_exist(tmp_path):
     with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*stack.toml"):
-        compose_file(resolve_instance(stack_at(tmp_path, compose=""), 0))
+        plan_of(stack_at(tmp_path, compose=""), 0).compose.path()
     with pytest.raises(HarnessError, match=r"compose.yaml \(stack.compose_file in .*stack.toml\) does not exist"):
-        compose_file(resolve_instance(stack_at(tmp_path), 0))
+        plan_of(stack_at(tmp_path), 0).compose.path()
 
 
 def test_backend_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     with_compose = stack_at(tmp_path)
-    assert select_backend(with_compose, "native") == "native"
-    assert select_backend(with_compose, "auto") == "native", "auto: no engine answers"
+    assert select_backend(plan_of(with_compose, backend="native")) == "native"
+    assert select_backend(plan_of(with_compose, backend="auto")) == "native", "auto: no engine answers"
     with pytest.raises(HarnessError, match=r"HARNESS_BACKEND='podman' is not one of auto, native, docker"):
-        select_backend(with_compose, "podman")
+        select_backend(plan_of(with_compose, backend="podman"))
     with pytest.raises(HarnessError, match=r"docker: no Docker engine answers .*HARNESS_BACKEND=native"):
-        select_backend(with_compose, "docker")
+        select_backend(plan_of(with_compose, backend="docker"))
     other = tmp_path / "other"
     other.mkdir()
     without = stack_at(other, compose="")
     with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*other/stack.toml"):
-        select_backend(without, "docker")
+        select_backend(plan_of(without, backend="docker"))
 
 
 def test_the_reference_compose_file_gets_every_variable_it_reads():
@@ -99,7 +102,7 @@ def test_the_reference_compose_file_gets_every_variable_it_reads():
     text = (ROOT / "compose" / "docker-compose.test.yaml").read_text()
     needed = set(re.findall(r"\$\{(HARNESS_[A-Z0-9_]+)\}", text))
     assert needed, "the compose file reads the harness's variables"
-    provided = compose_env(resolve_instance(load_stack(ROOT / "stack.toml"), 0))
+    provided = compose_env(plan_of(ROOT / "stack.toml", 0))
     assert needed <= set(provided), f"not provided: {sorted(needed - set(provided))}"
     for service in ("postgres", "s3", "temporal"):
         assert re.search(rf"^  {service}:$", text, re.M), f"the compose file defines {service}"
@@ -121,18 +124,18 @@ def test_vfs_fix_says_what_it_found_and_edits_only_when_asked(tmp_path, monkeypa
     daemon_json.write_text('{"log-level": "warn"}\n')
     console = Console(record=True, width=200)
 
-    assert backends.vfs_fix(console, apply=False, daemon_json=daemon_json) == 1
+    assert backends.vfs_fix(console, "auto", apply=False, daemon_json=daemon_json) == 1
     said = console.export_text()
     assert "cannot start a container with storage driver 'overlay2'" in said and "--apply" in said
     assert json.loads(daemon_json.read_text()) == {"log-level": "warn"}, "nothing edited without --apply"
 
-    assert backends.vfs_fix(console, apply=True, daemon_json=daemon_json) == 0
+    assert backends.vfs_fix(console, "auto", apply=True, daemon_json=daemon_json) == 0
     assert json.loads(daemon_json.read_text()) == {"log-level": "warn", "storage-driver": "vfs"}
     assert json.loads(daemon_json.with_suffix(".json.bak").read_text()) == {"log-level": "warn"}
     assert "restart the Docker daemon" in console.export_text()
 
     monkeypatch.setattr(backends, "storage_problem", lambda: ("vfs", None))
-    assert backends.vfs_fix(console, apply=True, daemon_json=daemon_json) == 0
+    assert backends.vfs_fix(console, "auto", apply=True, daemon_json=daemon_json) == 0
     assert "nothing to do" in console.export_text()
 
 

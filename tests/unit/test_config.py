@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_stack
 from harness.errors import ConfigError
+
+from .helpers import plan_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,11 @@ paths = ["tests"]
 """
 
 
+def load_stack_file(path: Path):
+    """What the CLI does with a stack file: settings (``.env`` included), then instance 0's plan."""
+    return plan_of(path).stack
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "stack.toml"
     path.write_text(textwrap.dedent(text))
@@ -49,7 +55,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_good_stack_loads(tmp_path):
-    stack = load_stack(write(tmp_path, GOOD))
+    stack = load_stack_file(write(tmp_path, GOOD))
     assert list(stack.services) == ["db", "api"]
     assert stack.task_of("db") == "infra" and stack.task_of("api") == "start"
     assert stack.task_of("migrate") == "migrate"
@@ -58,13 +64,13 @@ def test_good_stack_loads(tmp_path):
 
 def test_env_interpolation_uses_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DEMO_DB_PASSWORD", "from-env")
-    assert load_stack(write(tmp_path, GOOD)).services["db"].password == "from-env"
+    assert load_stack_file(write(tmp_path, GOOD)).services["db"].password == "from-env"
 
 
 def test_env_interpolation_reads_dotenv(tmp_path, monkeypatch):
     monkeypatch.delenv("DEMO_DB_PASSWORD", raising=False)
     (tmp_path / ".env").write_text("DEMO_DB_PASSWORD=from-dotenv\n")
-    assert load_stack(write(tmp_path, GOOD)).services["db"].password == "from-dotenv"
+    assert load_stack_file(write(tmp_path, GOOD)).services["db"].password == "from-dotenv"
 
 
 BAD = {
@@ -117,7 +123,7 @@ def test_bad_stack_names_file_and_key(tmp_path, case):
     text, key, fragment = BAD[case]
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_stack(path)
+        load_stack_file(path)
     message = str(info.value)
     assert message.startswith(str(path)), message
     assert key in info.value.key or key in message, message
@@ -143,9 +149,9 @@ def test_cli_reports_config_errors_as_one_line_and_exit_2(tmp_path, case):
 
 def test_missing_stack_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
-        load_stack(tmp_path / "nope.toml")
+        load_stack_file(tmp_path / "nope.toml")
 
 
 def test_reference_stack_is_valid():
-    stack = load_stack(ROOT / "stack.toml")
+    stack = load_stack_file(ROOT / "stack.toml")
     assert {"postgres", "s3", "temporal", "xvfb"} <= set(stack.services)

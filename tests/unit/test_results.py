@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 import textwrap
 
-from harness.config import load_stack
-from harness.environment import resolve_instance
 from harness.history import flaky_tests, read_history
 from harness.results import RunRecord, write_record
+
+from .helpers import plan_of
 
 
 def make_record(tmp_path, suite="smoke", outcome="passed"):
@@ -17,8 +17,16 @@ def make_record(tmp_path, suite="smoke", outcome="passed"):
         port = 25999
     """)
     )
-    inst = resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
-    record = RunRecord(inst, suite, "native", exit_code=0 if outcome == "passed" else 1, status=outcome)
+    plan = plan_of(tmp_path / "stack.toml", 0)
+    record = RunRecord(
+        plan.root,
+        plan.runs_dir,
+        plan.instance,
+        suite,
+        "native",
+        exit_code=0 if outcome == "passed" else 1,
+        status=outcome,
+    )
     record.completed_at = record.started_at
     record.pytest = {
         "tests": [

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from harness.config import load_stack
-from harness.environment import resolve_instance
 from harness.errors import StepFailed
 from harness.steps import run_step
+
+from .helpers import plan_of
 
 
 def build(tmp_path, run: str, extra: str = ""):
@@ -23,18 +23,16 @@ def build(tmp_path, run: str, extra: str = ""):
     {extra}
     """)
     )
-    return resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
+    return plan_of(tmp_path / "stack.toml", 0, environ={"PATH": "/usr/bin:/bin"})
 
 
-def go(inst, cached=None, marker=""):
+def go(plan, cached=None, marker=""):
     return run_step(
-        inst,
-        "build",
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=inst.stack.root,
+        plan.node("build"),
+        plan.root,
         cached_digest=cached,
         cancel=threading.Event(),
-        on_spawn=lambda p, a: None,
+        on_spawn=lambda rec: None,
         marker=marker,
     )
 
@@ -68,9 +66,9 @@ def test_callable_step_gets_context(tmp_path):
     """)
     )
     (tmp_path / "stack.toml").write_text('[steps.build]\ncall = "mystep:make"\nargs = { word = "hi" }\n')
-    inst = resolve_instance(load_stack(tmp_path / "stack.toml"), 0)
+    inst = plan_of(tmp_path / "stack.toml", 0, environ={"PATH": "/usr/bin:/bin"})
     assert go(inst)[0] == "ran"
-    assert (tmp_path / "out.txt").read_text() == "hi/usr"
+    assert (tmp_path / "out.txt").read_text() == "hi" + inst.node("build").env["PATH"][:4]
 
 
 def test_command_steps_carry_the_run_marker(tmp_path):

@@ -1,24 +1,32 @@
-"""Service kinds: how each kind of service is launched, probed and finished off.
+"""The registry of service kinds, keyed by the name ``stack.toml`` uses (``kind = "postgres"``).
 
-Each kind is a module-level object satisfying :class:`Kind`, registered in :data:`KINDS` by the
-name ``stack.toml`` uses (pre-commit's languages registry is the model).
+Each kind is one module (pre-commit's languages registry is the model): adding a kind is a new
+module and one line here. A kind's Python dependencies come with its pip extra; a stack that
+uses a kind whose extra is missing is told which one to install.
 """
 
 from __future__ import annotations
 
-from harness.kinds.base import Kind, Launch, LaunchContext
+import importlib.util
+from typing import Any
+
+from harness.kinds.base import Kind
 from harness.kinds.postgres import POSTGRES
 from harness.kinds.process import PROCESS
+from harness.kinds.redis import REDIS
 from harness.kinds.s3 import S3
 from harness.kinds.temporal import TEMPORAL
 from harness.kinds.xvfb import XVFB
 
-KINDS: dict[str, Kind] = {
-    "process": PROCESS,
-    "postgres": POSTGRES,
-    "s3": S3,
-    "temporal": TEMPORAL,
-    "xvfb": XVFB,
-}
+KINDS: dict[str, Kind[Any, Any]] = {k.name: k for k in (PROCESS, POSTGRES, S3, TEMPORAL, XVFB, REDIS)}
 
-__all__ = ["KINDS", "Kind", "Launch", "LaunchContext"]
+
+def missing_extra(kind: Kind[Any, Any]) -> str | None:
+    """``None`` when the kind's Python dependencies import, else the pip command that adds them."""
+    missing = [m for m in kind.requires if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return f"pip install 'harness[{kind.extra}]' (missing: {', '.join(missing)})"
+
+
+__all__ = ["KINDS", "Kind", "missing_extra"]

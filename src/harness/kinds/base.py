@@ -1,35 +1,153 @@
-"""The contract every service kind satisfies."""
+"""The contract every service kind satisfies, and the schema pieces all kinds share.
+
+A kind module holds everything about one kind of service: its pydantic model (the keys
+``stack.toml`` accepts), its typed endpoint (the ``{name.field}`` placeholders), the variables it
+exports, its compose variables, its pre-start checks, how it is launched and probed, and the
+set-up it does once ready. :class:`Kind` gives each hook a default, so a kind says only what
+is particular to it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Annotated, ClassVar, Generic, TypeVar
 
-from harness.environment import Instance
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from harness.errors import HarnessError
 from harness.probes import Probe
 
+NAME = r"^[a-z][a-z0-9_]*$"
+Port = Annotated[int, Field(ge=1024, le=65000)]
 
-@dataclass
-class LaunchContext:
-    """What a kind needs to know to start one service of one instance."""
 
-    inst: Instance
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ready(Model):
+    """How an app process proves it is ready: exactly one of http, tcp or command."""
+
+    http: str | None = None
+    status: int = 200
+    expect: str | None = None
+    tcp: bool = False
+    command: str | None = None
+    timeout: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Ready:
+        chosen = [k for k in ("http", "command") if getattr(self, k)] + (["tcp"] if self.tcp else [])
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of 'http', 'tcp = true' or 'command'")
+        return self
+
+
+class NodeModel(Model):
+    """What services and steps share: ordering, lifecycle task, and process environment."""
+
+    after: list[Annotated[str, Field(pattern=NAME)]] = []
+    task: str | None = None
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    path: list[str] = []
+
+
+class ServiceModel(NodeModel):
+    kind: str = "process"
+    host: str = Field("127.0.0.1", pattern=r"^127\.0\.0\.1$")
+    port: Port | None = None
+    ports: dict[Annotated[str, Field(pattern=NAME)], Port] = {}
+    url: str | None = None
+    stop_timeout: float = Field(10.0, gt=0)
+    start_timeout: float | None = Field(None, gt=0)
+
+
+class ContainerModel(ServiceModel):
+    """A service the docker backend can run from ``stack.compose_file`` instead of natively."""
+
+    compose_service: str | None = None  # its name in the compose file (default: this service's)
+
+
+class Ports:
+    """``{name.ports.console}``: a service's named extra ports, with errors that list the names."""
+
+    def __init__(self, owner: str, ports: Mapping[str, int]) -> None:
+        self._owner, self._ports = owner, dict(ports)
+
+    def __getattr__(self, key: str) -> int:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self._ports[key]
+        except KeyError:
+            raise AttributeError(f"{self._owner}.ports has {', '.join(self._ports) or 'no named ports'}") from None
+
+    def items(self) -> list[tuple[str, int]]:
+        return list(self._ports.items())
+
+    def values(self) -> list[int]:
+        return list(self._ports.values())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ports) and other._ports == self._ports
+
+    def __repr__(self) -> str:
+        return f"Ports({self._ports!r})"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a service is reached; every field is a ``{name.field}`` placeholder."""
+
     name: str
-    svc: Any
-    view: SimpleNamespace
-    env: dict[str, str]
+    kind: str
+    host: str
+    port: int | None
+    ports: Ports
+    url: str
+    data_dir: str
+    log: str
+
+    def fields(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+    @classmethod
+    def extend(cls: type[E], base: Endpoint, **values: object) -> E:
+        """A kind's endpoint: ``base``'s fields, some replaced (``url``), and the kind's own."""
+        common = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        return cls(**{**common, **values})
+
+    def __getattr__(self, key: str) -> object:
+        # Only reached for unknown attributes: the message lists what the placeholder could be.
+        if key.startswith("_"):
+            raise AttributeError(key)
+        raise AttributeError(f"{self.name} has {', '.join(self.fields())}")
+
+
+E = TypeVar("E", bound=Endpoint)
+S = TypeVar("S", bound=ServiceModel)
+
+
+@dataclass(frozen=True)
+class ServiceContext(Generic[S, E]):
+    """One service of one instance, as the plan resolved it: what a kind's hooks receive."""
+
+    name: str
+    svc: S
+    endpoint: E
+    env: Mapping[str, str]
     cwd: Path
     log_path: Path
-
-    @property
-    def data_dir(self) -> Path:
-        return self.inst.data_dir(self.name)
+    data_dir: Path
+    rendered: Mapping[str, str]  # the kind's own templates (see Kind.templates), rendered
+    stack_file: Path
+    instance: int
 
 
 @dataclass
@@ -37,26 +155,68 @@ class Launch:
     """How to start the process, and what to do around it."""
 
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to the service's environment
     user: str | None = None
     pass_fds: Sequence[int] = ()
     stop_signal: int = signal.SIGTERM
-    startup_probe: Probe | None = None
+    startup_probe: Probe | None = None  # ready enough for after_ready; None: the kind's probe
     after_spawn: Callable[[], None] = field(default=lambda: None)
     containers: str = ""  # "project/service" of compose containers to remove once it is stopped
 
 
-class Kind(Protocol):
-    def launch(self, ctx: LaunchContext) -> Launch:
+class Kind(Generic[S, E]):
+    """Defaults for every hook; a kind module subclasses this and overrides what it needs."""
+
+    name: ClassVar[str]
+    model: type[ServiceModel]
+    endpoint_type: type[Endpoint] = Endpoint
+    extra: ClassVar[str | None] = None  # the pip extra that brings its Python dependencies
+    requires: ClassVar[tuple[str, ...]] = ()  # importable modules it needs (checked at load)
+
+    @property
+    def containerised(self) -> bool:
+        """Whether the docker backend runs it from the compose file."""
+        return issubclass(self.model, ContainerModel)
+
+    def endpoint(self, svc: S, base: Endpoint, instance: int) -> E:
+        """The typed endpoint: ``base`` (host, port, url...) plus the kind's own fields."""
+        return base  # type: ignore[return-value]
+
+    def exports(self, prefix: str, ep: E) -> dict[str, str]:
+        """Variables beyond ``<NAME>_HOST/_PORT/_URL/_LOG`` that every process and test gets."""
+        return {}
+
+    def compose_env(self, svc: S, ep: E) -> dict[str, str]:
+        """``HARNESS_<NAME>_<KEY>`` values the compose file reads (keys without the prefix)."""
+        return {}
+
+    def templates(self, svc: S) -> dict[str, str]:
+        """The kind's own templated keys (dotted, under ``services.<name>``), rendered by the plan."""
+        return {}
+
+    def pre_start(self, ctx: ServiceContext[S, E]) -> None:
+        """Checks before anything of the run starts, beyond the port check every service gets."""
+
+    def launch(self, ctx: ServiceContext[S, E]) -> Launch:
         """Prepare (initdb, directories...) and say how to start; may block briefly."""
+        raise NotImplementedError
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
-        """How to tell the service is healthy, for ``wait`` and ``status``."""
+    def probe(self, ctx: ServiceContext[S, E]) -> Probe | None:
+        """How to tell the service is healthy, for readiness, ``wait`` and ``status``."""
+        return None
 
-    def after_ready(self, ctx: LaunchContext) -> None:
-        """Finish setup that needs the running service (databases, buckets)."""
+    def startup_probe(self, ctx: ServiceContext[S, E]) -> Probe | None:
+        """Ready enough for ``after_ready`` (before its set-up exists); None: the full probe."""
+        return None
+
+    def after_ready(self, ctx: ServiceContext[S, E]) -> None:
+        """Finish set-up that needs the running service (roles, databases, buckets)."""
+
+    def start_timeout(self, svc: S) -> float:
+        return svc.start_timeout or 60.0
 
 
-def which(binary: str, env: dict[str, str], what: str, hint: str) -> str:
+def which(binary: str, env: Mapping[str, str], what: str, hint: str) -> str:
     found = shutil.which(binary, path=env.get("PATH"))
     if not found:
         raise HarnessError(f"{what}: '{binary}' not found on PATH; {hint}")

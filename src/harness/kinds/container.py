@@ -1,50 +1,83 @@
-"""A postgres, s3 or temporal service run by docker compose instead of a native process.
+"""A containerised kind (postgres, s3, temporal) run by docker compose instead of natively.
 
-The wrapped native kind still says how to tell the service is healthy and finishes its setup
-(roles and databases, buckets) through the same host port, so the docker backend differs from
-the native one only in how the server process is started and cleaned up.
+The wrapped kind still says how to tell the service is healthy and finishes its set-up (roles
+and databases, buckets) through the same host port, so the docker backend differs from the
+native one only in how the server process is started and cleaned up.
 """
 
 from __future__ import annotations
 
 import signal
+from typing import Any
 
-from harness.compose import base_argv, compose_env, declared_services, project_name, remove_containers
+from rich.console import Console
+
+from harness.compose import Compose, remove_containers, remove_volumes
 from harness.errors import HarnessError
-from harness.kinds.base import Kind, Launch, LaunchContext
+from harness.kinds.base import Endpoint, Kind, Launch, ServiceContext, ServiceModel
 from harness.probes import Probe
 
+Ctx = ServiceContext[Any, Any]
 
-class ContainerKind:
-    def __init__(self, inner: Kind) -> None:
-        self.inner = inner
 
-    def service(self, ctx: LaunchContext) -> str:
-        return str(ctx.svc.compose_service or ctx.name)
+class ContainerKind(Kind[ServiceModel, Endpoint]):
+    def __init__(self, inner: Kind[Any, Any], compose: Compose) -> None:
+        self.inner, self.compose = inner, compose
+        self.name = inner.name  # type: ignore[misc]
+        self.model = inner.model
 
-    def launch(self, ctx: LaunchContext) -> Launch:
-        ctx.env.update(compose_env(ctx.inst))
-        service = self.service(ctx)
-        project = project_name(ctx.inst, service)
-        declared = declared_services(ctx.inst, ctx.env)
+    def launch(self, ctx: Ctx) -> Launch:
+        service = ctx.svc.compose_service or ctx.name
+        declared = self.compose.declared_services(ctx.env)
         if service not in declared:
             raise HarnessError(
                 f"{ctx.name}: the compose file has no service '{service}' (it has {', '.join(declared) or 'none'}); "
-                f"set services.{ctx.name}.compose_service in {ctx.inst.stack.file}"
+                f"set services.{ctx.name}.compose_service in {ctx.stack_file}"
             )
+        project = self.compose.project(service)
         # A container left by a harness killed before it could clean up would be reused as is.
         remove_containers([(project, service)], settle=0)
-        argv = [*base_argv(ctx.inst, service), "up", "--no-color", "--no-build", "--abort-on-container-exit", service]
-        startup = getattr(self.inner, "startup_probe", None)
+        argv = [
+            *self.compose.base_argv(service),
+            "up",
+            "--no-color",
+            "--no-build",
+            "--abort-on-container-exit",
+            service,
+        ]
         return Launch(
             argv=argv,
+            env=self.compose.env(),
             stop_signal=signal.SIGTERM,  # compose stops the container with its own stop_signal
-            startup_probe=startup(ctx) if startup else None,
+            startup_probe=self.inner.startup_probe(ctx),
             containers=f"{project}/{service}",
         )
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
+    def probe(self, ctx: Ctx) -> Probe | None:
         return self.inner.probe(ctx)
 
-    def after_ready(self, ctx: LaunchContext) -> None:
+    def after_ready(self, ctx: Ctx) -> None:
         self.inner.after_ready(ctx)
+
+    def start_timeout(self, svc: ServiceModel) -> float:
+        return self.inner.start_timeout(svc)
+
+
+def sweep_containers(compose: Compose, console: Console) -> list[str]:
+    """Remove every container of the instance's compose projects (after a kill, or without state)."""
+    projects = compose.projects()
+    try:
+        return [f"container {c}" for c in remove_containers([(p, None) for p in projects])]
+    except Exception as exc:  # the engine went away: say what is left, do not fail the stop
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        console.print(f"[yellow]could not remove the containers of {', '.join(projects)}: {first}[/yellow]")
+        return []
+
+
+def remove_instance_volumes(compose: Compose) -> list[str]:
+    """The docker backend keeps data in the compose projects' volumes; ``down --clean`` drops them."""
+    projects = compose.projects()
+    removed = [f"container {c}" for c in remove_containers([(p, None) for p in projects], settle=0)]
+    for project in projects:
+        removed += [f"volume {v}" for v in remove_volumes(project)]
+    return removed

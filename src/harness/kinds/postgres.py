@@ -2,7 +2,8 @@
 
 ``initdb`` runs once into ``.harness/<instance>/<service>/data``. As root, the server runs as
 an unprivileged user (``run_as``, else the ``postgres`` system user), since PostgreSQL refuses
-to run as root; its data and socket directories are handed to that user.
+to run as root; its data and socket directories are handed to that user. Once it answers, the
+app role and its databases are created through the superuser.
 """
 
 from __future__ import annotations
@@ -14,11 +15,61 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from harness.errors import HarnessError
-from harness.kinds.base import Launch, LaunchContext
-from harness.probes import PostgresProbe, Probe
+from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
+from harness.probes import Probe
+
+Scalar = str | int | float | bool
+
+
+class PostgresService(ContainerModel):
+    kind: Literal["postgres"] = "postgres"
+    port: Port = Field(...)
+    user: str = "app"
+    password: str = "app"
+    database: str = "app"
+    databases: list[str] = []
+    superuser_password: str = "postgres"
+    run_as: str | None = None
+    settings: dict[str, Scalar] = {}
+
+
+@dataclass(frozen=True)
+class PostgresEndpoint(Endpoint):
+    user: str = ""
+    password: str = ""
+    database: str = ""
+    dsn: str = ""
+    superuser_password: str = ""
+
+
+Ctx = ServiceContext[PostgresService, PostgresEndpoint]
+
+
+@dataclass
+class PostgresProbe:
+    dsn: str
+    label: str
+
+    @property
+    def what(self) -> str:
+        return f"SELECT 1 on {self.label}"
+
+    def check(self, timeout: float) -> str | None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=max(1, int(timeout))) as conn:
+                conn.execute("SELECT 1").fetchone()
+            return None
+        except psycopg.Error as exc:
+            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
 def server_bin(binary: str, path: str | None) -> str:
@@ -42,7 +93,7 @@ def setting_text(value: object) -> str:
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
-def _run_as(ctx: LaunchContext) -> pwd.struct_passwd | None:
+def _run_as(ctx: Ctx) -> pwd.struct_passwd | None:
     name = ctx.svc.run_as
     if name is None:
         if os.geteuid() != 0:
@@ -53,7 +104,7 @@ def _run_as(ctx: LaunchContext) -> pwd.struct_passwd | None:
     except KeyError:
         raise HarnessError(
             f"{ctx.name}: PostgreSQL refuses to run as root and user '{name}' does not exist; "
-            f"create it or set services.{ctx.name}.run_as in {ctx.inst.stack.file}"
+            f"create it or set services.{ctx.name}.run_as in {ctx.stack_file}"
         ) from None
 
 
@@ -68,8 +119,39 @@ def _check_reachable(path: Path, user: pwd.struct_passwd, service: str) -> None:
             )
 
 
-class PostgresKind:
-    def launch(self, ctx: LaunchContext) -> Launch:
+class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
+    name = "postgres"
+    model = PostgresService
+    extra = "postgres"
+    requires = ("psycopg",)
+
+    def endpoint(self, svc: PostgresService, base: Endpoint, instance: int) -> PostgresEndpoint:
+        where = f"{base.host}:{base.port}/{svc.database}"
+        return PostgresEndpoint.extend(
+            base,
+            url=f"postgresql://{svc.user}@{where}",
+            user=svc.user,
+            password=svc.password,
+            database=svc.database,
+            dsn=f"postgresql://{svc.user}:{svc.password}@{where}",
+            superuser_password=svc.superuser_password,
+        )
+
+    def exports(self, prefix: str, ep: PostgresEndpoint) -> dict[str, str]:
+        return {
+            f"{prefix}_USER": ep.user,
+            f"{prefix}_PASSWORD": ep.password,
+            f"{prefix}_DB": ep.database,
+            f"{prefix}_DSN": ep.dsn,
+        }
+
+    def compose_env(self, svc: PostgresService, ep: PostgresEndpoint) -> dict[str, str]:
+        return {
+            "SUPERUSER_PASSWORD": svc.superuser_password,
+            "SETTINGS": " ".join(f"-c {k}={setting_text(v)}" for k, v in svc.settings.items()),
+        }
+
+    def launch(self, ctx: Ctx) -> Launch:
         user = _run_as(ctx)
         root = ctx.data_dir
         data, sockets = root / "data", root / "run"
@@ -81,14 +163,15 @@ class PostgresKind:
                 os.chown(d, user.pw_uid, user.pw_gid)
         if not (data / "PG_VERSION").exists():
             self._initdb(ctx, data, user)
+        ep = ctx.endpoint
         argv = [
             server_bin("postgres", ctx.env.get("PATH")),
             "-D",
             str(data),
             "-p",
-            str(ctx.view.port),
+            str(ep.port),
             "-h",
-            ctx.view.host,
+            ep.host,
             "-k",
             str(sockets),
         ]
@@ -97,7 +180,7 @@ class PostgresKind:
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
         return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT)
 
-    def _initdb(self, ctx: LaunchContext, data: Path, user: pwd.struct_passwd | None) -> None:
+    def _initdb(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
         if data.exists():
             shutil.rmtree(data)
         with tempfile.NamedTemporaryFile("w", dir=ctx.data_dir, delete=False) as pw:
@@ -139,14 +222,14 @@ class PostgresKind:
                 f"last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
             )
 
-    def _dsn(self, ctx: LaunchContext, database: str = "postgres") -> str:
-        v = ctx.view
-        return f"postgresql://postgres:{ctx.svc.superuser_password}@{v.host}:{v.port}/{database}"
+    def _dsn(self, ctx: Ctx, database: str = "postgres") -> str:
+        ep = ctx.endpoint
+        return f"postgresql://postgres:{ctx.svc.superuser_password}@{ep.host}:{ep.port}/{database}"
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
-        return PostgresProbe(self._dsn(ctx), f"{ctx.view.host}:{ctx.view.port}")
+    def probe(self, ctx: Ctx) -> Probe | None:
+        return PostgresProbe(self._dsn(ctx), f"{ctx.endpoint.host}:{ctx.endpoint.port}")
 
-    def after_ready(self, ctx: LaunchContext) -> None:
+    def after_ready(self, ctx: Ctx) -> None:
         import psycopg
         from psycopg import sql
 

@@ -1,34 +1,63 @@
-"""Plain app processes: a command line with ``{port}``-style placeholders."""
+"""Plain app processes: a command line with ``{port}``-style placeholders, and how it proves ready."""
 
 from __future__ import annotations
 
 import shlex
+from typing import Literal
 
-from harness.environment import node_template
-from harness.kinds.base import Launch, LaunchContext
+from pydantic import field_validator
+
+from harness.errors import HarnessError
+from harness.kinds.base import Endpoint, Kind, Launch, Ready, ServiceContext, ServiceModel
 from harness.probes import CommandProbe, HttpProbe, Probe, TcpProbe
 
 
-class ProcessKind:
-    def launch(self, ctx: LaunchContext) -> Launch:
-        command = node_template(ctx.inst, ctx.name, ctx.svc.command, f"services.{ctx.name}.command")
-        return Launch(argv=shlex.split(command))
+class ProcessService(ServiceModel):
+    kind: Literal["process"] = "process"
+    command: str
+    ready: Ready | None = None
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
-        ready, view = ctx.svc.ready, ctx.view
-        if ready is None:
-            return TcpProbe(view.host, view.port) if view.port is not None else None
+    @field_validator("command")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the command is empty")
+        return value
+
+
+Ctx = ServiceContext[ProcessService, Endpoint]
+
+
+class ProcessKind(Kind[ProcessService, Endpoint]):
+    name = "process"
+    model = ProcessService
+
+    def templates(self, svc: ProcessService) -> dict[str, str]:
+        out = {"command": svc.command}
+        if svc.ready and svc.ready.http:
+            out["ready.http"] = svc.ready.http
+        if svc.ready and svc.ready.command:
+            out["ready.command"] = svc.ready.command
+        return out
+
+    def launch(self, ctx: Ctx) -> Launch:
+        argv = shlex.split(ctx.rendered["command"])
+        if not argv:
+            raise HarnessError(f"{ctx.stack_file}: services.{ctx.name}.command: the command is empty")
+        return Launch(argv=argv)
+
+    def probe(self, ctx: Ctx) -> Probe | None:
+        ready, ep = ctx.svc.ready, ctx.endpoint
+        if ready is None or ready.tcp:
+            return TcpProbe(ep.host, ep.port) if ep.port is not None else None
         if ready.http:
-            path = node_template(ctx.inst, ctx.name, ready.http, f"services.{ctx.name}.ready.http")
-            url = path if path.startswith("http") else f"http://{view.host}:{view.port}{path}"
+            path = ctx.rendered["ready.http"]
+            url = path if path.startswith("http") else f"http://{ep.host}:{ep.port}{path}"
             return HttpProbe(url, ready.status, ready.expect)
-        if ready.tcp:
-            return TcpProbe(view.host, view.port)
-        command = node_template(ctx.inst, ctx.name, ready.command, f"services.{ctx.name}.ready.command")
-        return CommandProbe(shlex.split(command), cwd=str(ctx.cwd), env=ctx.env)
+        return CommandProbe(shlex.split(ctx.rendered["ready.command"]), cwd=str(ctx.cwd), env=dict(ctx.env))
 
-    def after_ready(self, ctx: LaunchContext) -> None:
-        return None
+    def start_timeout(self, svc: ProcessService) -> float:
+        return svc.start_timeout or (svc.ready.timeout if svc.ready else 60.0)
 
 
 PROCESS = ProcessKind()

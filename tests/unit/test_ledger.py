@@ -5,7 +5,8 @@ import os
 import pytest
 
 from harness.errors import LockedError
-from harness.state import InstanceLock, ProcRecord, State, StateStore, same_process
+from harness.ledger import InstanceLock, State, StateStore
+from harness.processes import ProcRecord, same_process
 
 
 def test_lock_is_exclusive_and_names_the_holder(tmp_path):
@@ -26,10 +27,10 @@ def test_state_round_trips_and_survives_garbage(tmp_path):
     store = StateStore(tmp_path)
     rec = ProcRecord("db", 123, 1.5, ["postgres"], "/tmp/db.log", 2.0)
     store.save(State(owner_pid=9, complete=False, processes={"db": rec}, step_hashes={"x": "h"}))
-    loaded = store.load()
+    loaded, _ = store.load()
     assert loaded.processes["db"] == rec and loaded.step_hashes == {"x": "h"} and not loaded.complete
     store.path.write_text("{not json")
-    assert store.load().processes == {}
+    assert store.load()[0].processes == {}
 
 
 def test_recycled_pid_is_not_ours():

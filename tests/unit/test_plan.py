@@ -4,9 +4,10 @@ import textwrap
 
 import pytest
 
-from harness.config import load_stack
-from harness.environment import derive_env, mask_env, mask_text, node_env, resolve_instance
 from harness.errors import HarnessError
+from harness.masking import mask_env, mask_text
+
+from .helpers import plan_of
 
 STACK = """
 [stack]
@@ -44,12 +45,12 @@ PGHOST = "{db.host}"
 def stack(tmp_path):
     path = tmp_path / "stack.toml"
     path.write_text(textwrap.dedent(STACK))
-    return load_stack(path)
+    return path
 
 
 def test_instance_shifts_every_port_and_display(stack):
-    env0 = derive_env(resolve_instance(stack, 0))
-    env3 = derive_env(resolve_instance(stack, 3))
+    env0 = plan_of(stack, 0).derived_env
+    env3 = plan_of(stack, 3).derived_env
     assert env0["DB_PORT"] == "25432" and env3["DB_PORT"] == "25462"
     assert env3["API_URL"] == "http://127.0.0.1:28030"
     assert env0["DISPLAY"] == ":150" and env3["DISPLAY"] == ":153"
@@ -58,7 +59,7 @@ def test_instance_shifts_every_port_and_display(stack):
 
 
 def test_templates_build_dsns_and_separate_variables(stack):
-    env = derive_env(resolve_instance(stack, 1))
+    env = plan_of(stack, 1).derived_env
     assert env["DATABASE_URL"] == "postgresql+psycopg://u:s3cr3t-pass@127.0.0.1:25442/main"
     assert env["PGHOST"] == "127.0.0.1"
     assert env["DB_USER"] == "u" and env["DB_PASSWORD"] == "s3cr3t-pass" and env["DB_DB"] == "main"
@@ -66,24 +67,23 @@ def test_templates_build_dsns_and_separate_variables(stack):
 
 
 def test_node_env_adds_own_env_and_path(stack):
-    inst = resolve_instance(stack, 0)
-    env = node_env(inst, "api", {"PATH": "/usr/bin"})
+    env = plan_of(stack, 0, environ={"PATH": "/usr/bin"}).node("api").env
     assert env["API_DB"].startswith("postgresql://u:s3cr3t-pass@127.0.0.1:25432/")
     assert env["OWN"] == "api:28000"
-    assert env["PATH"].split(":")[0] == str(stack.root / "bin")
+    assert env["PATH"].split(":")[0] == str(stack.parent / "bin")
     assert env["PATH"].endswith("/usr/bin")
 
 
 def test_instance_out_of_range_is_a_clear_error(stack, monkeypatch):
     monkeypatch.setenv("HARNESS_INSTANCE", "x")
     with pytest.raises(HarnessError, match="whole number"):
-        resolve_instance(stack)
+        plan_of(stack, None)
     with pytest.raises(HarnessError, match="out of range"):
-        resolve_instance(stack, 999)
+        plan_of(stack, 999)
 
 
 def test_secrets_are_masked(stack):
-    env = derive_env(resolve_instance(stack, 0))
+    env = plan_of(stack, 0).derived_env
     masked = mask_env(env)
     assert masked["DB_PASSWORD"] == "***"
     assert masked["DATABASE_URL"] == "postgresql+psycopg://u:***@127.0.0.1:25432/main"

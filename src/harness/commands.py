@@ -1,0 +1,152 @@
+"""What each command does: a session over the orchestrator, and the typed result turned into text.
+
+These are the edges: the only place a :class:`StopReport` or :class:`StatusRow` becomes a line on
+the terminal, and an outcome becomes an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from harness.errors import HarnessError
+from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.orchestrator import Orchestrator
+    from harness.plan import Plan
+
+
+class App:
+    """What a command works with: its settings, and the plan and orchestrator built from them."""
+
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings, self.console = settings, console
+
+    @cached_property
+    def plan(self) -> Plan:
+        from harness.plan import load_plan
+
+        return load_plan(self.settings)
+
+    @cached_property
+    def orch(self) -> Orchestrator:
+        from harness.orchestrator import Orchestrator
+
+        return Orchestrator(self.plan, self.console)
+
+
+def _bring_up(app: App, names: list[str], keep: bool, what: str) -> int:
+    from harness.session import Session
+    from harness.ui import service_table
+
+    t0 = time.monotonic()
+    with Session(app.orch, what) as session:
+        session.up(names, keep_on_failure=keep)
+    rows = [r for r in app.orch.status(health=False) if r.service in names or r.state == "running"]
+    app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
+    return 0
+
+
+def up(app: App, args: argparse.Namespace) -> int:
+    names = list(args.nodes) or app.plan.profile_nodes(args.profile)
+    app.plan.check_names(names)
+    return _bring_up(app, names, args.keep_on_failure, "up")
+
+
+def task(app: App, args: argparse.Namespace) -> int:
+    tasks = app.plan.tasks()
+    if args.task not in tasks:
+        raise HarnessError(f"unknown task '{args.task}' (the stack's tasks: {', '.join(tasks)})")
+    return _bring_up(app, tasks[args.task], args.keep_on_failure, args.task)
+
+
+def down(app: App, args: argparse.Namespace) -> int:
+    from harness.session import Session
+    from harness.ui import say_stopped
+
+    with Session(app.orch, "down") as session:
+        report = session.orch.down(clean=args.clean)
+    say_stopped(app.console, report)
+    if args.clean:
+        app.console.print(f"removed the instance's data under {app.plan.state_dir}")
+    return 0
+
+
+def stop(app: App, args: argparse.Namespace) -> int:
+    from harness.session import Session
+
+    with Session(app.orch, "stop") as session:
+        report = session.orch.stop(args.services)
+    app.console.print(f"stopped {', '.join(report.items) or 'nothing (not running)'}")
+    return 0
+
+
+def status(app: App, args: argparse.Namespace) -> int:
+    from harness.session import Session
+    from harness.ui import service_table
+
+    try:
+        with Session(app.orch, "status", reap_unreadable=False):
+            pass  # reaps what a killed run left, when no other run holds the instance
+    except HarnessError as exc:
+        app.console.print(f"[yellow]{exc}[/yellow]")
+    if app.orch.ledger.problem:
+        app.console.print(
+            f"[yellow]the state file is unreadable ({app.orch.ledger.problem}); `down` still finds and stops "
+            "the instance's processes by their HARNESS_OWNER marker[/yellow]"
+        )
+    rows = app.orch.status()
+    title = f"{app.plan.stack.stack.name} (instance {app.plan.instance}, {app.orch.backend} backend)"
+    app.console.print(service_table(rows, title, health=True))
+    return 0
+
+
+def wait(app: App, args: argparse.Namespace) -> int:
+    took = app.orch.wait(list(args.services) or app.plan.services, args.timeout)
+    for name, seconds in took.items():
+        app.console.print(f"  {name:<18} healthy ({seconds:.1f} s)")
+    return 0
+
+
+def logs(app: App, args: argparse.Namespace) -> int:
+    from harness.logs import show_logs
+
+    service = None if args.service in (None, "all") else args.service
+    return show_logs(app.plan, app.console, service, lines=args.lines, follow=args.follow)
+
+
+SUITE_SWITCHES = ("--reuse", "--keep")
+
+
+def suite(app: App, args: argparse.Namespace) -> int:
+    from harness.session import Session
+    from harness.suites import run_suite
+    from harness.ui import suite_summary
+
+    plan = app.plan
+    if args.suite not in plan.stack.suites:
+        raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
+    pytest_args = [a for a in args.pytest_args if a not in SUITE_SWITCHES]
+    reuse = args.reuse or "--reuse" in args.pytest_args or app.settings.reuse
+    keep = args.keep or "--keep" in args.pytest_args or app.settings.keep
+    with Session(app.orch, f"suite {args.suite}") as session:
+        record = run_suite(session, args.suite, pytest_args, reuse=reuse, keep=keep)
+    suite_summary(app.console, record.data, plan.stack.stack.log_dir)
+    return record.exit_code
+
+
+def history(app: App, args: argparse.Namespace) -> int:
+    from harness.history import show_history
+
+    return show_history(app.plan.history_file, app.console, limit=args.limit)
+
+
+def vfs_fix(app: App, args: argparse.Namespace) -> int:
+    from harness.backends import vfs_fix as check
+
+    return check(app.console, app.settings.chosen_backend, apply=args.apply)

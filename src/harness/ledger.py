@@ -1,0 +1,215 @@
+"""The instance's ledger: the sole writer of ``state.json``, the one-run-at-a-time lock, and reaping.
+
+The state file is written (atomically) the moment a process is spawned, before the harness
+waits on it, so a harness killed with SIGKILL still leaves behind an exact list of what to reap.
+It is validated on every read: a file that is not what the harness wrote (hand-edited, replaced
+by a directory, truncated) is reported as unreadable, and the instance's processes are then
+found by the ``HARNESS_OWNER`` marker they carry instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TypeVar
+
+import psutil
+from pydantic import TypeAdapter, ValidationError
+
+from harness.errors import LockedError
+from harness.processes import ProcRecord, same_process
+
+LOCK_TOKEN_VAR = "HARNESS_LOCK_TOKEN"
+T = TypeVar("T")
+
+
+@dataclass
+class State:
+    """The contents of ``.harness/<instance>/state.json``."""
+
+    owner_pid: int = 0
+    owner_create_time: float = 0.0
+    complete: bool = True
+    run_token: str = ""
+    processes: dict[str, ProcRecord] = field(default_factory=dict)
+    step_hashes: dict[str, str] = field(default_factory=dict)
+
+    def owner_alive(self) -> bool:
+        return bool(self.owner_pid) and same_process(self.owner_pid, self.owner_create_time)
+
+
+_STATE = TypeAdapter(State)
+
+
+class StateStore:
+    """Reads (validated) and writes (atomically) one state file."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.path = state_dir / "state.json"
+
+    def load(self) -> tuple[State, str | None]:
+        """The state, and why the file could not be used (``None`` when it could, or is absent)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State(), None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "is a directory" if self.path.is_dir() else str(getattr(exc, "strerror", None) or exc)
+            return State(), f"{self.path}: {reason}"
+        try:
+            return _STATE.validate_json(text), None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "the top level"
+            return State(), f"{self.path}: not a harness state file ({where}: {err['msg']})"
+
+    def save(self, state: State) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():  # replaced by hand: the ledger's own file wins
+            import shutil
+
+            shutil.rmtree(self.path)
+        tmp = self.path.with_suffix(f".tmp.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(asdict(state), indent=2, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+class InstanceLock:
+    """An exclusive ``flock`` on ``.harness/<instance>/lock``; the kernel drops it if we die."""
+
+    def __init__(self, state_dir: Path, instance: int) -> None:
+        self.path = state_dir / "lock"
+        self.instance = instance
+        self._fh: IO[str] | None = None
+        self._depth = 0
+        self.token = ""
+
+    def acquire(self, what: str) -> None:
+        """Take the lock; re-entrant, so a suite can hold it across its up, tests and down."""
+        if self._fh is not None:
+            self._depth += 1
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another harness run"
+            fh.close()
+            inherited = os.environ.get(LOCK_TOKEN_VAR)
+            if inherited and holder.endswith(f"token={inherited}"):
+                # A harness command run by the holder's own tests (e.g. stop one service): the
+                # holder is waiting on them, so they act under its lock.
+                return
+            raise LockedError(
+                f"instance {self.instance} is busy: {holder.split(' token=')[0]} holds {self.path}; wait for it, "
+                f"or use another instance (--instance N / HARNESS_INSTANCE=N)"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        self.token = uuid.uuid4().hex
+        fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')}) token={self.token}")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._depth:
+            self._depth -= 1
+            return
+        if self._fh is not None:
+            self._fh.seek(0)
+            self._fh.truncate()
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Ledger:
+    """One instance's state, shared by the threads of a run; every change is saved at once."""
+
+    def __init__(self, state_dir: Path, instance: int) -> None:
+        self.store = StateStore(state_dir)
+        self.lock = InstanceLock(state_dir, instance)
+        self._mutex = threading.Lock()
+        self._state, self.problem = self.store.load()
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def reload(self) -> None:
+        with self._mutex:
+            self._state, self.problem = self.store.load()
+
+    def read(self, view: Callable[[State], T]) -> T:
+        """A value computed from a consistent copy of the state."""
+        with self._mutex:
+            return view(copy.deepcopy(self._state))
+
+    def records(self) -> dict[str, ProcRecord]:
+        return self.read(lambda s: dict(s.processes))
+
+    def _change(self, change: Callable[[State], None]) -> None:
+        with self._mutex:
+            change(self._state)
+            self.store.save(self._state)
+            self.problem = None
+
+    def begin_run(self) -> str:
+        """This process now owns the instance's run; returns the run token its children carry."""
+        me = psutil.Process()
+        token = uuid.uuid4().hex[:12]
+
+        def begin(s: State) -> None:
+            s.owner_pid, s.owner_create_time, s.complete, s.run_token = me.pid, me.create_time(), False, token
+
+        self._change(begin)
+        return token
+
+    def finish_run(self) -> None:
+        self._change(lambda s: setattr(s, "complete", True))
+
+    def record(self, rec: ProcRecord) -> None:
+        self._change(lambda s: s.processes.__setitem__(rec.name, rec))
+
+    def forget(self, *names: str) -> None:
+        def drop(s: State) -> None:
+            for name in names:
+                s.processes.pop(name, None)
+
+        self._change(drop)
+
+    def step_hash(self, name: str) -> str | None:
+        return self.read(lambda s: s.step_hashes.get(name))
+
+    def set_step_hash(self, name: str, digest: str) -> None:
+        self._change(lambda s: s.step_hashes.__setitem__(name, digest))
+
+    def crashed(self) -> bool:
+        """A run that never finished and whose harness is gone (or a state file we cannot read)."""
+        if self.problem is not None:
+            return True
+        return self.read(lambda s: not s.complete and not s.owner_alive())
+
+    def reap(self, stop: Callable[[list[ProcRecord]], T]) -> T | None:
+        """Stop what a killed harness left behind (``stop`` gets its records); None if nothing was."""
+        if not self.crashed():
+            return None
+        result = stop(list(self.records().values()))
+
+        def reaped(s: State) -> None:
+            s.processes.clear()
+            s.complete = True
+
+        self._change(reaped)
+        return result

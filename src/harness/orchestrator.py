@@ -1,0 +1,317 @@
+"""up, down, stop, status and wait over the dependency graph, with the cleanup trap.
+
+``up`` runs the graph of the requested nodes, independent branches in parallel; its
+``try/finally`` is the trap: a failure or Ctrl-C stops everything the run started (unless
+``keep_on_failure``). Stopping goes by dependency level, dependents first, one level at once.
+Every operation returns data (:class:`StopReport`, :class:`StatusRow`); only the CLI makes text.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any
+
+from rich.console import Console
+
+from harness.errors import HarnessError, Interrupted, ServiceFailed
+from harness.graph import run_graph
+from harness.kinds.base import Kind
+from harness.kinds.container import ContainerKind, remove_instance_volumes, sweep_containers
+from harness.ledger import Ledger
+from harness.plan import Plan
+from harness.processes import ProcRecord, is_running, marked_processes, owner_marker, stop_processes
+from harness.reports import Run, StatusRow, StopReport
+from harness.steps import run_recorded_step
+from harness.supervisor import DEFAULT_GRACE, HEALTH_TIMEOUT, ServiceSupervisor, Supervisor
+from harness.ui import Progress
+
+SupervisorFactory = Callable[[str, "ProcRecord | None"], Supervisor]
+
+
+class Orchestrator:
+    """Operations on one instance of one stack (its plan and its ledger)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        console: Console | None = None,
+        *,
+        ledger: Ledger | None = None,
+        backend: str | None = None,
+        supervise: SupervisorFactory | None = None,
+    ) -> None:
+        self.plan = plan
+        self.console = console or Console(stderr=True)
+        self.ledger = ledger or Ledger(plan.state_dir, plan.instance)
+        self._backend = backend
+        self._supervise = supervise
+        self.instance_marker = owner_marker(plan.state_dir, "")
+
+    # -- what runs each service -----------------------------------------------------------------
+    @cached_property
+    def backend(self) -> str:
+        """``native`` or ``docker``, chosen once (asking the engine takes a moment)."""
+        if self._backend is None:
+            from harness.backends import select_backend
+
+            return select_backend(self.plan)
+        return self._backend
+
+    def kind(self, name: str) -> Kind[Any, Any]:
+        """How ``name`` is started and probed: its kind, in a container under the docker backend."""
+        kind = self.plan.node(name).kind
+        if kind.containerised and self.backend == "docker":
+            return ContainerKind(kind, self.plan.compose)
+        return kind
+
+    def supervisor(self, name: str, record: ProcRecord | None = None) -> Supervisor:
+        if self._supervise is not None:
+            return self._supervise(name, record)
+        node = self.plan.nodes.get(name)
+        if node is None or not node.is_service:  # a step's process, or a service no longer declared
+            return ServiceSupervisor(name, record)
+        containerised = node.kind.containerised and self.backend == "docker"
+        return ServiceSupervisor(
+            name,
+            record,
+            self.kind(name),
+            self.plan.context(name),
+            tuple(node.ports),
+            node.fingerprint + ("-docker" if containerised else ""),
+            getattr(node.model, "stop_timeout", DEFAULT_GRACE),
+        )
+
+    # -- up ------------------------------------------------------------------------------------
+    def up(self, run: Run, names: Sequence[str], *, title: str, keep_on_failure: bool = False) -> None:
+        """Bring ``names`` and their dependencies up; on any failure stop what ``run`` started."""
+        nodes = self.plan.closure(names)
+        records = self.ledger.records()
+        running = {n for n in nodes if n in records and self.supervisor(n, records[n]).running()}
+        ok = False
+        try:
+            self.plan.log_dir.mkdir(parents=True, exist_ok=True)
+            for name in nodes:
+                if self.plan.node(name).is_service and name not in running:
+                    self.supervisor(name).pre_start()
+            with Progress(self.console, nodes, title) as progress:
+                run_graph(
+                    {n: [d for d in self.plan.node(n).deps if d in nodes] for n in nodes},
+                    lambda n: self._bring_up(run, n, progress, records.get(n) if n in running else None),
+                    cancel=run.cancel,
+                )
+            ok = True
+        except KeyboardInterrupt:
+            run.cancel.set()
+            raise Interrupted(f"{title} interrupted; stopped what it had started") from None
+        finally:
+            if not ok and not keep_on_failure:
+                self.teardown(run)
+            elif not ok:
+                self.console.print(
+                    "[yellow]--keep-on-failure: leaving started services up for debugging; "
+                    "`invoke down` stops them[/yellow]"
+                )
+
+    def _bring_up(self, run: Run, name: str, progress: Progress, existing: ProcRecord | None) -> None:
+        if run.cancel.is_set():
+            progress.update(name, "cancelled")
+            return
+        t0 = time.monotonic()
+        try:
+            if not self.plan.node(name).is_service:
+                progress.update(name, "running")
+                outcome = run_recorded_step(
+                    self.plan.node(name),
+                    self.plan.root,
+                    self.ledger,
+                    record=self._recorder(run),
+                    cancel=run.cancel,
+                    marker=owner_marker(self.plan.state_dir, run.token),
+                )
+                progress.update(name, outcome)
+                run.timeline.add(name, "ok", t0, outcome)
+                return
+            sup = self.supervisor(name, existing)
+            if existing is not None:
+                expected = getattr(sup, "fingerprint", existing.fingerprint)
+                current = existing.fingerprint == expected
+                if current and sup.healthy() is None:
+                    progress.update(name, "already running", f"pid {existing.pid}")
+                    run.timeline.add(name, "ok", t0, "already running")
+                    return
+                # Started from other settings, or alive but not answering: replace it.
+                progress.update(name, "restarting", "settings changed" if not current else "not healthy")
+                sup.stop()
+                self.ledger.forget(name)
+                sup = self.supervisor(name)
+                sup.pre_start()
+            progress.update(name, "starting")
+            sup.start(owner_marker(self.plan.state_dir, run.token), self._recorder(run), run.cancel)
+            progress.update(name, "waiting")
+            sup.wait_ready(run.cancel)
+            progress.update(name, "ready")
+            run.timeline.add(name, "ok", t0)
+        except Interrupted:
+            progress.update(name, "cancelled")
+            run.timeline.add(name, "cancelled", t0)
+            raise
+        except Exception as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            progress.update(name, "failed", first[:120])
+            run.timeline.add(name, "failed", t0, first)
+            if isinstance(exc, HarnessError):
+                raise
+            # OSError, a driver's error...: still this service's failure, said without a traceback.
+            raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
+
+    def _recorder(self, run: Run) -> Callable[[ProcRecord], None]:
+        def record(rec: ProcRecord) -> None:
+            self.ledger.record(rec)
+            run.started_one(rec.name)
+
+        return record
+
+    def level(self, name: str) -> int:
+        node = self.plan.nodes.get(name.removeprefix("step:"))
+        return node.level if node is not None else 0
+
+    def stop_records(self, records: Sequence[ProcRecord], marker: str, *, whole_instance: bool = False) -> StopReport:
+        """Dependents before what they depend on; the services of one level stop together.
+
+        Then anything still carrying ``marker`` in its environment (grandchildren that left their
+        group) is stopped, and under ``whole_instance`` every compose project of the instance is
+        swept (also a container whose client was spawned but not yet recorded).
+        """
+        processes: list[str] = []
+        containers: list[str] = []
+        for level in sorted({self.level(r.name) for r in records}, reverse=True):
+            sups = [self.supervisor(r.name, r) for r in records if self.level(r.name) == level]
+            with ThreadPoolExecutor(max_workers=max(1, len(sups))) as pool:
+                for stopped in pool.map(lambda s: s.stop(), sups):
+                    processes += [x for x in stopped if not x.startswith("container ")]
+                    containers += [x for x in stopped if x.startswith("container ")]
+        if whole_instance and self.plan.compose.services and any(r.containers for r in records):
+            containers += sweep_containers(self.plan.compose, self.console)
+        strays = tuple(str(p.pid) for p in stop_processes(marked_processes(marker), signal.SIGTERM, DEFAULT_GRACE))
+        return StopReport(tuple(processes), strays, tuple(containers))
+
+    def teardown(self, run: Run) -> StopReport:
+        """The trap, and a suite's teardown: stop what ``run`` started; what was up before stays up."""
+        names = set(run.started)
+        records = [r for n, r in self.ledger.records().items() if n in names]
+        report = self.stop_records(records, owner_marker(self.plan.state_dir, run.token))
+        self.ledger.forget(*names)
+        return report
+
+    def reap(self, *, unreadable_too: bool = True) -> StopReport | None:
+        """Clean up after a harness killed mid-run (or an unreadable state file); None if nothing to do."""
+        problem = self.ledger.problem
+        if problem is not None and not unreadable_too:
+            return None
+        report = self.ledger.reap(lambda recs: self.stop_records(recs, self.instance_marker, whole_instance=True))
+        if report is not None and problem is not None:
+            return report + StopReport(without_state=problem)
+        return report
+
+    def down(self, *, clean: bool = False) -> StopReport:
+        """Stop every process of the instance, dependents first, and any stray ones.
+
+        ``clean`` also deletes the instance's data (databases, Temporal history, workspaces), so
+        the next ``up`` starts from nothing; step caches and the lock are kept.
+        """
+        problem = self.ledger.problem
+        records = list(self.ledger.records().values())
+        report = self.stop_records(records, self.instance_marker, whole_instance=True)
+        if problem is not None:
+            report += StopReport(without_state=problem)
+            if self.plan.compose.services and self.backend == "docker":
+                report += StopReport(containers=tuple(sweep_containers(self.plan.compose, self.console)))
+        self.ledger.forget(*[r.name for r in records])
+        self.ledger.finish_run()
+        if clean:
+            if self.plan.compose.services and self.backend == "docker":
+                report += StopReport(volumes=tuple(remove_instance_volumes(self.plan.compose)))
+            for entry in self.plan.state_dir.iterdir():
+                if entry.name not in ("lock", "state.json"):
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return report
+
+    def stop(self, names: Sequence[str]) -> StopReport:
+        """Stop some services only (e.g. Temporal, to test how the rest copes)."""
+        unknown = [n for n in names if n not in self.plan.services]
+        if unknown:
+            raise HarnessError(f"unknown service(s) {', '.join(unknown)} (known: {', '.join(self.plan.services)})")
+        records = self.ledger.records()
+        report = StopReport()
+        for name in names:
+            if name in records:
+                stopped = self.supervisor(name, records[name]).stop()
+                report += StopReport(
+                    tuple(x for x in stopped if not x.startswith("container ")),
+                    containers=tuple(x for x in stopped if x.startswith("container ")),
+                )
+        self.ledger.forget(*names)
+        return report
+
+    # -- status, wait --------------------------------------------------------------------------
+    def status(self, *, health: bool = True) -> list[StatusRow]:
+        """One row per service: state, health, URL, pid, log."""
+        records = self.ledger.records()
+        unreadable = self.ledger.problem is not None
+
+        def row(name: str) -> StatusRow:
+            node = self.plan.node(name)
+            url = node.endpoint.url if node.endpoint else ""
+            rec = records.get(name)
+            sup = self.supervisor(name, rec)
+            if rec is None and unreadable:
+                return StatusRow(name, "unknown", url, str(node.log_path), health="state file unreadable")
+            alive = rec is not None and sup.running()
+            state = "running" if alive else ("exited" if rec else "stopped")
+            result = "-"
+            if health and alive:
+                reason = sup.healthy(HEALTH_TIMEOUT)
+                result = "healthy" if reason is None else f"unhealthy: {reason}"[:80]
+            pid = str(rec.pid) if alive and rec else ""
+            return StatusRow(name, state, url, str(node.log_path), pid, result if health else "-")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(row, self.plan.services))
+
+    def wait(self, names: Sequence[str], timeout: float | None = None) -> dict[str, float]:
+        """Probe running services until healthy (all share one deadline)."""
+        from harness.probes import wait_ready
+
+        records = self.ledger.records()
+        services = [n for n in self.plan.closure(names) if self.plan.node(n).is_service]
+        sups = {n: self.supervisor(n, records.get(n)) for n in services}
+        missing = [n for n, s in sups.items() if not s.running()]
+        if missing:
+            raise HarnessError(f"not running: {', '.join(missing)}; start them with `invoke up`")
+        t_end = time.monotonic() + (timeout or 60.0)
+
+        def one(name: str) -> float:
+            probe = self.kind(name).probe(self.plan.context(name))
+            if probe is None:
+                return 0.0
+            rec = records[name]
+            return wait_ready(
+                name,
+                probe,
+                timeout=max(0.5, t_end - time.monotonic()),
+                alive=sups[name].running,
+                pid=rec.pid,
+                log_path=rec.log,
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(services, pool.map(one, services), strict=True))
+
+    def preexisting(self, run: Run) -> list[str]:
+        """Recorded, running services ``run`` did not start."""
+        return [n for n, r in self.ledger.records().items() if n not in run.started and is_running(r)]

@@ -1,0 +1,87 @@
+"""One precedence chain for everything a run is told: flags > HARNESS_* env > .env > stack.toml > defaults.
+
+The CLI, Invoke and nox all hand their flags here; nothing below reads ``os.environ`` or ``.env``
+for a setting again. ``environ`` (``.env`` under the process environment) is also what ``${VAR}``
+in stack.toml, ``{env.NAME}`` placeholders and every started process see.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+BACKENDS = ("auto", "native", "docker")
+OWNER_VAR = "HARNESS_OWNER"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """A ``.env`` file read by python-dotenv (never hand-parsed); missing means empty."""
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return {}
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: cannot read it ({exc})") from None
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run was asked for; ``None`` means "not said here": the stack file or a default decides."""
+
+    stack_file: Path
+    instance: str | None = None
+    backend: str | None = None
+    reuse: bool = False
+    keep: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def chosen_backend(self) -> str:
+        choice = (self.backend or "auto").lower()
+        if choice not in BACKENDS:
+            raise HarnessError(f"HARNESS_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
+        return choice
+
+
+def resolve_settings(
+    *,
+    stack: str | None = None,
+    instance: str | int | None = None,
+    backend: str | None = None,
+    reuse: bool | None = None,
+    keep: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Apply the chain; flags are the keyword arguments (``None``: not given on the command line)."""
+    process_env = dict(os.environ if environ is None else environ)
+    stack_file = Path(stack or process_env.get("HARNESS_STACK") or "stack.toml")
+    dotenv = read_dotenv(stack_file.resolve().parent / ".env")
+    merged = {**dotenv, **process_env}
+    merged.pop(OWNER_VAR, None)  # a harness run inside a suite must not inherit its parent's marker
+
+    def pick(flag: object, name: str) -> str | None:
+        if flag is not None:
+            return str(flag)
+        return merged.get(name) or None
+
+    return Settings(
+        stack_file=stack_file,
+        instance=pick(instance, "HARNESS_INSTANCE"),
+        backend=pick(backend, "HARNESS_BACKEND"),
+        reuse=bool(reuse) or bool(_flag(merged.get("HARNESS_REUSE"))),
+        keep=bool(keep) or bool(_flag(merged.get("HARNESS_KEEP"))),
+        environ=merged,
+    )

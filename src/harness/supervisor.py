@@ -1,0 +1,148 @@
+"""One supervised service: start, wait until ready, stop, running, healthy.
+
+The kind says what to run and how to tell it is ready; the supervisor does the rest the same way
+for every kind: its own process group, output to its log, the run's ``HARNESS_OWNER`` marker, a
+record in the ledger before any wait, readiness polled with the process's liveness checked on
+every round, and a stop that escalates from the kind's signal to KILL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.compose import remove_containers
+from harness.errors import HarnessError, Interrupted, ServiceFailed
+from harness.kinds.base import Kind, ServiceContext
+from harness.ports import port_free, port_holder
+from harness.probes import Probe, wait_ready
+from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record
+
+HEALTH_TIMEOUT = 3.0
+DEFAULT_GRACE = 5.0
+
+
+class Supervisor(Protocol):
+    """What the orchestrator needs of a service; real processes or, in unit tests, fakes."""
+
+    name: str
+
+    def pre_start(self) -> None: ...
+
+    def start(self, marker: str, record: Callable[[ProcRecord], None], cancel: threading.Event) -> None: ...
+
+    def wait_ready(self, cancel: threading.Event) -> None: ...
+
+    def stop(self) -> list[str]: ...
+
+    def running(self) -> bool: ...
+
+    def healthy(self, timeout: float = HEALTH_TIMEOUT) -> str | None: ...
+
+
+@dataclass
+class ServiceSupervisor:
+    """A service of the plan (``kind`` and ``ctx`` given), or only a record left by an earlier run."""
+
+    name: str
+    record: ProcRecord | None = None
+    kind: Kind[Any, Any] | None = None
+    ctx: ServiceContext[Any, Any] | None = None
+    ports: tuple[int, ...] = ()
+    fingerprint: str = ""
+    grace: float = DEFAULT_GRACE
+
+    def _require(self) -> tuple[Kind[Any, Any], ServiceContext[Any, Any]]:
+        if self.kind is None or self.ctx is None:
+            raise HarnessError(f"{self.name}: no longer declared in the stack file; it can only be stopped")
+        return self.kind, self.ctx
+
+    def pre_start(self) -> None:
+        """Every port must be free (the holder named if not), then the kind's own checks."""
+        kind, ctx = self._require()
+        host = ctx.endpoint.host
+        for port in self.ports:
+            if not port_free(port, host):
+                pid = port_holder(port)
+                who = describe(pid) if pid else "a process this user cannot see"
+                from harness.errors import PortInUseError
+
+                raise PortInUseError(
+                    f"{self.name}: port {port} is already in use by {who}, which this harness did not "
+                    f"start; stop it, or run on another instance (--instance N)"
+                )
+        kind.pre_start(ctx)
+
+    def start(self, marker: str, record: Callable[[ProcRecord], None], cancel: threading.Event) -> None:
+        kind, ctx = self._require()
+        launch = kind.launch(ctx)
+        if cancel.is_set():
+            raise Interrupted(f"{self.name}: cancelled before start")
+        env = {**ctx.env, **launch.env}
+        try:
+            proc = spawn(
+                launch.argv,
+                env=env,
+                cwd=ctx.cwd,
+                log_path=ctx.log_path,
+                marker=marker,
+                user=launch.user,
+                pass_fds=launch.pass_fds,
+            )
+        except OSError as exc:
+            raise ServiceFailed(self.name, f"cannot start `{' '.join(launch.argv)}`: {exc.strerror or exc}") from None
+        finally:
+            launch.after_spawn()
+        self.record = record_for(
+            self.name,
+            proc,
+            launch.argv,
+            ctx.log_path,
+            ctx.endpoint.url,
+            launch.stop_signal,
+            self.fingerprint,
+            launch.containers,
+        )
+        record(self.record)
+        self._startup = launch.startup_probe or kind.startup_probe(ctx)
+
+    def wait_ready(self, cancel: threading.Event) -> None:
+        """The startup probe, the kind's set-up, then the full probe, under one deadline."""
+        kind, ctx = self._require()
+        rec = self.record
+        assert rec is not None, "start() first"
+        full = kind.probe(ctx)
+        first = getattr(self, "_startup", None) or full
+        timeout = kind.start_timeout(ctx.svc)
+        deadline = time.monotonic() + timeout
+
+        def wait(probe: Probe, seconds: float) -> None:
+            wait_ready(
+                self.name, probe, timeout=seconds, alive=self.running, pid=rec.pid, log_path=rec.log, cancel=cancel
+            )
+
+        if first is not None:
+            wait(first, timeout)
+        kind.after_ready(ctx)
+        if full is not None and first is not full:
+            wait(full, max(1.0, deadline - time.monotonic()))
+
+    def stop(self) -> list[str]:
+        if self.record is None:
+            return []
+        stopped = [f"{self.name} (pid {p.pid})" for p in stop_record(self.record, self.grace)]
+        if self.record.containers:
+            project, _, service = self.record.containers.partition("/")
+            stopped += [f"container {c}" for c in remove_containers([(project, service or None)])]
+        return stopped
+
+    def running(self) -> bool:
+        return self.record is not None and is_running(self.record)
+
+    def healthy(self, timeout: float = HEALTH_TIMEOUT) -> str | None:
+        kind, ctx = self._require()
+        probe = kind.probe(ctx)
+        return probe.check(timeout) if probe is not None else None
