@@ -69,7 +69,7 @@ def down(app: App, args: argparse.Namespace) -> int:
     from harness.session import Session
     from harness.ui import say_stopped
 
-    with Session(app.orch, "down") as session:
+    with Session(app.orch, "down", reap_unreadable=False) as session:
         report = session.orch.down(clean=args.clean)
     say_stopped(app.console, report)
     if args.clean:

@@ -138,8 +138,7 @@ class Orchestrator:
                 return
             sup = self.supervisor(name, existing)
             if existing is not None:
-                expected = getattr(sup, "fingerprint", existing.fingerprint)
-                current = existing.fingerprint == expected
+                current = existing.fingerprint == sup.fingerprint
                 if current and sup.healthy() is None:
                     progress.update(name, "already running", f"pid {existing.pid}")
                     run.timeline.add(name, "ok", t0, "already running")

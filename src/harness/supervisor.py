@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.compose import remove_containers
@@ -29,6 +29,7 @@ class Supervisor(Protocol):
     """What the orchestrator needs of a service; real processes or, in unit tests, fakes."""
 
     name: str
+    fingerprint: str  # what it is (to be) started from; a running one that differs is replaced
 
     def pre_start(self) -> None: ...
 
@@ -54,6 +55,7 @@ class ServiceSupervisor:
     ports: tuple[int, ...] = ()
     fingerprint: str = ""
     grace: float = DEFAULT_GRACE
+    startup: Probe | None = field(default=None, repr=False)  # set by start(): the launch's own probe
 
     def _require(self) -> tuple[Kind[Any, Any], ServiceContext[Any, Any]]:
         if self.kind is None or self.ctx is None:
@@ -107,7 +109,7 @@ class ServiceSupervisor:
             launch.containers,
         )
         record(self.record)
-        self._startup = launch.startup_probe or kind.startup_probe(ctx)
+        self.startup = launch.startup_probe or kind.startup_probe(ctx)
 
     def wait_ready(self, cancel: threading.Event) -> None:
         """The startup probe, the kind's set-up, then the full probe, under one deadline."""
@@ -115,7 +117,7 @@ class ServiceSupervisor:
         rec = self.record
         assert rec is not None, "start() first"
         full = kind.probe(ctx)
-        first = getattr(self, "_startup", None) or full
+        first = self.startup or full
         timeout = kind.start_timeout(ctx.svc)
         deadline = time.monotonic() + timeout
 

@@ -266,3 +266,39 @@ def test_changed_settings_restart_only_that_service(make_stack):
     assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/env/DB_URL").json()["value"].endswith("/db2")
     assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] != pids[sd.ports[0]]
     assert httpx.get(f"http://127.0.0.1:{sd.ports[1]}/health").json()["pid"] == pids[sd.ports[1]]
+
+
+@pytest.mark.parametrize(
+    "garbage", ["[]", '{"processes":null}', '{"owner_pid":"abc","complete":false}', '{"processes":{"api":{"pid":1}}}']
+)
+def test_a_state_file_of_the_wrong_shape_is_named_and_the_stack_still_stops(make_stack, garbage):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up").returncode == 0
+    state = sd.state_dir() / "state.json"
+    state.write_text(garbage)
+
+    status = sd.cli("status")
+    assert status.returncode == 0 and "Traceback" not in status.stderr
+    assert "state file is unreadable" in status.stderr and str(state) in status.stderr.replace("\n", "")
+    assert "stopped" not in status.stderr, "unknown, not stopped"
+    assert len(owned_processes(sd.state_dir())) >= 3, "status only looks"
+
+    down = sd.cli("down")
+    assert down.returncode == 0 and "Traceback" not in down.stderr, down.stderr
+    assert "without the state file" in down.stderr
+    assert owned_processes(sd.state_dir()) == []
+    assert port_free(sd.ports[0]) and port_free(sd.ports[1])
+
+
+def test_up_after_a_garbled_state_file_restarts_its_own_stack_instead_of_blaming_it(make_stack):
+    sd = make_stack(TWO_APPS)
+    assert sd.cli("up").returncode == 0
+    state = sd.state_dir() / "state.json"
+    state.unlink()
+    state.mkdir()  # replaced by a directory
+    again = sd.cli("up")
+    assert again.returncode == 0, again.stderr
+    assert "already in use" not in again.stderr and "state file is unreadable" in again.stderr
+    assert json.loads(state.read_text())["processes"].keys() == {"api", "helper"}
+    assert sd.cli("down").returncode == 0
+    assert owned_processes(sd.state_dir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -155,3 +157,73 @@ def test_missing_stack_file(tmp_path):
 def test_reference_stack_is_valid():
     stack = load_stack_file(ROOT / "stack.toml")
     assert {"postgres", "s3", "temporal", "xvfb"} <= set(stack.services)
+
+
+UNREADABLE = {
+    "not utf-8": (b'[stack]\nname = "x"\n# caf\xe9\n', "line 3: not UTF-8"),
+    "nested too deep": (b"x = " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "nested too deeply"),
+    "empty": (b"  \n", "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_unreadable_stack_files_are_one_line_naming_the_file(tmp_path, case):
+    data, fragment = UNREADABLE[case]
+    path = tmp_path / "stack.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(path)
+    assert str(info.value).startswith(str(path)) and fragment in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_directory_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory, not a stack file"):
+        load_stack_file(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: a permission error cannot be produced as root")
+def test_an_unreadable_file_is_named_as_such(tmp_path):
+    path = write(tmp_path, GOOD)
+    path.chmod(0)
+    try:
+        with pytest.raises(ConfigError, match="cannot read it: Permission denied"):
+            load_stack_file(path)
+    finally:
+        path.chmod(0o644)
+
+
+@pytest.mark.parametrize("command", ['""', '"   "'])
+def test_an_empty_command_is_refused_before_anything_starts(tmp_path, command):
+    path = write(tmp_path, GOOD.replace('"python -m demo --port {port} --db {db.dsn}"', command))
+    with pytest.raises(ConfigError, match=r"services\.api\.command: the command is empty"):
+        load_stack_file(path)
+
+
+def test_an_unknown_placeholder_field_names_what_the_service_has(tmp_path):
+    path = write(tmp_path, GOOD.replace("{db.dsn}", "{db.nosuch}"))
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(path)
+    message = str(info.value)
+    assert "services.api.command: unknown placeholder {db.nosuch}: db has" in message, message
+    for field in ("host", "port", "user", "password", "dsn"):
+        assert field in message
+    assert "SimpleNamespace" not in message
+
+
+@pytest.mark.parametrize(
+    ("template", "fragment"),
+    [("{nosuch}", "unknown placeholder {nosuch} (known:"), ("{db.ports.http}", "db.ports has no named ports")],
+)
+def test_other_placeholder_mistakes_are_named(tmp_path, template, fragment):
+    path = write(tmp_path, GOOD.replace("{db.dsn}", template))
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_stack_file(path)
+
+
+def test_a_kind_whose_extra_is_missing_names_the_extra(tmp_path, monkeypatch):
+    from harness.kinds import KINDS
+
+    monkeypatch.setattr(KINDS["postgres"], "requires", ("harness_no_such_module",))
+    with pytest.raises(ConfigError, match=r"services.db.kind: kind 'postgres' needs pip install 'harness\[postgres\]'"):
+        load_stack_file(write(tmp_path, GOOD))
