@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -209,7 +210,11 @@ def _mask(text: str, env: dict[str, str]) -> str:
 
 
 def entry() -> None:
-    raise SystemExit(main())
+    code = main()
+    # Past this point the work is done and said: a Ctrl-C while the interpreter exits must not
+    # end the process silently with a KeyboardInterrupt of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_INTERRUPTED, HarnessError
 from harness.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,10 +45,19 @@ def _bring_up(app: App, names: list[str], keep: bool, what: str) -> int:
     from harness.ui import service_table
 
     t0 = time.monotonic()
-    with Session(app.orch, what) as session:
-        session.up(names, keep_on_failure=keep)
-    rows = [r for r in app.orch.status(health=False) if r.service in names or r.state == "running"]
-    app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
+    try:
+        with Session(app.orch, what) as session:
+            session.up(names, keep_on_failure=keep)
+        rows = [r for r in app.orch.status(health=False) if r.service in names or r.state == "running"]
+        app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
+    except KeyboardInterrupt:
+        # An interrupt during `up` itself runs the trap and arrives as Interrupted; this one came
+        # after everything was up.
+        app.console.print(
+            f"[yellow]interrupted after the stack came up: it is running on instance {app.plan.instance}; "
+            "`invoke down` stops it[/yellow]"
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -188,6 +188,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str]) -> Stac
     _check_ports(stack, fname)
     _check_cycles(stack, fname)
     _check_patterns(stack, fname)
+    _check_paths(stack, fname)
     return stack
 
 
@@ -255,6 +256,29 @@ def _check_patterns(stack: Stack, fname: str) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise ConfigError(fname, key, f"not a valid regular expression: {exc}") from None
+
+
+def inside(root: Path, path: str) -> bool:
+    """``path`` (relative to ``root``, or absolute) is ``root`` or below it."""
+    resolved = (root / path).resolve()
+    return resolved == root.resolve() or root.resolve() in resolved.parents
+
+
+def _check_paths(stack: Stack, fname: str) -> None:
+    """Directories the harness writes (and ``down --clean`` deletes in) stay inside the project."""
+    checked = [("stack.state_dir", stack.stack.state_dir), ("stack.log_dir", stack.stack.log_dir)]
+    for name, step in stack.steps.items():
+        checked += [(f"steps.{name}.outputs[{i}]", out) for i, out in enumerate(step.outputs)]
+    for section, nodes in (("services", stack.services), ("steps", stack.steps)):
+        checked += [(f"{section}.{n}.cwd", node.cwd) for n, node in nodes.items() if node.cwd and "{" not in node.cwd]
+    for key, path in checked:
+        # An absolute path is the user's deliberate choice; a relative one must not climb out.
+        if not Path(path).is_absolute() and not inside(stack.root, path):
+            raise ConfigError(
+                fname,
+                key,
+                f"{path!r} leads outside the project ({stack.root}); use a path inside it, or an absolute one",
+            )
 
 
 def _check_cycles(stack: Stack, fname: str) -> None:

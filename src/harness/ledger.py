@@ -28,6 +28,8 @@ from harness.errors import LockedError
 from harness.processes import ProcRecord, same_process
 
 LOCK_TOKEN_VAR = "HARNESS_LOCK_TOKEN"
+MARKER = ".harness-instance"  # in a state dir the harness created: `down --clean` deletes only there
+KEPT = ("lock", "state.json", MARKER)
 T = TypeVar("T")
 
 
@@ -98,7 +100,9 @@ class InstanceLock:
         if self._fh is not None:
             self._depth += 1
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True)
+            (self.path.parent / MARKER).touch()
         fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

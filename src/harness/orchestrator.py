@@ -18,14 +18,16 @@ from typing import Any
 
 from rich.console import Console
 
+from harness import cgroups
+from harness.config import inside
 from harness.errors import HarnessError, Interrupted, ServiceFailed
 from harness.graph import run_graph
 from harness.kinds.base import Kind
 from harness.kinds.container import ContainerKind, remove_instance_volumes, sweep_containers
-from harness.ledger import Ledger
+from harness.ledger import KEPT, MARKER, Ledger
 from harness.plan import Plan
 from harness.processes import ProcRecord, is_running, marked_processes, owner_marker, stop_processes
-from harness.reports import Run, StatusRow, StopReport
+from harness.reports import Run, RunRecorder, StatusRow, StopReport
 from harness.steps import run_recorded_step
 from harness.supervisor import DEFAULT_GRACE, HEALTH_TIMEOUT, ServiceSupervisor, Supervisor
 from harness.ui import Progress
@@ -129,7 +131,7 @@ class Orchestrator:
                     self.plan.node(name),
                     self.plan.root,
                     self.ledger,
-                    record=self._recorder(run),
+                    record=RunRecorder(self.ledger, run).record,
                     cancel=run.cancel,
                     marker=owner_marker(self.plan.state_dir, run.token),
                 )
@@ -150,7 +152,7 @@ class Orchestrator:
                 sup = self.supervisor(name)
                 sup.pre_start()
             progress.update(name, "starting")
-            sup.start(owner_marker(self.plan.state_dir, run.token), self._recorder(run), run.cancel)
+            sup.start(owner_marker(self.plan.state_dir, run.token), RunRecorder(self.ledger, run), run.cancel)
             progress.update(name, "waiting")
             sup.wait_ready(run.cancel)
             progress.update(name, "ready")
@@ -167,13 +169,6 @@ class Orchestrator:
                 raise
             # OSError, a driver's error...: still this service's failure, said without a traceback.
             raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
-
-    def _recorder(self, run: Run) -> Callable[[ProcRecord], None]:
-        def record(rec: ProcRecord) -> None:
-            self.ledger.record(rec)
-            run.started_one(rec.name)
-
-        return record
 
     def level(self, name: str) -> int:
         node = self.plan.nodes.get(name.removeprefix("step:"))
@@ -197,6 +192,7 @@ class Orchestrator:
         if whole_instance and self.plan.compose.services and any(r.containers for r in records):
             containers += sweep_containers(self.plan.compose, self.console)
         strays = tuple(str(p.pid) for p in stop_processes(marked_processes(marker), signal.SIGTERM, DEFAULT_GRACE))
+        cgroups.prune(marker)
         return StopReport(tuple(processes), strays, tuple(containers))
 
     def teardown(self, run: Run) -> StopReport:
@@ -235,8 +231,13 @@ class Orchestrator:
         if clean:
             if self.plan.compose.services and self.backend == "docker":
                 report += StopReport(volumes=tuple(remove_instance_volumes(self.plan.compose)))
+            if not (self.plan.state_dir / MARKER).exists() and not inside(self.plan.root, str(self.plan.state_dir)):
+                raise HarnessError(
+                    f"down --clean: {self.plan.state_dir} is outside the project and has no {MARKER} file, so the "
+                    "harness did not create it; it deletes nothing there (remove what you mean to by hand)"
+                )
             for entry in self.plan.state_dir.iterdir():
-                if entry.name not in ("lock", "state.json"):
+                if entry.name not in KEPT:
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return report
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compose import Compose
-from harness.config import Stack, Step, closure, load_stack
+from harness.config import Stack, Step, closure, inside, load_stack
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import KINDS, missing_extra
 from harness.kinds.base import Endpoint, Kind, Ports, ServiceContext, ServiceModel
@@ -251,6 +251,8 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         extra = [str((root / render(p, ctx, file, f"{where}.path")).resolve()) for p in model.path]
         env["PATH"] = os.pathsep.join([*extra, os.path.dirname(sys.executable), base_env.get("PATH", os.defpath)])
         cwd = (root / render(model.cwd, ctx, file, f"{where}.cwd")).resolve() if model.cwd else root
+        if model.cwd and not Path(model.cwd).is_absolute() and not inside(root, str(cwd)):
+            raise ConfigError(str(file), f"{where}.cwd", f"{str(cwd)!r} leads outside the project ({root})")
         if isinstance(model, Step):
             templates = {"run": model.run} if model.run else {}
         else:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from harness import cgroups
+
 OWNER_VAR = "HARNESS_OWNER"
 TAIL_LINES = 30
 
@@ -69,7 +71,7 @@ def spawn(
     with open(log_path, "ab") as log:
         log.write(f"--- harness: starting {' '.join(argv)} at {time.strftime('%H:%M:%S')} ---\n".encode())
         log.flush()
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -80,6 +82,11 @@ def spawn(
             user=user,
             pass_fds=tuple(pass_fds),
         )
+    # Into the run's cgroup (where the kernel offers one): what it forks stays findable even
+    # after clearing its environment and leaving its session.
+    if marker:
+        cgroups.add(marker, proc.pid)
+    return proc
 
 
 def record_for(
@@ -111,9 +118,14 @@ def record_for(
 
 
 def marked_processes(prefix: str) -> list[psutil.Process]:
-    """Processes whose environment says they belong to ``prefix`` (a state dir)."""
+    """Processes of ``prefix`` (a run marker, or ``<state dir>#`` for the whole instance).
+
+    Found by the ``HARNESS_OWNER`` variable every child carries, and by the run's cgroup where
+    the kernel offers one (which also finds a process that cleared its environment).
+    """
     found = []
     me = os.getpid()
+    in_group = set(cgroups.members(prefix))
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == me:
             continue
@@ -121,8 +133,12 @@ def marked_processes(prefix: str) -> list[psutil.Process]:
             value = proc.environ().get(OWNER_VAR, "")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
-        if value.startswith(prefix):
+        if value.startswith(prefix) or proc.pid in in_group:
             found.append(proc)
+            in_group.discard(proc.pid)
+    for pid in in_group:  # members whose environment we could not read
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found.append(psutil.Process(pid))
     return found
 
 

@@ -9,6 +9,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from harness.ledger import Ledger
+from harness.processes import ProcRecord
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -79,3 +82,17 @@ class StatusRow:
     log: str
     pid: str = ""
     health: str = "-"
+
+
+class RunRecorder:
+    """A run's processes go into the ledger (for reaping) and the run's list (for its teardown)."""
+
+    def __init__(self, ledger: Ledger, run: Run) -> None:
+        self.ledger, self.run = ledger, run
+
+    def record(self, rec: ProcRecord) -> None:
+        self.ledger.record(rec)
+        self.run.started_one(rec.name)
+
+    def forget(self, name: str) -> None:
+        self.ledger.forget(name)

@@ -18,20 +18,31 @@ from harness.orchestrator import Orchestrator
 from harness.reports import Run, StopReport
 from harness.ui import say_reaped
 
-TRAPPED = (signal.SIGTERM, signal.SIGHUP)
+TRAPPED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_received: list[int] = []
+
+
+def last_signal() -> int | None:
+    """The signal behind the latest interrupt: SIGINT (a terminal's Ctrl-C), SIGTERM or SIGHUP."""
+    return _received[-1] if _received else None
 
 
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C, for the duration."""
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C, for the duration.
+
+    A SIGINT that is ignored (a job a shell started in the background) stays ignored.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
+        _received.append(signum)
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, handler) for sig in TRAPPED}
+    trapped = [s for s in TRAPPED if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, handler) for sig in trapped}
     try:
         yield
     finally:

@@ -93,6 +93,8 @@ def run_step(
     if digest and digest == cached_digest and outputs_present(root, step):
         return "up to date", digest
     env = dict(node.env)
+    if not node.cwd.is_dir():
+        raise StepFailed(name, f"its cwd {node.cwd} does not exist (steps.{name}.cwd)")
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"--- harness: step {name} at {time.strftime('%H:%M:%S')} ---\n")
         log.flush()

@@ -24,7 +24,7 @@ from harness.ledger import LOCK_TOKEN_VAR
 from harness.masking import mask_text
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
-from harness.session import Session
+from harness.session import Session, last_signal
 from harness.templates import render
 
 PYTEST_EXIT = {
@@ -82,14 +82,19 @@ def run_tests(plan: Plan, suite_name: str, argv: list[str], env: dict[str, str],
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        # The terminal's Ctrl-C reached pytest too; a SIGTERM to us did not: pass it on.
-        if proc.poll() is None:
+        # A terminal's Ctrl-C reached pytest too (same process group): let it finish its own
+        # interrupt. A second SIGINT would make it print a traceback. SIGTERM or SIGHUP reached
+        # only us: pass it on as the interrupt pytest understands.
+        if last_signal() != signal.SIGINT:
             proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for escalate in (lambda: proc.send_signal(signal.SIGINT), proc.kill, None):
+            try:
+                proc.wait(timeout=8)
+                break
+            except subprocess.TimeoutExpired:
+                if escalate is None:
+                    raise
+                escalate()
         raise
 
 

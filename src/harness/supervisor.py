@@ -8,21 +8,32 @@ every round, and a stop that escalates from the kind's signal to KILL.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.compose import remove_containers
 from harness.errors import HarnessError, Interrupted, ServiceFailed
-from harness.kinds.base import Kind, ServiceContext
+from harness.kinds.base import HelperRunner, Kind, ServiceContext
 from harness.ports import port_free, port_holder
 from harness.probes import Probe, wait_ready
 from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record
 
 HEALTH_TIMEOUT = 3.0
 DEFAULT_GRACE = 5.0
+
+
+class Recorder(Protocol):
+    """Where a run keeps what it started: the ledger, and the run's own list."""
+
+    def record(self, rec: ProcRecord) -> None: ...
+
+    def forget(self, name: str) -> None: ...
 
 
 class Supervisor(Protocol):
@@ -33,7 +44,32 @@ class Supervisor(Protocol):
 
     def pre_start(self) -> None: ...
 
-    def start(self, marker: str, record: Callable[[ProcRecord], None], cancel: threading.Event) -> None: ...
+    def start(self, marker: str, recorder: Recorder, cancel: threading.Event) -> None: ...
+
+    def _helper(
+        self, ctx: ServiceContext[Any, Any], marker: str, recorder: Recorder, cancel: threading.Event
+    ) -> HelperRunner:
+        def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
+            key = f"helper:{self.name}"
+            proc = spawn(argv, env=ctx.env, cwd=ctx.data_dir, log_path=ctx.log_path, marker=marker, user=user)
+            rec = record_for(key, proc, argv, ctx.log_path)
+            recorder.record(rec)
+            try:
+                deadline = time.monotonic() + timeout
+                while proc.poll() is None:
+                    if cancel.is_set():
+                        raise Interrupted(f"{self.name}: cancelled while running {argv[0]}")
+                    if time.monotonic() > deadline:
+                        raise ServiceFailed(self.name, f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=0.05)
+                return proc.returncode
+            finally:
+                if proc.poll() is None:
+                    stop_record(rec, DEFAULT_GRACE)
+                recorder.forget(key)
+
+        return run
 
     def wait_ready(self, cancel: threading.Event) -> None: ...
 
@@ -78,8 +114,11 @@ class ServiceSupervisor:
                 )
         kind.pre_start(ctx)
 
-    def start(self, marker: str, record: Callable[[ProcRecord], None], cancel: threading.Event) -> None:
+    def start(self, marker: str, recorder: Recorder, cancel: threading.Event) -> None:
         kind, ctx = self._require()
+        if not ctx.cwd.is_dir():
+            raise ServiceFailed(self.name, f"its cwd {ctx.cwd} does not exist (services.{self.name}.cwd)")
+        ctx = dataclasses.replace(ctx, helper=self._helper(ctx, marker, recorder, cancel))
         launch = kind.launch(ctx)
         if cancel.is_set():
             raise Interrupted(f"{self.name}: cancelled before start")
@@ -108,8 +147,33 @@ class ServiceSupervisor:
             self.fingerprint,
             launch.containers,
         )
-        record(self.record)
+        recorder.record(self.record)
         self.startup = launch.startup_probe or kind.startup_probe(ctx)
+
+    def _helper(
+        self, ctx: ServiceContext[Any, Any], marker: str, recorder: Recorder, cancel: threading.Event
+    ) -> HelperRunner:
+        def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
+            key = f"helper:{self.name}"
+            proc = spawn(argv, env=ctx.env, cwd=ctx.data_dir, log_path=ctx.log_path, marker=marker, user=user)
+            rec = record_for(key, proc, argv, ctx.log_path)
+            recorder.record(rec)
+            try:
+                deadline = time.monotonic() + timeout
+                while proc.poll() is None:
+                    if cancel.is_set():
+                        raise Interrupted(f"{self.name}: cancelled while running {argv[0]}")
+                    if time.monotonic() > deadline:
+                        raise ServiceFailed(self.name, f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=0.05)
+                return proc.returncode
+            finally:
+                if proc.poll() is None:
+                    stop_record(rec, DEFAULT_GRACE)
+                recorder.forget(key)
+
+        return run
 
     def wait_ready(self, cancel: threading.Event) -> None:
         """The startup probe, the kind's set-up, then the full probe, under one deadline."""

@@ -124,6 +124,7 @@ def test_sigint_during_tests_tears_down_and_records_interrupted(notes):
     out, _ = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 10, out
     assert proc.returncode == 130, out
+    assert "Traceback" not in out, "one Ctrl-C: pytest's own interrupt summary, no traceback"
     assert owned_processes(state_dir) == []
     assert port_free(26432 + 10 * NOTES_INSTANCE) and port_free(26080 + 10 * NOTES_INSTANCE)
     data = latest(notes)

@@ -227,3 +227,28 @@ def test_a_kind_whose_extra_is_missing_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(KINDS["postgres"], "requires", ("harness_no_such_module",))
     with pytest.raises(ConfigError, match=r"services.db.kind: kind 'postgres' needs pip install 'harness\[postgres\]'"):
         load_stack_file(write(tmp_path, GOOD))
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        ('[stack]\nname = "demo"\nstate_dir = "../../../tmp/x"', "stack.state_dir"),
+        ('[stack]\nname = "demo"\nlog_dir = "logs/../../elsewhere"', "stack.log_dir"),
+        ('run = "alembic upgrade head"\noutputs = ["../out.txt"]', "steps.migrate.outputs[0]"),
+        ('run = "alembic upgrade head"\ncwd = "../.."', "steps.migrate.cwd"),
+    ],
+)
+def test_paths_that_leave_the_project_are_refused(tmp_path, edit, key):
+    text = (
+        GOOD.replace('[stack]\nname = "demo"', edit)
+        if edit.startswith("[stack]")
+        else GOOD.replace('run = "alembic upgrade head"', edit)
+    )
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(write(tmp_path, text))
+    assert info.value.key == key and "leads outside the project" in str(info.value)
+
+
+def test_absolute_paths_are_the_users_deliberate_choice(tmp_path):
+    text = GOOD.replace('[stack]\nname = "demo"', f'[stack]\nname = "demo"\nstate_dir = "{tmp_path}/state"')
+    assert load_stack_file(write(tmp_path, text)).stack.state_dir == f"{tmp_path}/state"

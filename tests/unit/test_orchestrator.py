@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 from rich.console import Console
 
-from harness.errors import Interrupted, LockedError, ServiceFailed
+from harness.errors import HarnessError, Interrupted, LockedError, ServiceFailed
 from harness.ledger import Ledger
 from harness.orchestrator import Orchestrator, StatusRow, StopReport
 from harness.processes import ProcRecord
@@ -79,12 +79,12 @@ class FakeService:
     def pre_start(self) -> None:
         self.world.note("check", self.name)
 
-    def start(self, marker, record, cancel) -> None:
+    def start(self, marker, recorder, cancel) -> None:
         self.world.note("start", self.name)
         self.record = ProcRecord(
             self.name, 0, 0.0, ["serve", self.name], f"/logs/{self.name}.log", time.time(), fingerprint=self.fingerprint
         )
-        record(self.record)
+        recorder.record(self.record)
         with self.world.lock:
             self.world.running.add(self.name)
 
@@ -302,3 +302,62 @@ def test_ledger_is_the_only_writer_and_survives_concurrent_records(tmp_path):
     for t in threads:
         t.join()
     assert set(Ledger(tmp_path, 0).records()) == {r.name for r in recs}
+
+
+@pytest.mark.parametrize("made_by_harness", [True, False])
+def test_down_clean_outside_the_project_deletes_only_where_the_harness_made_the_dir(tmp_path, world, made_by_harness):
+    outside = tmp_path / "elsewhere"
+    path = tmp_path / "project" / "stack.toml"
+    path.parent.mkdir()
+    path.write_text(f'[stack]\nstate_dir = "{outside}"\n' + textwrap.dedent(STACK))
+    if not made_by_harness:
+        (outside / "0").mkdir(parents=True)  # the user's own directory, there before the harness
+
+    def orchestrator() -> Orchestrator:
+        return Orchestrator(plan_of(path, 0), backend="native", supervise=lambda n, r: FakeService(n, world, r))
+
+    with Session(orchestrator(), "up") as session:
+        session.up(["a"])
+    data = outside / "0" / "precious.txt"
+    data.write_text("x")
+    with Session(orchestrator(), "down") as session:
+        if made_by_harness:
+            session.orch.down(clean=True)
+        else:
+            with pytest.raises(HarnessError, match=r"outside the project and has no \.harness-instance file"):
+                session.orch.down(clean=True)
+    assert data.exists() != made_by_harness
+
+
+def test_a_service_whose_cwd_is_missing_is_named_as_such(tmp_path):
+    from harness.orchestrator import Orchestrator as Real
+
+    path = tmp_path / "stack.toml"
+    path.write_text('[services.api]\ncommand = "true"\ncwd = "not-there"\n')
+    orch = Real(plan_of(path, 0), backend="native")
+    with pytest.raises(ServiceFailed, match=r"api: its cwd .*not-there does not exist \(services.api.cwd\)"):
+        orch.supervisor("api").start("x#y", None, threading.Event())  # type: ignore[arg-type]
+
+
+def test_ctrl_c_after_the_stack_came_up_says_it_is_up(make, world, monkeypatch):
+    import argparse
+
+    from harness import commands, ui
+    from harness.settings import resolve_settings
+
+    orch = make()
+    console = Console(record=True, width=200)
+    orch.console = console
+    app = commands.App(resolve_settings(stack=str(orch.plan.file)), console)
+    app.__dict__.update(plan=orch.plan, orch=orch)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ui, "service_table", interrupted)
+    code = commands.up(app, argparse.Namespace(nodes=["a"], profile=None, keep_on_failure=False))
+    assert code == 130
+    assert "interrupted after the stack came up: it is running on instance 0; `invoke down` stops it" in (
+        console.export_text().replace("\n", " ")
+    )
+    assert "a" in world.running, "nothing was torn down: the stack is up, and said to be"

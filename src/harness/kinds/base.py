@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -134,6 +134,10 @@ E = TypeVar("E", bound=Endpoint)
 S = TypeVar("S", bound=ServiceModel)
 
 
+class HelperRunner(Protocol):
+    def __call__(self, argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int: ...
+
+
 @dataclass(frozen=True)
 class ServiceContext(Generic[S, E]):
     """One service of one instance, as the plan resolved it: what a kind's hooks receive."""
@@ -148,6 +152,17 @@ class ServiceContext(Generic[S, E]):
     rendered: Mapping[str, str]  # the kind's own templates (see Kind.templates), rendered
     stack_file: Path
     instance: int
+    helper: HelperRunner | None = None  # set by the supervisor while it starts the service
+
+    def run_helper(self, argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
+        """Run a one-shot helper (initdb...) recorded and stopped like any process; its exit code.
+
+        Output goes to the service's log; the helper carries the run's marker, so a harness killed
+        meanwhile leaves nothing that ``down`` cannot find.
+        """
+        if self.helper is None:
+            raise HarnessError(f"{self.name}: helpers run only while the service is being started")
+        return self.helper(argv, user=user, timeout=timeout)
 
 
 @dataclass

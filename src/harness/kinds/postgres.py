@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,24 +201,14 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
                 "--locale=C",
                 "--no-sync",
             ]
-            with open(ctx.log_path, "ab") as log:
-                res = subprocess.run(
-                    argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=ctx.data_dir,
-                    user=user.pw_name if user else None,
-                    check=False,
-                    timeout=120,
-                )
+            code = ctx.run_helper(argv, user=user.pw_name if user else None)
         finally:
             os.unlink(pw.name)
-        if res.returncode:
+        if code:
             from harness.processes import log_tail
 
             raise HarnessError(
-                f"{ctx.name}: initdb failed (exit {res.returncode}); "
-                f"last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
+                f"{ctx.name}: initdb failed (exit {code}); last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
             )
 
     def _dsn(self, ctx: Ctx, database: str = "postgres") -> str:
