@@ -1,4 +1,5 @@
-"""What every service's FastAPI app shares: request logging, JSON errors, health answers."""
+"""What every service's FastAPI app shares: request logging, JSON errors, health answers, and the
+first line of defence against hostile requests (NUL bytes in the URL, oversized bodies)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,48 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_LOG = logging.getLogger("requests")
+NO_NUL = r"^[^\x00]*$"  # a pydantic pattern: text a database (or a file system) can store
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``limit`` bytes is 413 naming the limit, declared or streamed.
+
+    The body is read here first (the app would read it whole anyway), so an oversized one is
+    refused before any handler sees it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def _refuse(self) -> JSONResponse:
+        return error(413, f"the request body is larger than this service's limit of {self.limit} bytes", "body")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse()(scope, receive, send)
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await self._refuse()(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def configure_logging(service: str) -> None:
@@ -39,15 +80,21 @@ def error(status: int, message: str, field: str | None = None, **extra: object) 
     return JSONResponse(body, status_code=status)
 
 
-def install(app: FastAPI, service: str) -> None:
-    """One log line per request, and 422s that name the field instead of a pydantic dump."""
+def install(app: FastAPI, service: str, *, max_body: int | None = None) -> None:
+    """One log line per request, 422s that name the field instead of a pydantic dump, no NUL bytes
+    in URLs, and (with ``max_body``) a cap on request bodies."""
     configure_logging(service)
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         t0 = time.perf_counter()
         try:
-            response = await call_next(request)
+            if "\x00" in request.url.path or "%00" in request.url.path.lower():
+                response = error(400, "the URL path contains a NUL byte", "path")
+            elif "%00" in request.url.query.lower() or "\x00" in request.url.query:
+                response = error(400, "the query string contains a NUL byte", "query")
+            else:
+                response = await call_next(request)
         except Exception:
             logging.getLogger(service).exception("unhandled error on %s %s", request.method, request.url.path)
             response = error(500, "internal error")
@@ -57,6 +104,9 @@ def install(app: FastAPI, service: str) -> None:
             "%s %s %s %.1fms session=%s", request.method, request.url.path, response.status_code, ms, session
         )
         return response
+
+    if max_body is not None:
+        app.add_middleware(BodyLimit, limit=max_body)
 
     @app.exception_handler(Rejected)
     async def rejected(request: Request, exc: Rejected) -> JSONResponse:

@@ -49,26 +49,26 @@ def require_key(x_api_key: str | None = Header(None)) -> None:
 
 # -- models of the API ---------------------------------------------------------------------------
 class EpisodeCreate(BaseModel):
-    name: str = Field("episode", min_length=1, max_length=200)
+    name: str = Field("episode", min_length=1, max_length=200, pattern=web.NO_NUL)
     session_id: str | None = Field(None, pattern=SESSION_PATTERN)
 
 
 class Objective(BaseModel):
-    measure: str = Field(min_length=1, max_length=64)
+    measure: str = Field(min_length=1, max_length=64, pattern=web.NO_NUL)
     min: float | None = None
     max: float | None = None
 
 
 class SimulateBody(BaseModel):
-    netlist_path: str = Field(min_length=1, max_length=512)
+    netlist_path: str = Field(min_length=1, max_length=512, pattern=web.NO_NUL)
     objectives: list[Objective] = []
     cost_cap: float | None = Field(None, ge=0)
     timeout_s: float = Field(30.0, gt=0, le=600)
 
 
 class FileBody(BaseModel):
-    path: str = Field(min_length=1, max_length=512)
-    content: str = Field(max_length=5_000_000)
+    path: str = Field(min_length=1, max_length=512, pattern=web.NO_NUL)
+    content: str = Field(max_length=5_000_000, pattern=web.NO_NUL)
 
 
 class EpisodeOut(BaseModel):

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 log = logging.getLogger("frontend")
+MAX_PATH = 1024
 
 
 def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
@@ -43,6 +44,16 @@ def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = unquote(urlparse(self.path).path)
+            if len(path) > MAX_PATH:
+                return self._send(414, f"path longer than {MAX_PATH} characters".encode(), "text/plain")
+            if "\x00" in path:
+                return self._send(400, b"the path contains a NUL byte", "text/plain")
+            try:
+                self._serve(path)
+            except OSError as exc:  # a name the file system refuses (too long a component...)
+                self._send(400, f"bad path: {exc.strerror}".encode(), "text/plain")
+
+        def _serve(self, path: str) -> None:
             if path == "/health":
                 ok = (root / "index.html").is_file()
                 body = {"status": "healthy" if ok else "unhealthy", "dist": str(root)}

@@ -6,6 +6,7 @@ python -m services.temporal_worker.worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -27,9 +28,19 @@ async def serve_health(client: Client, queue: str, port: int) -> asyncio.Abstrac
     """A minimal ``GET /health`` on 127.0.0.1: healthy while Temporal answers its health check."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = (await reader.readline()).decode(errors="replace")
-        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-            pass
+        status, body = 404, {"error": "not found"}
+        try:
+            request = (await reader.readline()).decode(errors="replace")
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+        except (ValueError, asyncio.LimitOverrunError):  # a line past the reader's 64 KiB limit
+            status, body = 414, {"error": "request line or header longer than 64 KiB"}
+            # Read the rest away: closing with unread input would reset the connection, and the
+            # client would never see the answer.
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+                while await asyncio.wait_for(reader.read(65536), 1):
+                    pass
+            request = ""
         if request.split(" ")[1:2] == ["/health"]:
             try:
                 ok = await asyncio.wait_for(client.service_client.check_health(), 3)
@@ -40,10 +51,8 @@ async def serve_health(client: Client, queue: str, port: int) -> asyncio.Abstrac
                 )
             except Exception as exc:
                 status, body = 503, {"status": "unhealthy", "failing": {"temporal": str(exc)[:200]}}
-        else:
-            status, body = 404, {"error": "not found"}
         data = json.dumps(body).encode()
-        reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+        reason = {200: "OK", 404: "Not Found", 414: "URI Too Long", 503: "Service Unavailable"}[status]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()

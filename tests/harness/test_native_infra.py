@@ -68,6 +68,28 @@ def test_postgres_has_app_role_and_databases(infra):
     assert infra["POSTGRES_URL"] == f"postgresql://app@127.0.0.1:{infra['POSTGRES_PORT']}/app"  # no password
 
 
+def test_postgres_local_socket_needs_a_password_too(infra):
+    sockets = ROOT / ".harness" / str(INSTANCE) / "postgres" / "run"
+    assert oct(sockets.stat().st_mode)[-3:] == "700", "only the server's user may enter the socket directory"
+    port = infra["POSTGRES_PORT"]
+    # As the server's own user (who can enter the directory), without a password: refused.
+    probe = (
+        "import psycopg, sys\n"
+        "try:\n"
+        f"    psycopg.connect(host='{sockets}', port={port}, user='postgres', dbname='postgres').close()\n"
+        "    print('connected')\n"
+        "except psycopg.OperationalError as exc:\n"
+        "    print('refused:', str(exc).strip().splitlines()[-1])\n"
+    )
+    res = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, text=True, user="postgres", timeout=30)
+    if "No module named 'psycopg'" in res.stderr:
+        # The server's user cannot run the harness's interpreter (under /root); ask as root instead.
+        res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert "refused:" in res.stdout and "password" in res.stdout, res.stdout + res.stderr
+    with psycopg.connect(host=str(sockets), port=port, user="app", password=infra["POSTGRES_PASSWORD"], dbname="app"):
+        pass
+
+
 def test_s3_buckets_exist_and_take_objects(infra):
     client = s3_client(infra["S3_ENDPOINT"], infra["S3_ACCESS_KEY"], infra["S3_SECRET_KEY"], infra["S3_REGION"])
     names = {b["Name"] for b in client.list_buckets()["Buckets"]}

@@ -2,7 +2,8 @@
 
 ``initdb`` runs once into ``.harness/<instance>/<service>/data``. As root, the server runs as
 an unprivileged user (``run_as``, else the ``postgres`` system user), since PostgreSQL refuses
-to run as root; its data and socket directories are handed to that user. Once it answers, the
+to run as root; its data and socket directories are handed to that user, the socket directory
+closed to everyone else. Every connection, local socket included, needs a password (scram). Once it answers, the
 app role and its databases are created through the superuser.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import tempfile
@@ -107,6 +109,20 @@ def _run_as(ctx: Ctx) -> pwd.struct_passwd | None:
         ) from None
 
 
+def _no_trust(hba: Path) -> None:
+    """A cluster made before local connections needed a password gets them closed too."""
+    try:
+        text = hba.read_text()
+    except OSError:
+        return
+    lines = [
+        re.sub(r"\btrust\s*$", "scram-sha-256", line) if line.split()[:1] in (["local"], ["host"]) else line
+        for line in text.splitlines()
+    ]
+    if lines != text.splitlines():
+        hba.write_text("\n".join(lines) + "\n")
+
+
 def _check_reachable(path: Path, user: pwd.struct_passwd, service: str) -> None:
     """Every parent must be searchable by the server's user, or initdb fails obscurely."""
     for parent in reversed(path.parents):
@@ -160,8 +176,10 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
             _check_reachable(root, user, ctx.name)
             for d in (root, sockets):
                 os.chown(d, user.pw_uid, user.pw_gid)
+        sockets.chmod(0o700)
         if not (data / "PG_VERSION").exists():
             self._initdb(ctx, data, user)
+        _no_trust(data / "pg_hba.conf")
         ep = ctx.endpoint
         argv = [
             server_bin("postgres", ctx.env.get("PATH")),
@@ -193,7 +211,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
                 str(data),
                 "-U",
                 "postgres",
-                "--auth-local=trust",
+                "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
                 f"--pwfile={pw.name}",
                 "-E",
