@@ -94,6 +94,7 @@ class InstanceLock:
         self._fh: IO[str] | None = None
         self._depth = 0
         self.token = ""
+        self.inherited = False  # held by the run whose tests started this command
 
     def acquire(self, what: str) -> None:
         """Take the lock; re-entrant, so a suite can hold it across its up, tests and down."""
@@ -114,6 +115,7 @@ class InstanceLock:
             if inherited and holder.endswith(f"token={inherited}"):
                 # A harness command run by the holder's own tests (e.g. stop one service): the
                 # holder is waiting on them, so they act under its lock.
+                self.inherited = True
                 return
             raise LockedError(
                 f"instance {self.instance} is busy: {holder.split(' token=')[0]} holds {self.path}; wait for it, "
@@ -139,7 +141,11 @@ class InstanceLock:
 
 
 class Ledger:
-    """One instance's state, shared by the threads of a run; every change is saved at once."""
+    """One instance's state, shared by the threads of a run; every change is saved at once.
+
+    Every read and change starts from the file, not from memory: a harness command the run's own
+    tests start under its lock (stop a service, start it again) writes the same file meanwhile.
+    """
 
     def __init__(self, state_dir: Path, instance: int) -> None:
         self.store = StateStore(state_dir)
@@ -155,9 +161,18 @@ class Ledger:
         with self._mutex:
             self._state, self.problem = self.store.load()
 
+    def _fresh(self) -> None:
+        """The file's state, when it can be read (else the last good one, and the problem kept)."""
+        state, problem = self.store.load()
+        if problem is None:
+            self._state, self.problem = state, None
+        else:
+            self.problem = problem
+
     def read(self, view: Callable[[State], T]) -> T:
         """A value computed from a consistent copy of the state."""
         with self._mutex:
+            self._fresh()
             return view(copy.deepcopy(self._state))
 
     def records(self) -> dict[str, ProcRecord]:
@@ -165,12 +180,19 @@ class Ledger:
 
     def _change(self, change: Callable[[State], None]) -> None:
         with self._mutex:
+            self._fresh()
             change(self._state)
             self.store.save(self._state)
             self.problem = None
 
     def begin_run(self) -> str:
-        """This process now owns the instance's run; returns the run token its children carry."""
+        """This process now owns the instance's run; returns the run token its children carry.
+
+        Under an inherited lock the holder keeps owning the run: its token is reused, so what
+        this command starts belongs to that run (and is reaped with it if it is killed).
+        """
+        if self.lock.inherited:
+            return self.read(lambda s: s.run_token) or uuid.uuid4().hex[:12]
         me = psutil.Process()
         token = uuid.uuid4().hex[:12]
 
@@ -181,7 +203,8 @@ class Ledger:
         return token
 
     def finish_run(self) -> None:
-        self._change(lambda s: setattr(s, "complete", True))
+        if not self.lock.inherited:
+            self._change(lambda s: setattr(s, "complete", True))
 
     def record(self, rec: ProcRecord) -> None:
         self._change(lambda s: s.processes.__setitem__(rec.name, rec))

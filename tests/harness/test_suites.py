@@ -199,3 +199,46 @@ def test_suite_tears_down_only_what_it_started(notes):
     assert "running" in db_line and "healthy" in db_line
     assert "stopped" in api_line
     assert port_free(26080 + 10 * NOTES_INSTANCE)
+
+
+RESTARTING_SUITE = """
+[services.api]
+command = "{app} --port {port}"
+port = {p0}
+ready = { http = "/health", timeout = 20 }
+
+[profiles.app]
+services = ["api"]
+
+[suites.restart]
+profile = "app"
+command = ["{python}", "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+paths = ["test_restart.py"]
+"""
+
+RESTART_TEST = """
+import os, subprocess, sys
+
+
+def harness(*args):
+    cmd = [sys.executable, "-m", "harness", "--stack", os.environ["HARNESS_STACK_FILE"],
+           "--instance", os.environ["HARNESS_INSTANCE"], *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
+def test_stop_and_start_the_api_through_the_harness():
+    harness("stop", "api")
+    harness("up", "api")
+"""
+
+
+def test_a_service_restarted_by_the_suites_own_tests_is_still_torn_down(make_stack):
+    sd = make_stack(RESTARTING_SUITE)
+    (sd.root / "test_restart.py").write_text(RESTART_TEST)
+    res = sd.cli("suite", "restart")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert owned_processes(sd.state_dir()) == [], "the api started again by the test was stopped too"
+    assert port_free(sd.ports[0])
+    state = json.loads((sd.state_dir() / "state.json").read_text())
+    assert state["processes"] == {} and state["complete"] is True

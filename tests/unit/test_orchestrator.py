@@ -361,3 +361,14 @@ def test_ctrl_c_after_the_stack_came_up_says_it_is_up(make, world, monkeypatch):
         console.export_text().replace("\n", " ")
     )
     assert "a" in world.running, "nothing was torn down: the stack is up, and said to be"
+
+
+def test_ledgers_of_two_processes_see_each_others_records(tmp_path):
+    """A harness command run by a suite's tests writes the same state file as the suite."""
+    outer, nested = Ledger(tmp_path, 0), Ledger(tmp_path, 0)
+    outer.record(ProcRecord("api", 1, 0.0, ["x"], "/l", 0.0))
+    nested.forget("api")
+    nested.record(ProcRecord("api", 2, 0.0, ["x"], "/l", 0.0))
+    assert outer.records()["api"].pid == 2, "the outer run stops what the nested command started"
+    outer.record(ProcRecord("db", 3, 0.0, ["x"], "/l", 0.0))
+    assert set(nested.records()) == {"api", "db"}
