@@ -180,7 +180,7 @@ export function App() {
               <h3>Events</h3>
               <ol className="events" data-testid="events">
                 {events.map((ev) => (
-                  <li key={ev.id} data-testid="event-item" data-kind={ev.kind}>
+                  <li key={ev.id} data-testid="event-item" data-kind={ev.kind} data-event-id={ev.id}>
                     <time>{new Date(ev.created_at).toLocaleTimeString()}</time> {ev.kind}
                     {ev.kind === "status" ? ` → ${String(ev.data.to)}` : ""}
                     {ev.kind === "artifact" ? ` ${String(ev.data.kind)}` : ""}

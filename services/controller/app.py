@@ -7,6 +7,7 @@ worker_light, which enforces the workspace path rules.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import re
 import uuid
@@ -91,6 +92,14 @@ class EventOut(BaseModel):
     kind: str
     data: dict[str, Any]
     created_at: str
+
+
+class EpisodeList(BaseModel):
+    episodes: list[EpisodeOut]
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
 
 
 def episode_out(e: Episode, artifacts: list[Artifact] | None = None) -> dict[str, Any]:
@@ -208,7 +217,7 @@ def create_episode(body: EpisodeCreate) -> dict[str, Any]:
         return episode_out(episode)
 
 
-@app.get("/episodes")
+@app.get("/episodes", response_model=EpisodeList)
 def list_episodes(
     status: str | None = Query(None, max_length=16), limit: int = Query(50, ge=1, le=500)
 ) -> dict[str, Any]:
@@ -229,7 +238,7 @@ def read_episode(episode_id: str) -> dict[str, Any]:
         return episode_out(episode, artifacts)
 
 
-@app.get("/episodes/{episode_id}/events")
+@app.get("/episodes/{episode_id}/events", response_model=EventList)
 def read_events(episode_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
     with db.session() as s:
         get_episode(s, episode_id)
@@ -302,7 +311,9 @@ ASSET_PATH = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
 
 @app.get("/api/episodes/{episode_id}/assets/{path:path}")
-def asset(episode_id: str, path: str) -> Response:
+def asset(episode_id: str, path: str, if_none_match: str | None = Header(None)) -> Response:
+    """A workspace file of the episode, with an ETag (the MD5 of its bytes, as S3's for a plain
+    upload) so a viewer can revalidate: ``If-None-Match`` with the same tag is 304."""
     if not ASSET_PATH.match(path) or path.startswith("/") or ".." in path.split("/"):
         raise Rejected(403, f"asset path {path!r} is not allowed", "path")
     with db.session() as s:
@@ -320,4 +331,9 @@ def asset(episode_id: str, path: str) -> Response:
             else resp.text
         )
         raise Rejected(resp.status_code if resp.status_code < 500 else 502, detail, "path")
-    return Response(resp.content, media_type=resp.headers.get("content-type", "application/octet-stream"))
+    etag = f'"{hashlib.md5(resp.content, usedforsecurity=False).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    media = resp.headers.get("content-type", "application/octet-stream")
+    return Response(resp.content, media_type=media, headers=headers)

@@ -151,6 +151,19 @@ def evaluate(objectives: list[dict[str, Any]], found: dict[str, float]) -> list[
     return results
 
 
+def invalid_reason(output: str) -> str:
+    """ngspice's error line with the lines that say what it is about: "Error on line 6 or its
+    substitute:" alone names nothing; the offending line and "could not find a valid modelname"
+    after it name the part or model."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if INVALID.search(line):
+            noise = ("simulation interrupted", "note:")
+            context = [ln for ln in lines[i + 1 : i + 3] if not ln.lower().startswith(noise)]
+            return " ".join([line, *context])[:500]
+    return ""
+
+
 def classify(run: Run, objective_results: list[dict[str, Any]]) -> tuple[str, str]:
     """(outcome, reason) from what ngspice printed and what the objectives say."""
     if run.timed_out:
@@ -160,8 +173,7 @@ def classify(run: Run, objective_results: list[dict[str, Any]]) -> tuple[str, st
         return "non_convergence", converge.group(0)
     invalid = INVALID.search(run.output)
     if invalid or not run.vectors:
-        line = next((ln.strip() for ln in run.output.splitlines() if INVALID.search(ln)), "")
-        return "invalid_netlist", line or f"ngspice produced no results (exit {run.returncode})"
+        return "invalid_netlist", invalid_reason(run.output) or f"ngspice produced no results (exit {run.returncode})"
     failed = [r for r in objective_results if not r["passed"]]
     if failed:
         return "objective_failed", "; ".join(f"{r['measure']}: {r['reason']}" for r in failed)

@@ -28,6 +28,9 @@ def test_int_302_new_episode_appears_in_the_list(fresh_page, stack):
     episode_id = fresh_page.url.rsplit("/", 1)[-1]
     item = fresh_page.locator(f'[data-testid="episode-item"][data-episode-id="{episode_id}"]')
     expect(item).to_be_visible()
+    expect(item).to_have_class("selected")
+    expect(item.get_by_test_id("episode-item-status")).to_have_text("created")
+    expect(fresh_page.locator('[data-testid="episode-item"].selected')).to_have_count(1)
     assert stack.episode(episode_id).status == "created"
 
 
@@ -38,10 +41,13 @@ def test_int_303_events_update_live_without_reload(fresh_page, stack):
     fresh_page.get_by_test_id("netlist-input").fill(RC_FILTER)
     fresh_page.get_by_test_id("simulate").click()
     expect(fresh_page.get_by_test_id("episode-status")).to_have_text("completed", timeout=TIMEOUT)
-    kinds = fresh_page.get_by_test_id("event-item").evaluate_all("els => els.map(e => e.dataset.kind)")
-    assert {"status", "bundled", "validated", "simulated", "artifact"} <= set(kinds)
+    shown = fresh_page.get_by_test_id("event-item").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.eventId), e.dataset.kind])"
+    )
+    assert {"status", "bundled", "validated", "simulated", "artifact"} <= {kind for _, kind in shown}
     episode_id = fresh_page.url.rsplit("/", 1)[-1]
-    assert len(kinds) == len(stack.events(episode_id))  # every event shown, none invented
+    # Exactly the controller's events, in its order: every one shown, none invented or repeated.
+    assert shown == [[e.id, e.kind] for e in stack.events(episode_id)]
 
 
 @pytest.mark.int_id("INT-304")
@@ -90,8 +96,8 @@ def test_int_307_controller_errors_are_shown(fresh_page, app_url):
     fresh_page.goto(f"{app_url}/episodes/{missing}")
     banner = fresh_page.get_by_test_id("error-banner")
     expect(banner).to_be_visible(timeout=TIMEOUT)
-    expect(banner).to_contain_text("404")
-    expect(banner).to_contain_text(missing)
+    # The controller's own message, not the frontend's "404 fetching ..." text.
+    expect(banner).to_contain_text(f"404: no episode '{missing}'")
 
 
 @pytest.mark.int_id("INT-308")

@@ -82,6 +82,7 @@ class Simulation(Model):
     measurements: dict[str, float] = {}
     objectives: list[dict[str, Any]] = []
     artifacts: dict[str, S3Ref] = {}
+    duration_s: float = 0.0
 
 
 class Execution(Model):

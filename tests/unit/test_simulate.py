@@ -66,5 +66,9 @@ def test_taxonomy():
     assert classify(run("doAnalyses: TRAN:  Timestep too small"), [])[0] == "non_convergence"
     assert classify(run("Error on line 3: unknown model"), [])[0] == "invalid_netlist"
     assert classify(run("fine", vectors={}), [])[0] == "invalid_netlist"
+    undefined = "Error on line 6 or its substitute:\n  d1 out 0 nosuchmodel\ncould not find a valid modelname\n"
+    outcome, reason = classify(run(undefined + "    Simulation interrupted due to error!\n"), [])
+    assert outcome == "invalid_netlist" and "nosuchmodel" in reason and "could not find a valid modelname" in reason
+    assert "interrupted" not in reason
     assert classify(run("fine"), [{"measure": "m", "passed": False, "reason": "x"}]) == ("objective_failed", "m: x")
     assert classify(run("fine"), [{"measure": "m", "passed": True, "reason": ""}]) == ("success", "")

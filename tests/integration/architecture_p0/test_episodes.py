@@ -39,20 +39,28 @@ def test_int_021_lifecycle_through_temporal_with_timestamped_events(stack, sessi
         assert data["bucket"] == "artifacts" and data["key"] and data["etag"]
     with stack.db() as conn:
         rows = conn.execute(
-            "SELECT kind, data->>'to' FROM episode_events WHERE episode_id = %s ORDER BY id", (final.id,)
+            "SELECT id, kind, data, created_at FROM episode_events WHERE episode_id = %s ORDER BY id", (final.id,)
         ).fetchall()
-    assert [r for r in rows if r[0] == "status"] == [("status", t) for _, t in transitions]
+    # Every event the API returned is a row in Postgres, with the same id, kind, data and time.
+    assert [(r[0], r[1], r[2]) for r in rows] == [(e.id, e.kind, e.data) for e in events]
+    assert [r[3] for r in rows] == stamps
+    assert [r[2]["to"] for r in rows if r[1] == "status"] == [t for _, t in transitions]
 
 
 @pytest.mark.int_id("INT-022")
 def test_int_022_waveform_served_through_assets_matches_s3(stack, session_id):
     final = completed_episode(stack, session_id)
     waveform = next(a for a in final.artifacts if a["kind"] == "waveform")
-    resp = stack.controller.get(f"/api/episodes/{final.id}/assets/{waveform['path']}")
+    url = f"/api/episodes/{final.id}/assets/{waveform['path']}"
+    resp = stack.controller.get(url)
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "image/png"
     obj = stack.s3().get_object(Bucket=waveform["bucket"], Key=waveform["key"])
     assert obj["Body"].read() == resp.content
-    assert obj["ETag"].strip('"') == waveform["etag"]
+    assert resp.headers["etag"].strip('"') == obj["ETag"].strip('"') == waveform["etag"]
+    again = stack.controller.get(url, headers={"If-None-Match": resp.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == resp.headers["etag"]
+    changed = stack.controller.get(url, headers={"If-None-Match": '"not-the-tag"'})
+    assert changed.status_code == 200 and changed.content == resp.content
     netlist = stack.controller.get(f"/api/episodes/{final.id}/assets/circuit.cir")
     assert netlist.status_code == 200 and netlist.text == RC_FILTER

@@ -25,7 +25,8 @@ def test_int_001_every_service_reports_healthy_with_its_checks(stack, service_cl
 
 
 @pytest.mark.int_id("INT-001")
-def test_int_001_temporal_worker_reports_healthy(stack):
+def test_int_001_temporal_worker_reports_healthy_with_its_checks(stack):
     resp = stack.temporal_worker.get("/health")
     assert resp.status_code == 200 and resp.json()["status"] == "healthy"
+    assert set(resp.json()["checks"]) == {"temporal", "task_queue", "postgres", "s3"}
     assert resp.json()["task_queue"] == stack.env["TEMPORAL_TASK_QUEUE"]

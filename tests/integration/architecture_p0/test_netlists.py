@@ -42,9 +42,12 @@ def test_int_013_unknown_part_is_named_with_its_line(stack, session_id):
 def test_int_014_cost_cap_is_enforced(stack, session_id):
     under = stack.validate(session_id, RC_FILTER, cost_cap=1.0)
     assert under.valid
+    total = round(sum(line["quantity"] * line["unit_price"] for line in under.bom), 4)
+    assert total > 0.001 and under.total_cost == total, "the total is the bill of materials' sum"
     over = stack.validate(session_id, RC_FILTER, cost_cap=0.001)
-    assert not over.valid
-    assert over.problems[0].kind == "cost" and "0.0010" in over.problems[0].message
+    assert not over.valid and over.total_cost == total
+    assert over.problems[0].kind == "cost"
+    assert f"{total:.4f}" in over.problems[0].message and "0.0010" in over.problems[0].message
 
 
 @pytest.mark.int_id("INT-015")

@@ -36,11 +36,14 @@ def test_int_017_objective_failed_names_the_measure(stack, session_id):
 
 
 @pytest.mark.int_id("INT-018")
-@pytest.mark.parametrize("netlist", [RC_FILTER.replace("R-0603-1k", "R-NOT-A-PART"), UNDEFINED_MODEL])
-def test_int_018_invalid_netlist(stack, session_id, netlist):
+@pytest.mark.parametrize(
+    ("netlist", "named"),
+    [(RC_FILTER.replace("R-0603-1k", "R-NOT-A-PART"), "R-NOT-A-PART"), (UNDEFINED_MODEL, "nosuchmodel")],
+)
+def test_int_018_invalid_netlist(stack, session_id, netlist, named):
     sim = stack.simulate(session_id, netlist)
     assert sim.outcome == "invalid_netlist", sim
-    assert sim.reason
+    assert named in sim.reason.lower() or named in sim.reason, f"the reason names the part or model: {sim.reason}"
 
 
 @pytest.mark.int_id("INT-019")
@@ -56,6 +59,7 @@ def test_int_020_timeout(stack, session_id):
     sim = stack.simulate(session_id, ENDLESS, timeout_s=1.5)
     assert sim.outcome == "timeout", sim
     assert "time limit" in sim.reason
+    assert 1.5 <= sim.duration_s < 4.5, f"stopped at the limit, not long after: {sim.duration_s} s"
 
 
 @pytest.mark.int_id("INT-026")

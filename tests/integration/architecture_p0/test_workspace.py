@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import tarfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -32,17 +35,24 @@ def test_int_002_write_then_read_round_trip(stack, session_id):
     stack.write(session_id, "blob.bin", binary)
     read = stack.light.post("/fs/read", json={"path": "blob.bin"}, headers=hdr(session_id)).json()
     assert read["encoding"] == "base64" and read["size"] == 256
+    assert base64.b64decode(read["content"]) == binary, "the bytes themselves round-trip"
     missing = stack.light.post("/fs/read", json={"path": "nope.txt"}, headers=hdr(session_id))
     assert missing.status_code == 404 and missing.json()["field"] == "path"
 
 
 @pytest.mark.int_id("INT-003")
 def test_int_003_list_shows_every_file_with_its_size(stack, session_id):
-    stack.write(session_id, "a.txt", "aaa")
-    stack.write(session_id, "dir/b.txt", "bbbbb")
+    # Written out of order, so only a sorted listing passes.
+    for path, content in [("z.txt", "z"), ("dir/b.txt", "bbbbb"), ("a.txt", "aaa"), ("m/n.txt", "nn")]:
+        stack.write(session_id, path, content)
     resp = stack.light.get("/fs/list", headers=hdr(session_id))
     assert resp.status_code == 200
-    assert resp.json()["files"] == [{"path": "a.txt", "size": 3}, {"path": "dir/b.txt", "size": 5}]
+    assert resp.json()["files"] == [
+        {"path": "a.txt", "size": 3},
+        {"path": "dir/b.txt", "size": 5},
+        {"path": "m/n.txt", "size": 2},
+        {"path": "z.txt", "size": 1},
+    ]
 
 
 @pytest.mark.int_id("INT-004")
@@ -107,10 +117,14 @@ def test_int_007_symlink_out_of_the_workspace_is_403(stack, session_id):
     for path in ("etc_link/passwd", "host_link"):
         resp = stack.light.post("/fs/read", json={"path": path}, headers=hdr(session_id))
         assert resp.status_code == 403, resp.text
-    write = stack.light.post("/fs/write", json={"path": "etc_link/evil", "content": "x"}, headers=hdr(session_id))
-    assert write.status_code == 403
+    hostname = Path("/etc/hostname").read_bytes()
+    for path in ("etc_link/evil", "host_link"):  # through the directory link, and the file link
+        write = stack.light.post("/fs/write", json={"path": path, "content": "x"}, headers=hdr(session_id))
+        assert write.status_code == 403 and write.json()["field"] == "path", (path, write.text)
+    assert Path("/etc/hostname").read_bytes() == hostname, "nothing was written through the link"
+    assert not os.path.exists("/etc/evil")
     listed = [f["path"] for f in stack.light.get("/fs/list", headers=hdr(session_id)).json()["files"]]
-    assert "host_link" not in listed
+    assert listed == [], "neither link (nor anything behind the directory link) is listed"
 
 
 @pytest.mark.int_id("INT-008")

@@ -114,7 +114,9 @@ def test_int_109_second_simulate_while_active_is_409(stack, session_id):
     episode = start(stack, session_id, ENDLESS, timeout_s=20)
     again = stack.start_simulation(episode)
     assert again.status_code == 409
-    assert again.json()["workflow_id"] == stack.episode(episode.id).workflow_id
+    running = stack.episode(episode.id).workflow_id
+    assert running and running.startswith(f"episode-{episode.id}-"), running
+    assert again.json()["workflow_id"] == running
     stack.controller.post(f"/episodes/{episode.id}/interrupt", headers=stack.key)
     assert stack.wait_final(episode.id).status == "interrupted"
 
@@ -134,6 +136,7 @@ def test_int_110_interrupt_of_an_idle_episode_is_409(stack, session_id):
         ("get", "/episodes/{id}/events"),
         ("post", "/episodes/{id}/simulate"),
         ("post", "/episodes/{id}/interrupt"),
+        ("post", "/episodes/{id}/files"),
         ("get", "/api/episodes/{id}/assets/x.png"),
     ],
 )
@@ -141,5 +144,7 @@ def test_int_111_unknown_episode_is_404(stack, method, path):
     kwargs = {"headers": stack.key}
     if path.endswith("simulate"):
         kwargs["json"] = {"netlist_path": "c.cir"}
+    if path.endswith("files"):
+        kwargs["json"] = {"path": "a.txt", "content": "x"}
     resp = getattr(stack.controller, method)(path.format(id="f" * 32), **kwargs)
     assert resp.status_code == 404 and resp.json()["field"] == "episode_id"
