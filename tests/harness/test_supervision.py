@@ -16,7 +16,7 @@ import pytest
 
 from harness.ports import port_free
 
-from .conftest import owned_processes, wait_for
+from .conftest import APP, owned_processes, wait_for
 
 TWO_APPS = """
 [stack]
@@ -360,3 +360,161 @@ def test_a_stray_that_cleared_its_environment_and_left_its_session_is_stopped(ma
     assert down.returncode == 0, down.stderr
     assert f"stray pid {stray.pid}" in down.stderr
     wait_for(lambda: not stray.is_running() or stray.status() == psutil.STATUS_ZOMBIE, 5, "the stray to be gone")
+
+
+IGNORES_TERM = """
+import signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+srv = socket.socket()
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen()
+while True:
+    time.sleep(1)
+"""
+
+
+def test_a_service_that_ignores_sigterm_is_killed_after_its_grace_period(make_stack, tmp_path):
+    script = tmp_path / "stubborn.py"
+    script.write_text(IGNORES_TERM)
+    sd = make_stack(f"""
+    [services.stubborn]
+    command = "{{python}} {script} {{port}}"
+    port = {{p0}}
+    stop_timeout = 1.5
+    """)
+    assert sd.cli("up").returncode == 0
+    pid = json.loads((sd.state_dir() / "state.json").read_text())["processes"]["stubborn"]["pid"]
+    t0 = time.monotonic()
+    assert sd.cli("down").returncode == 0
+    took = time.monotonic() - t0
+    assert 1.5 <= took < 8, f"TERM, the 1.5 s grace, then KILL: took {took:.1f} s"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert port_free(sd.ports[0])
+
+
+def test_each_process_leads_its_own_group_and_is_recorded_before_the_wait(make_stack):
+    sd = make_stack("""
+    [services.slow]
+    command = "{app} --port {port} --delay 3"
+    port = {p0}
+    ready = { http = "/health", timeout = 30 }
+    """)
+    up = sd.popen("up")
+    state_file = sd.state_dir() / "state.json"
+
+    def recorded():
+        try:
+            return json.loads(state_file.read_text())["processes"].get("slow")
+        except (OSError, ValueError):
+            return None
+
+    wait_for(recorded, 20, "the service to be recorded")
+    rec = recorded()
+    assert port_free(sd.ports[0]), "recorded while the harness is still waiting for it to be ready"
+    proc = psutil.Process(rec["pid"])
+    assert abs(proc.create_time() - rec["create_time"]) < 0.05
+    assert rec["argv"] == [sys.executable, str(APP), "--port", str(sd.ports[0]), "--delay", "3"]
+    assert os.getpgid(rec["pid"]) == rec["pid"] and os.getsid(rec["pid"]) == rec["pid"], "its own group and session"
+    assert os.getpgid(rec["pid"]) != os.getpgid(up.pid)
+    assert up.wait(timeout=60) == 0
+
+
+def test_a_recycled_pid_in_a_stale_state_file_is_left_alone(make_stack):
+    sd = make_stack(TWO_APPS)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state = {
+            "owner_pid": 1,
+            "owner_create_time": 1.0,  # a dead harness: the next command reaps its run
+            "complete": False,
+            "run_token": "gone",
+            "processes": {
+                "api": {
+                    "name": "api",
+                    "pid": bystander.pid,
+                    "create_time": psutil.Process(bystander.pid).create_time() - 1000,  # not this process
+                    "argv": ["old"],
+                    "log": "/dev/null",
+                    "started_at": 0.0,
+                }
+            },
+            "step_hashes": {},
+        }
+        sd.state_dir().mkdir(parents=True)
+        (sd.state_dir() / "state.json").write_text(json.dumps(state))
+        assert sd.cli("status").returncode == 0  # reaps the dead run
+        assert sd.cli("down").returncode == 0
+        assert bystander.poll() is None, "a pid whose start time differs is somebody else's"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_down_after_a_sigkilled_harness_stops_what_it_left(make_stack):
+    sd = make_stack("""
+    [services.quick]
+    command = "{app} --port {port} --orphan"
+    port = {p0}
+
+    [services.slow]
+    command = "{app} --port {port} --delay 30"
+    port = {p1}
+    ready = { http = "/health", timeout = 60 }
+    after = ["quick"]
+    """)
+    up = sd.popen("up")
+    wait_for(lambda: len(owned_processes(sd.state_dir())) >= 3, 20, "both services (and the orphan) to start")
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    down = sd.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert "reaped" in down.stderr or "stopped" in down.stderr
+    assert owned_processes(sd.state_dir()) == []
+    assert port_free(sd.ports[0]) and port_free(sd.ports[1])
+
+
+def test_keep_on_failure_also_holds_on_ctrl_c(make_stack):
+    sd = make_stack("""
+    [services.quick]
+    command = "{app} --port {port}"
+    port = {p0}
+
+    [services.slow]
+    command = "{app} --port {port} --delay 30"
+    port = {p1}
+    ready = { http = "/health", timeout = 60 }
+    after = ["quick"]
+    """)
+    up = sd.popen("up", "--keep-on-failure")
+    wait_for(lambda: len(owned_processes(sd.state_dir())) >= 2, 20, "both services to start")
+    up.send_signal(signal.SIGINT)
+    out, _ = up.communicate(timeout=30)
+    assert up.returncode == 130, out
+    assert "keep-on-failure" in out
+    with socket.create_connection(("127.0.0.1", sd.ports[0]), timeout=2):
+        pass
+    assert len(owned_processes(sd.state_dir())) >= 2
+    assert sd.cli("down").returncode == 0
+    assert owned_processes(sd.state_dir()) == []
+
+
+def test_an_unchanged_but_unhealthy_service_is_restarted_by_the_next_up(make_stack, tmp_path):
+    flag = tmp_path / "healthy"
+    flag.write_text("yes")
+    sd = make_stack(f"""
+    [services.api]
+    command = "{{app}} --port {{port}}"
+    port = {{p0}}
+    ready = {{ command = "test -f {flag}", timeout = 3 }}
+    """)
+    assert sd.cli("up").returncode == 0
+    pid = httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"]
+    flag.unlink()  # its readiness check now fails, though nothing about it changed
+    res = sd.cli("up", timeout=60)
+    assert "not healthy" in res.stderr
+    flag.write_text("yes")
+    wait_for(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 10, "the old one"
+    )
+    assert sd.cli("up").returncode == 0
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] != pid

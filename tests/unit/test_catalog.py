@@ -54,17 +54,34 @@ def collect_tests() -> list[dict[str, object]]:
                 and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in stmt.targets)
                 for m in _marks(stmt.value)
             ]
-            for fn in tree.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test_"):
-                    marks = module_marks + [m for d in fn.decorator_list for m in _marks(d)]
-                    tests.append(
-                        {
-                            "where": f"{path.relative_to(ROOT)}::{fn.name}",
-                            "ids": [a[0] for name, a in marks if name == "int_id" and a],
-                            "tiers": {name for name, _ in marks if name in TIERS.values()},
-                        }
-                    )
+            tests += _tests_in(tree.body, module_marks, str(path.relative_to(ROOT)))
     return tests
+
+
+def _tests_in(body: list[ast.stmt], inherited: list[tuple[str, list[str]]], where: str) -> list[dict[str, object]]:
+    """Test functions (plain or async) at this level and in ``Test*`` classes, with their markers."""
+    found: list[dict[str, object]] = []
+    for node in body:
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            class_marks = [m for d in node.decorator_list for m in _marks(d)]
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "pytestmark" for t in stmt.targets
+                ):
+                    class_marks += _marks(stmt.value)
+            found += _tests_in(node.body, inherited + class_marks, f"{where}::{node.name}")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
+            marks = inherited + [m for d in node.decorator_list for m in _marks(d)]
+            found.append(
+                {
+                    "where": f"{where}::{node.name}",
+                    "ids": [a[0] for name, a in marks if name == "int_id" and a],
+                    "tiers": {name for name, _ in marks if name in TIERS.values()},
+                    # A skipped or expected-to-fail test proves nothing: it covers no id.
+                    "covers": not any(name in ("skip", "skipif", "xfail") for name, _ in marks),
+                }
+            )
+    return found
 
 
 def test_catalog_is_big_enough_per_tier():
@@ -97,8 +114,40 @@ def test_every_test_has_one_known_id_and_the_catalogs_tier():
 
 def test_every_catalog_id_has_a_test_or_a_deferral_reason():
     entries = read_catalog()
-    tested = {i for t in collect_tests() for i in t["ids"]}
+    tested = {i for t in collect_tests() if t["covers"] for i in t["ids"]}
     deferred = {i for i, e in entries.items() if e["status"].startswith("deferred:") and len(e["status"]) > 12}
     missing = sorted(set(entries) - tested - deferred)
     assert not missing, f"catalog ids without a test or a 'deferred: <reason>' status: {missing}"
     assert len(deferred) <= MAX_DEFERRED, f"too many deferred ids: {sorted(deferred)}"
+
+
+def test_the_collector_sees_classes_async_tests_and_discounts_skips(tmp_path, monkeypatch):
+    module = tmp_path / "integration" / "test_sample.py"
+    module.parent.mkdir()
+    module.write_text(
+        "import pytest\n"
+        "pytestmark = pytest.mark.integration_p0\n"
+        "class TestGroup:\n"
+        "    @pytest.mark.int_id('INT-001')\n"
+        "    def test_int_001_in_a_class(self): ...\n"
+        "@pytest.mark.int_id('INT-002')\n"
+        "async def test_int_002_async(): ...\n"
+        "@pytest.mark.skip(reason='not yet')\n"
+        "@pytest.mark.int_id('INT-003')\n"
+        "def test_int_003_skipped(): ...\n"
+        "@pytest.mark.xfail(reason='broken')\n"
+        "@pytest.mark.int_id('INT-004')\n"
+        "def test_int_004_xfailed(): ...\n"
+    )
+    monkeypatch.setitem(globals(), "TEST_DIRS", [module.parent])
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    found = {t["where"].rsplit("::", 1)[1]: t for t in collect_tests()}
+    assert set(found) == {
+        "test_int_001_in_a_class",
+        "test_int_002_async",
+        "test_int_003_skipped",
+        "test_int_004_xfailed",
+    }
+    assert found["test_int_001_in_a_class"]["tiers"] == {"integration_p0"}
+    assert found["test_int_001_in_a_class"]["covers"] and found["test_int_002_async"]["covers"]
+    assert not found["test_int_003_skipped"]["covers"] and not found["test_int_004_xfailed"]["covers"]

@@ -252,3 +252,13 @@ def test_paths_that_leave_the_project_are_refused(tmp_path, edit, key):
 def test_absolute_paths_are_the_users_deliberate_choice(tmp_path):
     text = GOOD.replace('[stack]\nname = "demo"', f'[stack]\nname = "demo"\nstate_dir = "{tmp_path}/state"')
     assert load_stack_file(write(tmp_path, text)).stack.state_dir == f"{tmp_path}/state"
+
+
+def test_ports_that_collide_at_some_instance_are_refused_at_load(tmp_path):
+    text = GOOD.replace('[stack]\nname = "demo"', '[stack]\nname = "demo"\nport_offset = 100\nmax_instance = 5')
+    text = text.replace("port = 28000", "port = 25732")  # 25432 + 3 * 100: db of instance 3 is api of instance 0
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(write(tmp_path, text))
+    assert info.value.key == "stack.max_instance" and "collide at instance 3" in str(info.value)
+    fine = text.replace("max_instance = 5", "max_instance = 2")
+    assert load_stack_file(write(tmp_path, fine)).stack.max_instance == 2

@@ -78,3 +78,13 @@ def test_tcp_and_command_probes_against_real_things():
     assert CommandProbe(["true"]).check(1) is None
     assert CommandProbe(["sh", "-c", "echo nope; exit 3"]).check(1) == "exit 3: nope"
     assert HttpProbe("http://127.0.0.1:1/health").check(0.5) is not None
+
+
+def test_the_log_tail_is_the_last_30_lines_of_a_longer_log(tmp_path):
+    from harness.processes import TAIL_LINES, log_tail
+
+    log = tmp_path / "svc.log"
+    log.write_text("".join(f"line {i}\n" for i in range(1, 5001)))
+    tail = log_tail(log).splitlines()
+    assert TAIL_LINES == 30 and tail == [f"line {i}" for i in range(4971, 5001)]
+    assert log_tail(tmp_path / "missing.log") == ""

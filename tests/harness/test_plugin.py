@@ -1,0 +1,95 @@
+"""The pytest plugin's backend-error check, end to end: real pytest runs writing to a service log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUITE = """
+import os, pathlib, pytest
+
+LOG = pathlib.Path(os.environ["HARNESS_LOG_DIR"]) / "api.log"
+
+
+def say(line):
+    with LOG.open("a") as fh:
+        fh.write(line + "\\n")
+
+
+def test_clean():
+    say("INFO api: GET /health 200")
+
+
+def test_error_line():
+    say("2026-11-24 api ERROR database went away")
+
+
+@pytest.mark.allow_backend_errors
+def test_allowed():
+    say("2026-11-24 api ERROR expected by this test")
+
+
+@pytest.mark.test_id("T-1")
+def test_traceback_naming_this_tests_session(session_id):
+    say(f"Traceback (most recent call last): while serving session={session_id}")
+"""
+
+
+def run(tmp_path: Path, *extra: str) -> dict[str, dict]:
+    logs, out = tmp_path / "logs", tmp_path / "run"
+    logs.mkdir(exist_ok=True)
+    (logs / "api.log").write_text("")
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    env = {**os.environ, "HARNESS_LOG_DIR": str(logs), "HARNESS_RUN_DIR": str(out), "HARNESS_ID_MARKER": "test_id"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "harness.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *extra,
+            str(tmp_path / "test_suite.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    data = json.loads((out / "pytest-results.json").read_text())
+    assert data["tests"], res.stdout + res.stderr
+    return {t["nodeid"].rsplit("::", 1)[1]: t for t in data["tests"]}
+
+
+def test_an_error_logged_during_a_test_fails_it_naming_the_service_and_line(tmp_path):
+    cases = run(tmp_path)
+    assert cases["test_clean"]["outcome"] == "passed"
+    failed = cases["test_error_line"]
+    assert failed["outcome"] == "failed"
+    assert "backend error during the test: api logged: 2026-11-24 api ERROR database went away" in failed["message"]
+    assert failed["backend_logs"]["api"] == ["2026-11-24 api ERROR database went away"]
+    assert cases["test_allowed"]["outcome"] == "passed"
+    traceback = cases["test_traceback_naming_this_tests_session"]
+    assert traceback["outcome"] == "failed" and "Traceback" in traceback["message"]
+    assert traceback["int_id"] == "T-1"
+
+
+def test_under_parallel_workers_only_lines_naming_the_tests_session_are_blamed(tmp_path):
+    pytest.importorskip("xdist", reason="pytest-xdist is part of the test extra")
+    cases = run(tmp_path, "-n", "2")
+    traceback = cases["test_traceback_naming_this_tests_session"]
+    assert traceback["outcome"] == "failed", "its own session id is in the traceback line"
+    assert "Traceback" in traceback["message"] and traceback["backend_logs"]["api"]
+    # Another worker may have written that ERROR line: without the test's session in it, no blame.
+    assert cases["test_error_line"]["outcome"] == "passed"
+    assert cases["test_clean"]["outcome"] == "passed" and cases["test_allowed"]["outcome"] == "passed"
