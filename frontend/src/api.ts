@@ -5,13 +5,14 @@ declare global { interface Window { APP_CONFIG?: AppConfig } }
 
 export const config: AppConfig = window.APP_CONFIG ?? { controllerUrl: "http://127.0.0.1:18000", apiKey: "" };
 
-export interface Artifact { kind: string; bucket: string; key: string; etag: string; path: string | null }
-export interface Episode {
-  id: string; name: string; session_id: string; status: string; reason: string | null;
-  workflow_id: string | null; netlist_path: string | null; simulations: number;
-  created_at: string; updated_at: string; artifacts: Artifact[];
-}
-export interface EpisodeEvent { id: number; episode_id: string; kind: string; data: Record<string, unknown>; created_at: string }
+// Generated from the controller's OpenAPI schema by the frontend build (types/api-types.ts): a
+// change to the API that breaks the UI fails `tsc --noEmit` naming the field.
+import type { components } from "../types/api-types";
+
+type Schemas = components["schemas"];
+export type Artifact = Schemas["ArtifactOut"];
+export type Episode = Schemas["EpisodeOut"];
+export type EpisodeEvent = Schemas["EventOut"];
 
 export class ApiError extends Error {
   constructor(public status: number, message: string) { super(message); }
@@ -34,10 +35,11 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
 }
 
 export const api = {
-  list: () => call<{ episodes: Episode[] }>("/episodes?limit=200").then((r) => r.episodes),
+  list: () => call<Schemas["EpisodeList"]>("/episodes?limit=200").then((r) => r.episodes),
   get: (id: string) => call<Episode>(`/episodes/${id}`),
   create: (name: string) => call<Episode>("/episodes", { method: "POST", body: JSON.stringify({ name }) }),
-  events: (id: string, after: number) => call<{ events: EpisodeEvent[] }>(`/episodes/${id}/events?after=${after}`).then((r) => r.events),
+  events: (id: string, after: number) =>
+    call<Schemas["EventList"]>(`/episodes/${id}/events?after=${after}`).then((r) => r.events),
   writeFile: (id: string, path: string, content: string) =>
     call(`/episodes/${id}/files`, { method: "POST", body: JSON.stringify({ path, content }) }),
   simulate: (id: string, netlistPath: string) =>

@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 
 from services.common import settings, web
 from services.common.web import Rejected
-from services.controller import db
+from services.controller import db, idempotency
 from services.controller.models import ACTIVE, Artifact, Episode, Event
 
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
@@ -72,6 +72,14 @@ class FileBody(BaseModel):
     content: str = Field(max_length=5_000_000, pattern=web.NO_NUL)
 
 
+class ArtifactOut(BaseModel):
+    kind: str
+    bucket: str
+    key: str
+    etag: str
+    path: str | None
+
+
 class EpisodeOut(BaseModel):
     id: str
     name: str
@@ -83,7 +91,7 @@ class EpisodeOut(BaseModel):
     simulations: int
     created_at: str
     updated_at: str
-    artifacts: list[dict[str, Any]] = []
+    artifacts: list[ArtifactOut] = []
 
 
 class EventOut(BaseModel):
@@ -199,7 +207,12 @@ def health() -> JSONResponse:
 
 
 @app.post("/episodes", status_code=201, response_model=EpisodeOut, dependencies=[Depends(require_key)])
-def create_episode(body: EpisodeCreate) -> dict[str, Any]:
+def create_episode(body: EpisodeCreate, idempotency_key: str | None = Header(None)) -> Any:
+    """Create an episode; with an ``Idempotency-Key``, a repeat returns the first episode."""
+    return idempotency.once(idempotency_key, "POST /episodes", body.model_dump(), lambda: (201, _create(body)))
+
+
+def _create(body: EpisodeCreate) -> dict[str, Any]:
     episode_id = uuid.uuid4().hex
     with db.session() as s:
         episode = Episode(
@@ -267,7 +280,14 @@ def write_file(episode_id: str, body: FileBody) -> dict[str, Any]:
 
 
 @app.post("/episodes/{episode_id}/simulate", status_code=202, dependencies=[Depends(require_key)])
-def simulate(episode_id: str, body: SimulateBody) -> Any:
+def simulate(episode_id: str, body: SimulateBody, idempotency_key: str | None = Header(None)) -> Any:
+    """Start a simulation workflow; with an ``Idempotency-Key``, a repeat returns the first answer
+    (while it runs and after it completed) and starts nothing."""
+    scope = f"POST /episodes/{episode_id}/simulate"
+    return idempotency.once(idempotency_key, scope, body.model_dump(), lambda: _simulate(episode_id, body))
+
+
+def _simulate(episode_id: str, body: SimulateBody) -> tuple[int, Any]:
     with db.session() as s:
         episode = get_episode(s, episode_id, lock=True)
         if episode.status in ACTIVE:
@@ -284,9 +304,9 @@ def simulate(episode_id: str, body: SimulateBody) -> Any:
         db.finish(episode_id, "failed", str(exc))
         with db.session() as s:
             out = episode_out(get_episode(s, episode_id))
-        return JSONResponse({"error": str(exc), "episode": out}, status_code=503)
+        return 503, {"error": str(exc), "episode": out}
     with db.session() as s:
-        return {"episode": episode_out(get_episode(s, episode_id)), "workflow_id": workflow_id}
+        return 202, {"episode": episode_out(get_episode(s, episode_id)), "workflow_id": workflow_id}
 
 
 @app.post("/episodes/{episode_id}/interrupt", dependencies=[Depends(require_key)])

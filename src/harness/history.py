@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.rates import percent
+
 
 def read_history(path: Path) -> list[dict[str, Any]]:
     """Every parseable line; a torn or hand-edited line is skipped, never fatal."""
@@ -38,13 +40,21 @@ def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
     return dict(flaky)
 
 
+def tier_rates(run: dict[str, Any]) -> str:
+    """``integration_p0 52/52 (100.0%)`` per tier of a history line (older lines have none)."""
+    parts = []
+    for tier, (passed, executed) in sorted(run.get("tiers", {}).items()):
+        parts.append(f"{tier} {passed}/{executed} ({percent(passed / executed if executed else None)})")
+    return ", ".join(parts) or "-"
+
+
 def show_history(path: Path, console: Console, *, limit: int) -> int:
     runs = read_history(path)
     if not runs:
         console.print(f"no runs recorded yet in {path}")
         return 0
     table = Table(title=f"last {min(limit, len(runs))} of {len(runs)} runs ({path})", title_justify="left")
-    for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped"):
+    for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped", "tiers"):
         table.add_column(col)
     for run in runs[-limit:]:
         table.add_row(
@@ -57,6 +67,7 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
             str(run["failed"]),
             str(run["errors"]),
             str(run["skipped"]),
+            tier_rates(run),
         )
     console.print(table)
     flaky = flaky_tests(runs)

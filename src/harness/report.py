@@ -11,6 +11,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.rates import percent
+
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 h1{font-size:1.4em} h2{font-size:1.1em;margin-top:2em}
@@ -68,6 +70,21 @@ def _slowest(cases: list[dict[str, Any]], n: int = 10) -> str:
     return f"<table><tr><th>test</th><th>duration</th><th>outcome</th></tr>{rows}</table>"
 
 
+def _rates(groups: dict[str, dict[str, Any]], what: str) -> str:
+    if not groups:
+        return f"<p>no {escape(what)} recorded</p>"
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{r['total']}</td><td>{r['passed']}</td><td>{r['failed'] + r['errors']}</td>"
+        f"<td>{r['skipped']}</td><td class={'pass' if r['pass_rate'] == 1 else 'fail'}>"
+        f"{percent(r['pass_rate'])}</td></tr>"
+        for name, r in groups.items()
+    )
+    return (
+        f"<table><tr><th>{escape(what)}</th><th>tests</th><th>passed</th><th>failed</th><th>skipped</th>"
+        f"<th>pass rate</th></tr>{rows}</table>"
+    )
+
+
 def _latency(latency: dict[str, Any]) -> str:
     endpoints = latency.get("endpoints", {})
     if not endpoints:
@@ -96,10 +113,13 @@ def render_html(data: dict[str, Any]) -> str:
  · {escape(data["started_at"])} → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
 <p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped</p>
+<h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
 <h2>Stage timeline</h2>{_waterfall(data["stages"])}
 <h2>Failing tests</h2>{_failures(t["cases"])}
 <h2>Slowest tests</h2>{_slowest(t["cases"])}
 <h2>Endpoint latency</h2>{_latency(data["latency"])}
+<h2>Pass rate by test file</h2>{_rates(t.get("by_file", {}), "file")}
+<h2>Pass rate by catalog id</h2>{_rates(t.get("by_id", {}), "id")}
 </body></html>"""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.masking import mask_text
+from harness.rates import categories, tally
 
 RESULTS_VERSION = 1
 
@@ -70,15 +71,8 @@ class RunRecord:
 
     def tests_summary(self) -> dict[str, Any]:
         tests = self.pytest.get("tests", [])
-        count = {k: sum(1 for t in tests if t["outcome"] == k) for k in ("passed", "failed", "error", "skipped")}
-        return {
-            "total": len(tests),
-            "passed": count["passed"],
-            "failed": count["failed"],
-            "errors": count["error"],
-            "skipped": count["skipped"],
-            "cases": tests,
-        }
+        overall = tally(tests)
+        return {**overall, **categories(tests), "cases": tests}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +154,7 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
         "failed": t["failed"],
         "errors": t["errors"],
         "skipped": t["skipped"],
+        "tiers": {tier: [r["passed"], r["total"] - r["skipped"]] for tier, r in t.get("by_tier", {}).items()},
         "outcomes": {c["nodeid"]: c["outcome"] for c in t["cases"]},
     }
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.masking import mask_text
+from harness.rates import percent
 
 STYLES = {
     "ready": "green",
@@ -152,6 +153,9 @@ def say_reaped(console: Console, report: StopReport) -> None:
 
 def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
     tests = data["tests"]
+    for tier, rate in tests.get("by_tier", {}).items():
+        executed = rate["total"] - rate["skipped"]
+        console.print(f"  {tier}: {rate['passed']}/{executed} passed ({percent(rate['pass_rate'])})", highlight=False)
     console.print(
         f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
         f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "

@@ -38,3 +38,24 @@ def test_backend_error_lines():
     logs = {"api": ["INFO ok", "ERROR db down", "Traceback (most recent call last):"], "db": ["LOG fine"]}
     assert backend_errors(logs) == [("api", "ERROR db down"), ("api", "Traceback (most recent call last):")]
     assert backend_errors(logs, only="session-1") == []
+
+
+def test_the_stacks_own_rules_fold_generated_ids_first():
+    import json
+
+    from harness.latency import rules_from
+
+    rules = rules_from(
+        json.dumps(
+            [
+                {"pattern": "/assets/artifacts/sim-[0-9a-f]+/[^/]+$", "replace": "/assets/artifacts/{sim}/{file}"},
+                {"pattern": "/(sim-[0-9a-f]+)(?=/|$)", "replace": "/{sim}"},
+            ]
+        )
+    )
+    eid = "0123456789abcdef0123456789abcdef"
+    assert route_of(f"/api/episodes/{eid}/assets/artifacts/sim-17228a619c6d/waveform.png", rules) == (
+        "/api/episodes/{id}/assets/artifacts/{sim}/{file}"
+    )
+    assert route_of("/benchmark/cancel/sim-abc123", rules) == "/benchmark/cancel/{sim}"
+    assert route_of("/benchmark/cancel/sim-abc123", []) == "/benchmark/cancel/sim-abc123", "no rule, no folding"

@@ -74,3 +74,53 @@ def test_history_skips_torn_lines(tmp_path):
     path = tmp_path / "history.jsonl"
     path.write_text('{"run_id": "a", "outcomes": {}}\n{"run_id": "b", "outc\n')
     assert [r["run_id"] for r in read_history(path)] == ["a"]
+
+
+def test_pass_rates_per_tier_id_and_file_reach_results_report_and_history(tmp_path):
+    from rich.console import Console
+
+    from harness.history import show_history
+    from harness.rates import categories
+
+    def case(nodeid, int_id, tier, outcome):
+        return {
+            "nodeid": nodeid,
+            "int_id": int_id,
+            "markers": [tier],
+            "outcome": outcome,
+            "duration_s": 0.1,
+            "message": "",
+            "backend_logs": {},
+        }
+
+    cases = [
+        case("a.py::test_1", "INT-001", "tier_a", "passed"),
+        case("a.py::test_2", "INT-001", "tier_a", "failed"),
+        case("a.py::test_3", "INT-002", "tier_a", "skipped"),
+        case("b.py::test_4", "INT-101", "tier_b", "passed"),
+        case("b.py::test_5", None, "tier_b", "error"),
+    ]
+    got = categories(cases)
+    assert got["by_tier"]["tier_a"] == {
+        "total": 3,
+        "passed": 1,
+        "failed": 1,
+        "errors": 0,
+        "skipped": 1,
+        "pass_rate": 0.5,
+    }
+    assert got["by_tier"]["tier_b"]["pass_rate"] == 0.5 and got["by_tier"]["tier_b"]["errors"] == 1
+    assert got["by_id"]["INT-001"]["pass_rate"] == 0.5 and got["by_id"]["INT-002"]["pass_rate"] is None
+    assert set(got["by_id"]) == {"INT-001", "INT-002", "INT-101"}
+    assert got["by_file"]["a.py"]["total"] == 3 and got["by_file"]["b.py"]["total"] == 2
+
+    record = make_record(tmp_path)
+    record.pytest = {"tests": cases}
+    data = write_record(record, {})
+    assert data["tests"]["by_tier"] == got["by_tier"] and data["tests"]["by_file"] == got["by_file"]
+    html = (tmp_path / "logs" / "runs" / data["run_id"] / "report.html").read_text()
+    assert "Pass rate by tier" in html and "tier_a" in html and "50.0%" in html and "INT-101" in html
+    console = Console(record=True, width=300)
+    show_history(tmp_path / "logs" / "history.jsonl", console, limit=5)
+    shown = console.export_text()
+    assert "tier_a 1/2 (50.0%)" in shown and "tier_b 1/2 (50.0%)" in shown

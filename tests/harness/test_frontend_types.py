@@ -1,0 +1,50 @@
+"""The frontend's API types come from the controller's schema: a change that breaks the UI fails the
+frontend step with the compiler naming the field, before any browser starts."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import harness
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTANCE = 6
+
+pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="needs Node.js and npm (setup-machine.sh)")
+
+
+@pytest.fixture
+def copy() -> Path:
+    """The stack file, the services and the frontend (its installed node_modules shared, not copied)."""
+    target = ROOT / ".harness" / "test-stacks" / f"types-{uuid.uuid4().hex[:8]}"
+    target.mkdir(parents=True)
+    shutil.copy(ROOT / "stack.toml", target / "stack.toml")
+    shutil.copytree(ROOT / "services", target / "services", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "frontend", target / "frontend", ignore=shutil.ignore_patterns("node_modules", "dist", "types")
+    )
+    if (ROOT / "frontend" / "node_modules").is_dir():
+        (target / "frontend" / "node_modules").symlink_to(ROOT / "frontend" / "node_modules")
+    yield target / "stack.toml"
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def test_a_response_field_the_ui_uses_renamed_fails_the_frontend_step_naming_it(copy):
+    good = harness(copy, "up", "frontend_build", instance=INSTANCE, timeout=600)
+    assert good.returncode == 0, good.stderr
+    assert (copy.parent / "frontend" / "types" / "api-types.ts").read_text().count("EpisodeOut") >= 1
+
+    app = copy.parent / "services" / "controller" / "app.py"
+    text = app.read_text()
+    renamed = text.replace("    session_id: str\n    status: str\n", "    session_id: str\n    state: str\n", 1)
+    assert renamed != text, "the EpisodeOut model changed shape; update this test"
+    app.write_text(renamed)
+    res = harness(copy, "up", "frontend_build", instance=INSTANCE, timeout=600)
+    assert res.returncode == 2, res.stderr
+    assert "frontend_build" in res.stderr
+    assert "Property 'status' does not exist" in res.stderr, res.stderr
+    assert "openapi" in res.stderr  # the schema step ran again: the controller's code is its input
