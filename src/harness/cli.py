@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from harness import commands
 from harness.errors import EXIT_INTERRUPTED, HarnessError
+from harness.kinds import KINDS
 from harness.settings import Settings, resolve_settings
 
 
@@ -130,6 +131,16 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("apply", "switch the Docker daemon to the vfs storage driver if it needs it", flag=True),),
     ),
 )
+INIT = Command(
+    "init",
+    "write a starter stack.toml (at --stack) for the kinds named, every key written out",
+    commands.init,
+    (
+        *(Arg(kind, f"add a {kind} service", flag=True) for kind in KINDS if kind != "process"),
+        Arg("force", "overwrite an existing file", flag=True),
+    ),
+)
+COMMANDS = (*COMMANDS, INIT)
 GLOBAL = (
     Arg("stack", "stack file (default: $HARNESS_STACK or ./stack.toml)"),
     Arg("instance", "instance number (default: $HARNESS_INSTANCE or 0)"),

@@ -149,6 +149,16 @@ def suite(app: App, args: argparse.Namespace) -> int:
     return record.exit_code
 
 
+def init(app: App, args: argparse.Namespace) -> int:
+    from harness.init import init as write
+    from harness.kinds import KINDS
+
+    kinds = [kind for kind in KINDS if kind != "process" and getattr(args, kind, False)]
+    target = write(app.settings.stack_file, kinds, force=args.force)
+    app.console.print(f"wrote {target}: edit the app's command, the migrate step and the suite's paths")
+    return 0
+
+
 def history(app: App, args: argparse.Namespace) -> int:
     from harness.history import show_history
 

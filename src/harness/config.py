@@ -64,6 +64,8 @@ class Suite(_Model):
     path: list[str] = []
     description: str = ""
     session: str | None = None  # its nox session's name (default: integration_<suite>)
+    plugin: bool = True  # load the harness's pytest plugin; false: results are read from JUnit XML
+    backend_errors: bool = True  # a service logging an ERROR or traceback during a test fails it
 
 
 class Route(_Model):
@@ -90,6 +92,9 @@ class StackSettings(_Model):
     log_dir: str = "logs"
     default_profile: str | None = None
     compose_file: str | None = None  # docker backend: where postgres/s3/temporal services come from
+    python: str | None = None  # the project's interpreter ({python}); default: the harness's own
+    path: list[str] = []  # prepended to PATH for every service, step and suite
+    dotenv: str | bool = ".env"  # the .env file beside stack.toml (false: none; or another file)
 
 
 class Stack(_Model):

@@ -75,7 +75,7 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
         console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
         for nodeid, commits in sorted(flaky.items()):
             for commit, outcomes in commits.items():
-                console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}")
+                console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}", markup=False)
     else:
         console.print("no flaky tests: every test kept its outcome at each commit")
     return 0

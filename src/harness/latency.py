@@ -13,11 +13,8 @@ import math
 import os
 import re
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 SLOW_P99_MS = 500.0
 _ID = re.compile(r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+|[0-9a-f]{16,})(?=/|$)", re.I)
@@ -97,39 +94,3 @@ def summarize(calls: list[Call], slow_ms: float = SLOW_P99_MS) -> dict[str, Any]
         }
     slow = [k for k, v in endpoints.items() if v["p99_ms"] > slow_ms]
     return {"endpoints": endpoints, "slow_endpoints": slow, "slow_threshold_ms": slow_ms}
-
-
-class TimingTransport(httpx.BaseTransport):
-    """Wraps a transport and records every request's method, route, status and duration."""
-
-    def __init__(self, service: str, log: LatencyLog, inner: httpx.BaseTransport | None = None) -> None:
-        self.service, self.log = service, log
-        self.inner = inner or httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        t0 = time.perf_counter()
-        response = self.inner.handle_request(request)
-        response.read()
-        ms = (time.perf_counter() - t0) * 1000
-        self.log.add(Call(self.service, request.method, route_of(request.url.path), response.status_code, ms))
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class AsyncTimingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, service: str, log: LatencyLog) -> None:
-        self.service, self.log = service, log
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        t0 = time.perf_counter()
-        response = await self.inner.handle_async_request(request)
-        await response.aread()
-        ms = (time.perf_counter() - t0) * 1000
-        self.log.add(Call(self.service, request.method, route_of(request.url.path), response.status_code, ms))
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -8,6 +8,7 @@ building instance 0's plan, so every template is checked before anything starts.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -72,6 +73,17 @@ class Plan:
     derived_env: Mapping[str, str]  # what the harness adds: HARNESS_*, per-service variables, [env]
     env: Mapping[str, str]  # the base every process and test starts from: environ + derived_env
     nodes: Mapping[str, NodePlan]
+    python: str = sys.executable  # {python}: stack.python, or the harness's own interpreter
+    suite_envs: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+
+    def suite_env(self, name: str) -> dict[str, str]:
+        """A suite's own ``env``, rendered like every other (checked when the stack loads)."""
+        return dict(self.suite_envs.get(name, {}))
+
+    def extra_path(self, entries: Sequence[str]) -> list[str]:
+        """``path`` entries (a node's or a suite's) then the stack's, absolute, then the interpreter's."""
+        joined = [*entries, *self.stack.stack.path]
+        return [str((self.root / p).resolve()) for p in joined] + [os.path.dirname(self.python)]
 
     @property
     def file(self) -> Path:
@@ -195,12 +207,13 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     environ = dict(settings.environ)
     endpoints = _endpoints(stack, number, state_dir, log_dir)
 
+    python = str((root / stack.stack.python).resolve()) if stack.stack.python else sys.executable
     shared: dict[str, Any] = {
         "instance": number,
         "root": str(root),
         "state_dir": str(state_dir),
         "log_dir": str(log_dir),
-        "python": sys.executable,
+        "python": python,
         "env": EnvView(environ),
     }
     # A service's own `url` may be a template over the others' endpoints.
@@ -208,7 +221,7 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         if svc.url:
             ctx: dict[str, Any] = {**endpoints, **shared, **_own(endpoints[name])}
             url = render(svc.url, ctx, file, f"services.{name}.url")
-            endpoints[name] = _with_url(endpoints[name], url)
+            endpoints[name] = dataclasses.replace(endpoints[name], url=url)
 
     derived: dict[str, str] = {
         "HARNESS_INSTANCE": str(number),
@@ -248,8 +261,9 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         env = dict(base_env)
         for key, template in model.env.items():
             env[key] = render(template, ctx, file, f"{where}.env.{key}")
-        extra = [str((root / render(p, ctx, file, f"{where}.path")).resolve()) for p in model.path]
-        env["PATH"] = os.pathsep.join([*extra, os.path.dirname(sys.executable), base_env.get("PATH", os.defpath)])
+        own_path = [render(p, ctx, file, f"{where}.path") for p in [*model.path, *stack.stack.path]]
+        extra = [str((root / p).resolve()) for p in own_path] + [os.path.dirname(python)]
+        env["PATH"] = os.pathsep.join([*extra, base_env.get("PATH", os.defpath)])
         cwd = (root / render(model.cwd, ctx, file, f"{where}.cwd")).resolve() if model.cwd else root
         if model.cwd and not Path(model.cwd).is_absolute() and not inside(root, str(cwd)):
             raise ConfigError(str(file), f"{where}.cwd", f"{str(cwd)!r} leads outside the project ({root})")
@@ -276,7 +290,11 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
             rendered=rendered,
             fingerprint=fingerprint,
         )
-    return Plan(stack, settings, number, state_dir, log_dir, derived, base_env, nodes)
+    suite_envs = {
+        name: {k: render(t, stack_ctx, file, f"suites.{name}.env.{k}") for k, t in suite.env.items()}
+        for name, suite in stack.suites.items()
+    }
+    return Plan(stack, settings, number, state_dir, log_dir, derived, base_env, nodes, python, suite_envs)
 
 
 def _own(ep: Endpoint) -> dict[str, Any]:
@@ -292,24 +310,13 @@ def _own(ep: Endpoint) -> dict[str, Any]:
     }
 
 
-def _with_url(ep: Endpoint, url: str) -> Endpoint:
-    import dataclasses
-
-    return dataclasses.replace(ep, url=url)
-
-
-def check_extras(stack: Stack) -> None:
-    """Every kind the stack uses has its Python dependencies; else one line naming the extra."""
+def load_plan(settings: Settings) -> Plan:
+    """Load and check the stack (as instance 0), then plan the instance the settings ask for."""
+    stack = load_stack(settings.stack_file, settings.environ)
     for name, svc in stack.services.items():
         hint = missing_extra(KINDS[svc.kind])
         if hint:
             raise ConfigError(str(stack.file), f"services.{name}.kind", f"kind '{svc.kind}' needs {hint}")
-
-
-def load_plan(settings: Settings) -> Plan:
-    """Load and check the stack (as instance 0), then plan the instance the settings ask for."""
-    stack = load_stack(settings.stack_file, settings.environ)
-    check_extras(stack)
     number = resolve_instance(stack, settings.instance)
     checked = build_plan(stack, settings, 0)
     return checked if number == 0 else build_plan(stack, settings, number)

@@ -18,16 +18,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from harness.latency import LatencyLog, TimingTransport
-from harness.names import env_name
+from .latency import Call, LatencyLog, route_of, summarize
+from .names import env_name
 
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|\bCRITICAL\b")
 MAX_LOG_LINES = 200
@@ -130,16 +130,45 @@ def latency_log() -> LatencyLog:
     return _latency
 
 
-@pytest.fixture(scope="session")
-def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., httpx.Client]]:
-    """``service_client("controller")``: an httpx client on that service that times each call."""
-    made: dict[tuple[str, float], httpx.Client] = {}
+def _timing_transport(service: str, log: LatencyLog) -> Any:
+    """An httpx transport that records every request's method, route, status and duration."""
+    import httpx
 
-    def client(service: str, timeout: float = 60.0) -> httpx.Client:
+    class TimingTransport(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.HTTPTransport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            t0 = time.perf_counter()
+            response = self.inner.handle_request(request)
+            response.read()
+            ms = (time.perf_counter() - t0) * 1000
+            log.add(Call(service, request.method, route_of(request.url.path), response.status_code, ms))
+            return response
+
+        def close(self) -> None:
+            self.inner.close()
+
+    return TimingTransport()
+
+
+@pytest.fixture(scope="session")
+def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
+    """``service_client("controller")``: an httpx client on that service that times each call.
+
+    httpx is imported only here: a suite that never asks for this fixture needs only pytest.
+    """
+    try:
+        import httpx
+    except ImportError:
+        pytest.fail("service_client needs httpx in the suite's Python (pip install httpx)", pytrace=False)
+    made: dict[tuple[str, float], Any] = {}
+
+    def client(service: str, timeout: float = 60.0) -> Any:
         key = (service, timeout)
         if key not in made:
             made[key] = httpx.Client(
-                base_url=service_url(service), timeout=timeout, transport=TimingTransport(service, _latency)
+                base_url=service_url(service), timeout=timeout, transport=_timing_transport(service, _latency)
             )
         return made[key]
 
@@ -193,8 +222,10 @@ def pytest_runtest_makereport(
     if report.when == "call":
         logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
-        if report.passed and item.get_closest_marker("allow_backend_errors") is None:
-            _fail_on_backend_errors(item, report, logs)
+        checked = os.environ.get("HARNESS_BACKEND_ERRORS", "on") != "off"
+        if checked and report.passed and item.get_closest_marker("allow_backend_errors") is None:
+            ignored = set(filter(None, os.environ.get("HARNESS_BACKEND_ERRORS_IGNORE", "").split(",")))
+            _fail_on_backend_errors(item, report, {s: lines for s, lines in logs.items() if s not in ignored})
     if report.failed:
         _attach_logs(item, report)
     return report
@@ -245,11 +276,16 @@ def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
     for rep in reports:
         duration += rep.duration
         props.update({str(k): str(v) for k, v in rep.user_properties})
+        expected_failure = hasattr(rep, "wasxfail")
         if rep.failed and outcome not in ("failed", "error"):
             outcome = "failed" if rep.when == "call" else "error"
             message = _short(rep)
+        elif rep.skipped and expected_failure and outcome == "passed":
+            outcome, message = "xfailed", str(rep.wasxfail)
         elif rep.skipped and outcome == "passed":
             outcome, message = "skipped", _short(rep)
+        elif rep.passed and expected_failure and rep.when == "call" and outcome == "passed":
+            outcome, message = "xpassed", str(rep.wasxfail)
     logs = (
         {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items() if k.startswith("backend_log.")}
         if outcome in ("failed", "error")
@@ -268,7 +304,23 @@ def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
     }
 
 
-def _short(rep: pytest.TestReport) -> str:
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module skipped as a whole (``pytest.skip(allow_module_level=True)``) is a case too."""
+    if report.skipped and report.nodeid:
+        _records.append(
+            {
+                "nodeid": report.nodeid,
+                "int_id": None,
+                "markers": [],
+                "outcome": "skipped",
+                "duration_s": 0.0,
+                "message": str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr),
+                "backend_logs": {},
+            }
+        )
+
+
+def _short(rep: pytest.TestReport | pytest.CollectReport) -> str:
     if rep.skipped and isinstance(rep.longrepr, tuple):
         return str(rep.longrepr[2])
     crash = getattr(rep.longrepr, "reprcrash", None)
@@ -292,7 +344,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for part in directory.glob("latency-*.json"):
         calls += json.loads(part.read_text())
         part.unlink()
-    from harness.latency import Call, summarize
-
     payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": summarize([Call(**c) for c in calls])}
     (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
 def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -23,6 +23,8 @@ def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "failed": count["failed"],
         "errors": count["error"],
         "skipped": count["skipped"],
+        "xfailed": count["xfailed"],  # as pytest counts them: neither passed nor failed
+        "xpassed": count["xpassed"],
         "pass_rate": round(count["passed"] / executed, 4) if executed else None,
     }
 

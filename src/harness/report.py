@@ -53,10 +53,8 @@ def _failures(cases: list[dict[str, Any]]) -> str:
         return "<p class=pass>no failing tests</p>"
     parts = []
     for case in failed:
-        parts.append(
-            f"<h3 class=fail>{escape(case['nodeid'])} ({escape(str(case.get('int_id')))})</h3>"
-            f"<pre>{escape(case['message'])}</pre>"
-        )
+        int_id = f" ({escape(case['int_id'])})" if case.get("int_id") else ""
+        parts.append(f"<h3 class=fail>{escape(case['nodeid'])}{int_id}</h3><pre>{escape(case['message'])}</pre>")
         for service, lines in case.get("backend_logs", {}).items():
             parts.append(f"<p>{escape(service)} log while the test ran:</p><pre>{escape(chr(10).join(lines))}</pre>")
     return "".join(parts)
@@ -88,7 +86,10 @@ def _rates(groups: dict[str, dict[str, Any]], what: str) -> str:
 def _latency(latency: dict[str, Any]) -> str:
     endpoints = latency.get("endpoints", {})
     if not endpoints:
-        return "<p>no HTTP calls recorded</p>"
+        return (
+            "<p>no HTTP calls recorded: only calls made through the plugin's <code>service_client</code> "
+            "are timed (calls made in-process, or with another client, are not)</p>"
+        )
     slow = set(latency.get("slow_endpoints", []))
     rows = "".join(
         f"<tr class={'fail' if k in slow else ''}><td>{escape(k)}</td><td>{v['count']}</td><td>{v['p50_ms']}</td>"
@@ -112,7 +113,8 @@ def render_html(data: dict[str, Any]) -> str:
 <p>run {escape(data["run_id"])} · commit {escape(data["git_commit"][:12])} · backend {escape(data["backend"])}
  · {escape(data["started_at"])} → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
-<p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped</p>
+<p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped,
+ {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed</p>
 <h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
 <h2>Stage timeline</h2>{_waterfall(data["stages"])}
 <h2>Failing tests</h2>{_failures(t["cases"])}

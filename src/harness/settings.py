@@ -31,6 +31,19 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _dotenv_setting(stack_file: Path) -> str | None:
+    """``[stack] dotenv`` as written (it decides which file fills ``${VAR}``, so it is read first)."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(stack_file.read_text(encoding="utf-8")).get("stack", {}).get("dotenv", ".env")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return ".env"  # the stack loader reports an unreadable file properly, later
+    if value is False:
+        return None
+    return value if isinstance(value, str) and value else ".env"
+
+
 def _flag(value: str | None) -> bool | None:
     if value is None or value == "":
         return None
@@ -68,7 +81,8 @@ def resolve_settings(
     """Apply the chain; flags are the keyword arguments (``None``: not given on the command line)."""
     process_env = dict(os.environ if environ is None else environ)
     stack_file = Path(stack or process_env.get("HARNESS_STACK") or "stack.toml")
-    dotenv = read_dotenv(stack_file.resolve().parent / ".env")
+    chosen = _dotenv_setting(stack_file)
+    dotenv = read_dotenv(stack_file.resolve().parent / chosen) if chosen else {}
     merged = {**dotenv, **process_env}
     merged.pop(OWNER_VAR, None)  # a harness run inside a suite must not inherit its parent's marker
 

@@ -7,11 +7,14 @@ Exit codes: 0 every selected test passed; 1 a test failed or errored, or none wa
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import suite_plugin
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.ledger import LOCK_TOKEN_VAR
 from harness.masking import mask_text
@@ -44,15 +48,21 @@ def looks_like_selection(arg: str, root: Path) -> bool:
     return "::" in arg or (root / arg).exists()
 
 
+def suite_cwd(plan: Plan, suite_name: str) -> Path:
+    suite = plan.stack.suites[suite_name]
+    return (plan.root / suite.cwd).resolve() if suite.cwd else plan.root
+
+
 def test_command(plan: Plan, suite_name: str, pytest_args: Sequence[str], junit: Path) -> list[str]:
     suite = plan.stack.suites[suite_name]
-    ctx = {"python": sys.executable, "instance": plan.instance, "root": str(plan.root)}
+    ctx = {"python": plan.python, "instance": plan.instance, "root": str(plan.root)}
     argv = [render(part, ctx, plan.file, f"suites.{suite_name}.command") for part in suite.command]
     if suite.markers:
         argv += ["-m", suite.markers]
-    if not any(looks_like_selection(a, plan.root) for a in pytest_args):
+    # Paths after `--` are the suite's own (relative to its cwd), and replace its configured ones.
+    if not any(looks_like_selection(a, suite_cwd(plan, suite_name)) for a in pytest_args):
         argv += list(suite.paths)
-    argv += [*suite.args, f"--junitxml={junit}", "-p", "harness.pytest_plugin", *pytest_args]
+    argv += [*suite.args, f"--junitxml={junit}", *(["-p", suite_plugin.MODULE] if suite.plugin else []), *pytest_args]
     return argv
 
 
@@ -64,21 +74,40 @@ def conventions_env(plan: Plan) -> dict[str, str]:
         "HARNESS_ID_PATTERN": tests.id_pattern,
         "HARNESS_TIER_PREFIX": tests.tier_prefix,
         "HARNESS_ROUTES": json.dumps([r.model_dump() for r in tests.routes]),
+        # Services whose log lines are not checked for errors (`backend_errors = false`).
+        "HARNESS_BACKEND_ERRORS_IGNORE": ",".join(n for n, s in plan.stack.services.items() if not s.backend_errors),
     }
 
 
-def run_tests(plan: Plan, suite_name: str, argv: list[str], env: dict[str, str], console: Console) -> int:
+def _tee(proc: subprocess.Popen[bytes], last: collections.deque[str]) -> None:
+    """The test command's stderr to ours as it comes, keeping its last lines for the record."""
+    assert proc.stderr is not None
+    for raw in iter(proc.stderr.readline, b""):
+        sys.stderr.buffer.write(raw)
+        sys.stderr.buffer.flush()
+        if raw.strip():
+            last.append(raw.decode(errors="replace").rstrip())
+
+
+def run_tests(
+    plan: Plan,
+    suite_name: str,
+    argv: list[str],
+    env: dict[str, str],
+    console: Console,
+    last_lines: collections.deque[str],
+) -> int:
     """Run the test command in the foreground; Ctrl-C reaches it, SIGTERM is passed on as SIGINT."""
     suite = plan.stack.suites[suite_name]
-    cwd = (plan.root / suite.cwd) if suite.cwd else plan.root
-    extra = [str((plan.root / p).resolve()) for p in suite.path]
-    if extra:
-        env["PATH"] = os.pathsep.join([*extra, env.get("PATH", os.defpath)])
-    console.print(f"[bold]$ {mask_text(' '.join(argv), env)}[/bold]", highlight=False)
+    cwd = suite_cwd(plan, suite_name)
+    env["PATH"] = os.pathsep.join([*plan.extra_path(suite.path), env.get("PATH", os.defpath)])
+    console.print(f"$ {mask_text(shlex.join(argv), env)}", highlight=False, markup=False, style="bold")
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stderr=subprocess.PIPE)
     except OSError as exc:
         raise HarnessError(f"suite {suite_name}: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
+    tee = threading.Thread(target=_tee, args=(proc, last_lines), daemon=True)
+    tee.start()
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -114,8 +143,12 @@ def run_suite(
     env = dict(plan.env)
     env.update(HARNESS_RUN_ID=record.run_id, HARNESS_RUN_DIR=str(record.dir), HARNESS_SUITE=suite_name)
     env.update(conventions_env(plan))
-    env.update(suite.env)
+    env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
+    env.update(plan.suite_env(suite_name))
     env[LOCK_TOKEN_VAR] = session.lock_token
+    if suite.plugin:
+        where = str(suite_plugin.plugin_dir(plan.state_dir))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH", "")) if p)
     nodes = plan.profile_nodes(suite.profile)
     started_by_us = False
     stage = "up"
@@ -133,14 +166,16 @@ def run_suite(
         stage = "tests"
         t_tests = time.monotonic()
         argv = test_command(plan, suite_name, pytest_args, record.dir / "junit.xml")
-        code = run_tests(plan, suite_name, argv, env, orch.console)
+        last_lines: collections.deque[str] = collections.deque(maxlen=5)
+        code = run_tests(plan, suite_name, argv, env, orch.console, last_lines)
         timeline.add("tests", "ok" if code == 0 else "failed", t_tests, PYTEST_EXIT.get(code, f"exit {code}"))
         record.exit_code = EXIT_OK if code == 0 else EXIT_TESTS_FAILED
         record.status = "passed" if code == 0 else "failed"
         if code not in (0, 1):
             # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): collection errors.
             reason = "pytest stopped early (collection errors?)" if code == 2 else PYTEST_EXIT.get(code, f"exit {code}")
-            record.failure = f"pytest: {reason}"
+            cause = next((ln for ln in reversed(last_lines) if "rror" in ln), last_lines[-1] if last_lines else "")
+            record.failure = f"pytest: {reason}" + (f": {cause.strip()}" if cause else "")
             orch.console.print(f"[red]{record.failure}[/red]")
     except HarnessError as exc:
         record.exit_code = EXIT_INTERRUPTED if exc.exit_code == EXIT_INTERRUPTED else EXIT_STACK_FAILED
@@ -178,6 +213,9 @@ def _finish(
         elif kept:
             orch.console.print(f"stack left running on instance {orch.plan.instance}: `invoke down` stops it")
         collect_logs(record, orch.plan.log_dir, env, offsets)  # after teardown: shutdown messages are in it
+        junit = record.dir / "junit.xml"
+        if junit.exists():  # a failing test's traceback can quote a password: mask it like the rest
+            junit.write_text(mask_text(junit.read_text(encoding="utf-8"), env), encoding="utf-8")
         pytest_json = record.dir / "pytest-results.json"
         if pytest_json.exists():
             record.pytest = json.loads(pytest_json.read_text())

@@ -159,5 +159,7 @@ def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
     console.print(
         f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
         f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
-        f"{tests['skipped']} skipped; results in {log_dir}/runs/{data['run_id']}/"
+        f"{tests['skipped']} skipped"
+        + "".join(f", {tests[k]} {k}" for k in ("xfailed", "xpassed") if tests.get(k))
+        + f"; results in {log_dir}/runs/{data['run_id']}/"
     )

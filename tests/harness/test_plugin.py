@@ -93,3 +93,77 @@ def test_under_parallel_workers_only_lines_naming_the_tests_session_are_blamed(t
     # Another worker may have written that ERROR line: without the test's session in it, no blame.
     assert cases["test_error_line"]["outcome"] == "passed"
     assert cases["test_clean"]["outcome"] == "passed" and cases["test_allowed"]["outcome"] == "passed"
+
+
+OUTCOMES = """
+import pytest
+
+
+def test_passes():
+    pass
+
+
+@pytest.mark.xfail(reason="known bug 12")
+def test_expected_to_fail():
+    raise AssertionError("still broken")
+
+
+@pytest.mark.xfail(reason="maybe fixed")
+def test_unexpectedly_passes():
+    pass
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    pass
+"""
+
+SKIPPED_MODULE = """
+import pytest
+
+pytest.skip("needs a GPU", allow_module_level=True)
+
+
+def test_never_runs():
+    pass
+"""
+
+
+def test_outcomes_are_counted_as_pytest_counts_them(tmp_path):
+    (tmp_path / "test_outcomes.py").write_text(OUTCOMES)
+    (tmp_path / "test_gpu.py").write_text(SKIPPED_MODULE)
+    out = tmp_path / "run"
+    env = {**os.environ, "HARNESS_RUN_DIR": str(out), "HARNESS_LOG_DIR": str(tmp_path / "none")}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert "3 passed, 1 skipped, 1 xfailed, 1 xpassed" in res.stdout, res.stdout
+    cases = {t["nodeid"]: t for t in json.loads((out / "pytest-results.json").read_text())["tests"]}
+    outcomes = sorted(t["outcome"] for t in cases.values())
+    assert outcomes == ["passed", "passed", "passed", "skipped", "xfailed", "xpassed"]
+    assert cases["test_gpu.py"]["message"].endswith("needs a GPU")
+    assert "test_outcomes.py::test_param[1]" in cases
+    from harness.rates import tally
+
+    counted = tally(cases.values())
+    assert (counted["passed"], counted["skipped"], counted["xfailed"], counted["xpassed"]) == (3, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("env", "fails"),
+    [
+        ({"HARNESS_BACKEND_ERRORS": "off"}, False),
+        ({"HARNESS_BACKEND_ERRORS_IGNORE": "db,api"}, False),
+        ({"HARNESS_BACKEND_ERRORS_IGNORE": "db"}, True),
+    ],
+)
+def test_the_backend_error_check_is_a_setting(tmp_path, monkeypatch, env, fails):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cases = run(tmp_path)
+    assert (cases["test_error_line"]["outcome"] == "failed") == fails

@@ -66,6 +66,7 @@ class ServiceModel(NodeModel):
     url: str | None = None
     stop_timeout: float = Field(10.0, gt=0)
     start_timeout: float | None = Field(None, gt=0)
+    backend_errors: bool = True  # its ERROR lines and tracebacks fail the test during which they appear
 
 
 class ContainerModel(ServiceModel):
