@@ -105,7 +105,7 @@ def render(name: str, kinds: Sequence[str]) -> str:
         "[env]",
         "# Every service, step and suite gets these, and <SERVICE>_HOST, _PORT, _URL (and each kind's own,",
         "# such as DB_DSN) without asking.",
-        *([dsn] if dsn else ["# NAME = \"{app.url}\""]),
+        *([dsn] if dsn else ['# NAME = "{app.url}"']),
         "",
         "[profiles.app]",
         'services = ["app"]',

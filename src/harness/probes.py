@@ -23,6 +23,10 @@ FIRST_INTERVAL = 0.02
 MAX_INTERVAL = 0.5
 
 
+class ProbeFailed(Exception):
+    """A probe's answer that waiting cannot change (a wrong password): the wait ends at once."""
+
+
 class Probe(Protocol):
     @property
     def what(self) -> str: ...
@@ -142,7 +146,10 @@ def wait_ready(
                 log_tail(log_path) if log_path else "",
             )
         remaining = deadline - time.monotonic()
-        reason_now = probe.check(max(0.2, min(remaining, 5.0)))
+        try:
+            reason_now = probe.check(max(0.2, min(remaining, 5.0)))
+        except ProbeFailed as exc:
+            raise ServiceFailed(name, str(exc), log_tail(log_path) if log_path else "") from None
         if reason_now is None:
             return time.monotonic() - start
         reason = reason_now

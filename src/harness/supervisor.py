@@ -21,7 +21,7 @@ from harness.compose import remove_containers
 from harness.errors import HarnessError, Interrupted, ServiceFailed
 from harness.kinds.base import HelperRunner, Kind, ServiceContext
 from harness.ports import port_free, port_holder
-from harness.probes import Probe, wait_ready
+from harness.probes import Probe, ProbeFailed, wait_ready
 from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record
 
 HEALTH_TIMEOUT = 3.0
@@ -211,4 +211,7 @@ class ServiceSupervisor:
     def healthy(self, timeout: float = HEALTH_TIMEOUT) -> str | None:
         kind, ctx = self._require()
         probe = kind.probe(ctx)
-        return probe.check(timeout) if probe is not None else None
+        try:
+            return probe.check(timeout) if probe is not None else None
+        except ProbeFailed as exc:
+            return str(exc)

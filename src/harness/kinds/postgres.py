@@ -10,6 +10,8 @@ app role and its databases are created through the superuser.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import pwd
 import re
@@ -20,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.errors import HarnessError
 from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
-from harness.probes import Probe
+from harness.probes import Probe, ProbeFailed
 
 Scalar = str | int | float | bool
+Method = Literal["trust", "scram"]
 
 
 class PostgresService(ContainerModel):
@@ -39,6 +42,23 @@ class PostgresService(ContainerModel):
     superuser_password: str = "postgres"
     run_as: str | None = None
     settings: dict[str, Scalar] = {}
+    # How connections authenticate: one method for both, or {local = ..., host = ...}.
+    auth: Method | dict[Literal["local", "host"], Method] = "scram"
+    superuser: bool = False  # the app role's privileges
+    createdb: bool = True
+
+    @model_validator(mode="after")
+    def _app_role_is_not_the_superuser_with_another_password(self) -> PostgresService:
+        if self.user == "postgres" and self.password != self.superuser_password:
+            raise ValueError(
+                "user 'postgres' is the superuser: its password is superuser_password; give password the same "
+                "value, or use another user (superuser = true gives it every privilege)"
+            )
+        return self
+
+    def method(self, connection: str) -> str:
+        chosen = self.auth if isinstance(self.auth, str) else self.auth.get(connection, "scram")  # type: ignore[call-overload]
+        return "scram-sha-256" if chosen == "scram" else "trust"
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,14 @@ class PostgresProbe:
                 conn.execute("SELECT 1").fetchone()
             return None
         except psycopg.Error as exc:
-            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            if "password authentication failed" in text:
+                # Waiting cannot help: say so at once, and what does.
+                raise ProbeFailed(
+                    f"{self.label}: {text}: the cluster's superuser password differs from superuser_password "
+                    "(set when its cluster was made); `harness down --clean` makes a new cluster"
+                ) from None
+            return text
 
 
 def server_bin(binary: str, path: str | None) -> str:
@@ -109,18 +136,41 @@ def _run_as(ctx: Ctx) -> pwd.struct_passwd | None:
         ) from None
 
 
-def _no_trust(hba: Path) -> None:
-    """A cluster made before local connections needed a password gets them closed too."""
+def _apply_auth(hba: Path, svc: PostgresService) -> None:
+    """pg_hba.conf's methods as the settings say, also for a cluster made with other ones."""
     try:
         text = hba.read_text()
     except OSError:
         return
-    lines = [
-        re.sub(r"\btrust\s*$", "scram-sha-256", line) if line.split()[:1] in (["local"], ["host"]) else line
-        for line in text.splitlines()
-    ]
+    lines = []
+    for line in text.splitlines():
+        kind = line.split()[:1]
+        if kind in (["local"], ["host"]):
+            line = re.sub(r"\b(trust|scram-sha-256|md5|peer)\s*$", svc.method(kind[0]), line)
+        lines.append(line)
     if lines != text.splitlines():
         hba.write_text("\n".join(lines) + "\n")
+
+
+MADE_WITH = ".harness-initdb.json"  # what initdb fixed for good: a later change needs a new cluster
+
+
+def _fixed_at_initdb(svc: PostgresService) -> dict[str, str]:
+    return {"superuser_password": hashlib.sha256(svc.superuser_password.encode()).hexdigest()}
+
+
+def _check_unchanged(ctx: Ctx, data: Path) -> None:
+    try:
+        made_with = json.loads((data / MADE_WITH).read_text())
+    except (OSError, ValueError):
+        return  # a cluster from before this check: nothing recorded to compare
+    changed = [k for k, v in _fixed_at_initdb(ctx.svc).items() if made_with.get(k) != v]
+    if changed:
+        raise HarnessError(
+            f"{ctx.name}: {', '.join(f'services.{ctx.name}.{k}' for k in changed)} changed since its cluster was "
+            f"made in {data}, and an existing cluster keeps the old value; `harness down --clean` (or "
+            "`invoke down --clean`) deletes the instance's data so the next up makes a new cluster"
+        )
 
 
 def _check_reachable(path: Path, user: pwd.struct_passwd, service: str) -> None:
@@ -179,7 +229,8 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         sockets.chmod(0o700)
         if not (data / "PG_VERSION").exists():
             self._initdb(ctx, data, user)
-        _no_trust(data / "pg_hba.conf")
+        _check_unchanged(ctx, data)
+        _apply_auth(data / "pg_hba.conf", ctx.svc)
         ep = ctx.endpoint
         argv = [
             server_bin("postgres", ctx.env.get("PATH")),
@@ -228,6 +279,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
             raise HarnessError(
                 f"{ctx.name}: initdb failed (exit {code}); last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
             )
+        (data / MADE_WITH).write_text(json.dumps(_fixed_at_initdb(ctx.svc)))
 
     def _dsn(self, ctx: Ctx, database: str = "postgres") -> str:
         ep = ctx.endpoint
@@ -244,11 +296,14 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         with psycopg.connect(self._dsn(ctx), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (svc.user,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(
-                sql.SQL(verb + " ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-                    sql.Identifier(svc.user), sql.Literal(svc.password)
+            if svc.user != "postgres":  # the superuser keeps superuser_password (checked at load)
+                privileges = ["LOGIN", "SUPERUSER" if svc.superuser else "NOSUPERUSER"]
+                privileges.append("CREATEDB" if svc.createdb else "NOCREATEDB")
+                conn.execute(
+                    sql.SQL(verb + " ROLE {} " + " ".join(privileges) + " PASSWORD {}").format(
+                        sql.Identifier(svc.user), sql.Literal(svc.password)
+                    )
                 )
-            )
             for db in dict.fromkeys([svc.database, *svc.databases]):
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                     conn.execute(

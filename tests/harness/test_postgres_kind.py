@@ -1,0 +1,100 @@
+"""The postgres kind's settings on a real cluster: auth methods, role privileges, and settings that
+an existing cluster cannot take (named, with what to do, at once)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harness.errors import ConfigError
+
+from .conftest import distinct_free_ports, harness
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTANCE = 2
+
+STACK = """
+[stack]
+name = "pg-settings"
+
+[services.db]
+kind = "postgres"
+port = {port}
+user = "owner"
+password = "owner-pw"
+superuser_password = "{superuser}"
+{auth}
+superuser = true
+"""
+
+
+@pytest.fixture
+def stack():
+    # Under the checkout (world-searchable): as root, Postgres runs as the postgres user.
+    root = ROOT / ".harness" / "test-stacks" / f"pg-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True)
+    port = distinct_free_ports(1)[0]
+    path = root / "stack.toml"
+
+    def write(superuser: str = "first-super-pw", auth: str = 'auth = { host = "trust" }') -> Path:
+        path.write_text(STACK.format(port=port, superuser=superuser, auth=auth))
+        return path
+
+    write()
+    yield write, port
+    harness(path, "down", instance=INSTANCE)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_auth_methods_and_role_privileges_are_settings(stack):
+    write, port = stack
+    port += INSTANCE * 100
+    assert harness(write(), "up", instance=INSTANCE).returncode == 0
+    # host = "trust": no password over TCP; the app role was made a superuser.
+    with psycopg.connect(host="127.0.0.1", port=port, user="owner", dbname="app") as conn:
+        assert conn.execute("SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = 'owner'").fetchone() == (
+            True,
+            True,
+        )
+
+
+def test_a_changed_superuser_password_is_named_with_what_to_do(stack):
+    write, _ = stack
+    assert harness(write(), "up", instance=INSTANCE).returncode == 0
+    assert harness(write(), "down", instance=INSTANCE).returncode == 0
+    changed = write("second-super-pw")
+    t0 = time.monotonic()
+    res = harness(changed, "up", instance=INSTANCE)
+    assert res.returncode == 2 and time.monotonic() - t0 < 15
+    assert "services.db.superuser_password changed" in res.stderr and "down --clean" in res.stderr
+    assert harness(changed, "down", "--clean", instance=INSTANCE).returncode == 0
+    assert harness(changed, "up", instance=INSTANCE).returncode == 0, "a new cluster takes the new password"
+
+
+def test_an_authentication_failure_during_readiness_fails_at_once(stack):
+    write, _ = stack
+    path = write(auth="")  # scram everywhere: the probe's password is checked
+    assert harness(path, "up", instance=INSTANCE).returncode == 0
+    assert harness(path, "down", instance=INSTANCE).returncode == 0
+    # A cluster from before the harness recorded what initdb fixed: only the probe can tell.
+    next(path.parent.glob(".harness/*/db/data/.harness-initdb.json")).unlink()
+    write("second-super-pw", auth="")
+    t0 = time.monotonic()
+    res = harness(path, "up", instance=INSTANCE)
+    assert res.returncode == 2 and time.monotonic() - t0 < 20, res.stderr
+    assert "password authentication failed" in res.stderr and "down --clean" in res.stderr
+
+
+def test_user_postgres_with_another_password_is_refused_at_load(tmp_path):
+    from harness.plan import load_plan
+    from harness.settings import resolve_settings
+
+    path = tmp_path / "stack.toml"
+    path.write_text('[services.db]\nkind = "postgres"\nport = 25432\nuser = "postgres"\npassword = "x"\n')
+    with pytest.raises(ConfigError, match=r"services.db: user 'postgres' is the superuser"):
+        load_plan(resolve_settings(stack=str(path)))
