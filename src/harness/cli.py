@@ -131,6 +131,12 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("apply", "switch the Docker daemon to the vfs storage driver if it needs it", flag=True),),
     ),
 )
+ENV = Command(
+    "env",
+    "print the environment the harness derives for the stack (and which services run) as JSON",
+    commands.env,
+    (Arg("profile", "a profile: which of its services are running is reported too"),),
+)
 INIT = Command(
     "init",
     "write a starter stack.toml (at --stack) for the kinds named, every key written out",
@@ -140,7 +146,7 @@ INIT = Command(
         Arg("force", "overwrite an existing file", flag=True),
     ),
 )
-COMMANDS = (*COMMANDS, INIT)
+COMMANDS = (*COMMANDS, ENV, INIT)
 GLOBAL = (
     Arg("stack", "stack file (default: $HARNESS_STACK or ./stack.toml)"),
     Arg("instance", "instance number (default: $HARNESS_INSTANCE or 0)"),

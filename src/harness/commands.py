@@ -149,6 +149,25 @@ def suite(app: App, args: argparse.Namespace) -> int:
     return record.exit_code
 
 
+def env(app: App, args: argparse.Namespace) -> int:
+    """JSON on stdout: what a test process needs (the pytest entry point reads it)."""
+    import json
+    import sys
+
+    from harness.suites import conventions_env
+
+    plan = app.plan
+    services = [n for n in plan.profile_nodes(args.profile) if plan.node(n).is_service]
+    running = {r.service for r in app.orch.status(health=False) if r.state == "running"}
+    payload = {
+        "env": {**plan.derived_env, **conventions_env(plan)},
+        "services": services,
+        "running": sorted(running & set(services)),
+    }
+    sys.stdout.write(json.dumps(payload) + "\n")
+    return 0
+
+
 def init(app: App, args: argparse.Namespace) -> int:
     from harness.init import init as write
     from harness.kinds import KINDS

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from .cases import case_of, skipped_module
 from .latency import Call, LatencyLog, route_of, summarize
 from .names import env_name
 
@@ -267,67 +268,13 @@ _phases: dict[str, list[pytest.TestReport]] = {}
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _phases.setdefault(report.nodeid, []).append(report)
     if report.when == "teardown":
-        _records.append(_record(report.nodeid, _phases.pop(report.nodeid)))
-
-
-def _record(nodeid: str, reports: list[pytest.TestReport]) -> dict[str, Any]:
-    outcome, message, duration = "passed", "", 0.0
-    props: dict[str, str] = {}
-    for rep in reports:
-        duration += rep.duration
-        props.update({str(k): str(v) for k, v in rep.user_properties})
-        expected_failure = hasattr(rep, "wasxfail")
-        if rep.failed and outcome not in ("failed", "error"):
-            outcome = "failed" if rep.when == "call" else "error"
-            message = _short(rep)
-        elif rep.skipped and expected_failure and outcome == "passed":
-            outcome, message = "xfailed", str(rep.wasxfail)
-        elif rep.skipped and outcome == "passed":
-            outcome, message = "skipped", _short(rep)
-        elif rep.passed and expected_failure and rep.when == "call" and outcome == "passed":
-            outcome, message = "xpassed", str(rep.wasxfail)
-    logs = (
-        {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items() if k.startswith("backend_log.")}
-        if outcome in ("failed", "error")
-        else {}
-    )
-    prefix = tier_prefix()
-    markers = sorted(k for k in reports[0].keywords if prefix and k.startswith(prefix))
-    return {
-        "nodeid": nodeid,
-        "int_id": props.get(ID_PROPERTY),
-        "markers": markers,
-        "outcome": outcome,
-        "duration_s": round(duration, 3),
-        "message": message,
-        "backend_logs": logs,
-    }
+        _records.append(case_of(report.nodeid, _phases.pop(report.nodeid), ID_PROPERTY, tier_prefix()))
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     """A module skipped as a whole (``pytest.skip(allow_module_level=True)``) is a case too."""
     if report.skipped and report.nodeid:
-        _records.append(
-            {
-                "nodeid": report.nodeid,
-                "int_id": None,
-                "markers": [],
-                "outcome": "skipped",
-                "duration_s": 0.0,
-                "message": str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr),
-                "backend_logs": {},
-            }
-        )
-
-
-def _short(rep: pytest.TestReport | pytest.CollectReport) -> str:
-    if rep.skipped and isinstance(rep.longrepr, tuple):
-        return str(rep.longrepr[2])
-    crash = getattr(rep.longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)[:2000]
-    text = str(rep.longrepr or "").strip()
-    return text.splitlines()[0][:2000] if text else ""
+        _records.append(skipped_module(report))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
