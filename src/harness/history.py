@@ -41,7 +41,7 @@ def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
 
 
 def tier_rates(run: dict[str, Any]) -> str:
-    """``integration_p0 52/52 (100.0%)`` per tier of a history line (older lines have none)."""
+    """``<tier> 52/52 (100.0%)`` per tier of a history line (older lines have none)."""
     parts = []
     for tier, (passed, executed) in sorted(run.get("tiers", {}).items()):
         parts.append(f"{tier} {passed}/{executed} ({percent(passed / executed if executed else None)})")
