@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from harness import cgroups
+from harness.errors import Interrupted
 
 OWNER_VAR = "HARNESS_OWNER"
 TAIL_LINES = 30
@@ -87,6 +89,22 @@ def spawn(
     if marker:
         cgroups.add(marker, proc.pid)
     return proc
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event, what: str) -> bool:
+    """Wait for a one-shot process: True once it exited, False at the deadline.
+
+    Raises :class:`Interrupted` as soon as ``cancel`` is set (the run is being torn down).
+    """
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if cancel.is_set():
+            raise Interrupted(f"{what}: cancelled")
+        if time.monotonic() > deadline:
+            return False
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.05)
+    return True
 
 
 def record_for(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.config import Step
-from harness.errors import Interrupted, StepFailed
+from harness.errors import StepFailed
 from harness.ledger import Ledger
 from harness.plan import NodePlan
-from harness.processes import ProcRecord, is_running, log_tail, record_for, spawn, stop_record
+from harness.processes import ProcRecord, is_running, log_tail, record_for, spawn, stop_record, wait_exit
 
 STEP_GRACE = 5.0
 
@@ -119,16 +118,8 @@ def run_step(
         except OSError as exc:
             raise StepFailed(name, f"cannot run `{command}`: {exc.strerror or exc}") from None
         on_spawn(record_for(key or f"step:{name}", proc, argv, log_path))
-        deadline = time.monotonic() + step.timeout
-        while proc.poll() is None:
-            if cancel.is_set():
-                raise Interrupted(f"{name}: cancelled")
-            if time.monotonic() > deadline:
-                raise StepFailed(name, f"`{command}` did not finish within {step.timeout:.0f} s")
-            try:
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
+        if not wait_exit(proc, step.timeout, cancel, name):
+            raise StepFailed(name, f"`{command}` did not finish within {step.timeout:.0f} s")
     if proc.returncode:
         raise StepFailed(name, f"`{command}` exited with {proc.returncode}", log_tail(log_path))
     return "ran", digest

@@ -8,9 +8,7 @@ every round, and a stop that escalates from the kind's signal to KILL.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ from harness.errors import HarnessError, Interrupted, ServiceFailed
 from harness.kinds.base import HelperRunner, Kind, ServiceContext
 from harness.ports import port_free, port_holder
 from harness.probes import Probe, ProbeFailed, wait_ready
-from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record
+from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record, wait_exit
 
 HEALTH_TIMEOUT = 3.0
 DEFAULT_GRACE = 5.0
@@ -45,31 +43,6 @@ class Supervisor(Protocol):
     def pre_start(self) -> None: ...
 
     def start(self, marker: str, recorder: Recorder, cancel: threading.Event) -> None: ...
-
-    def _helper(
-        self, ctx: ServiceContext[Any, Any], marker: str, recorder: Recorder, cancel: threading.Event
-    ) -> HelperRunner:
-        def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
-            key = f"helper:{self.name}"
-            proc = spawn(argv, env=ctx.env, cwd=ctx.data_dir, log_path=ctx.log_path, marker=marker, user=user)
-            rec = record_for(key, proc, argv, ctx.log_path)
-            recorder.record(rec)
-            try:
-                deadline = time.monotonic() + timeout
-                while proc.poll() is None:
-                    if cancel.is_set():
-                        raise Interrupted(f"{self.name}: cancelled while running {argv[0]}")
-                    if time.monotonic() > deadline:
-                        raise ServiceFailed(self.name, f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=0.05)
-                return proc.returncode
-            finally:
-                if proc.poll() is None:
-                    stop_record(rec, DEFAULT_GRACE)
-                recorder.forget(key)
-
-        return run
 
     def wait_ready(self, cancel: threading.Event) -> None: ...
 
@@ -159,15 +132,9 @@ class ServiceSupervisor:
             rec = record_for(key, proc, argv, ctx.log_path)
             recorder.record(rec)
             try:
-                deadline = time.monotonic() + timeout
-                while proc.poll() is None:
-                    if cancel.is_set():
-                        raise Interrupted(f"{self.name}: cancelled while running {argv[0]}")
-                    if time.monotonic() > deadline:
-                        raise ServiceFailed(self.name, f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=0.05)
-                return proc.returncode
+                if not wait_exit(proc, timeout, cancel, f"{self.name}: {argv[0]}"):
+                    raise ServiceFailed(self.name, f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
+                return int(proc.returncode)
             finally:
                 if proc.poll() is None:
                     stop_record(rec, DEFAULT_GRACE)

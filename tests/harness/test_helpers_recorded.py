@@ -53,7 +53,8 @@ def test_a_harness_killed_during_initdb_leaves_nothing_after_down_clean(stack_fi
         return any("initdb" in " ".join(p.cmdline()) for p in owned_processes(state_dir))
 
     wait_for(initdb_running, 30, "initdb to run")
-    assert "helper:db" in (state_dir / "state.json").read_text(), "recorded before the harness waits on it"
+    wait_for(lambda: "helper:db" in (state_dir / "state.json").read_text(), 5, "initdb to be recorded")
+    assert initdb_running(), "recorded while it runs, before the harness waits on its exit"
     up.send_signal(signal.SIGKILL)
     up.wait()
     res = harness(stack_file, "down", "--clean", instance=INSTANCE)
