@@ -149,7 +149,9 @@ INIT = Command(
 COMMANDS = (*COMMANDS, ENV, INIT)
 GLOBAL = (
     Arg("stack", "stack file (default: $HARNESS_STACK or ./stack.toml)"),
-    Arg("instance", "instance number (default: $HARNESS_INSTANCE or 0)"),
+    Arg("instance", "instance number, or 'auto' for the first free one (default: $HARNESS_INSTANCE or 0)"),
+    Arg("queue", "wait for a busy instance instead of refusing ($HARNESS_QUEUE)", flag=True),
+    Arg("queue_timeout", "seconds to wait with --queue", default=1800.0, type=float),
 )
 
 
@@ -209,7 +211,9 @@ def _main(argv: list[str], console: Console) -> int:
         args.pytest_args = passthrough
     settings: Settings | None = None
     try:
-        settings = resolve_settings(stack=args.stack, instance=args.instance)
+        settings = resolve_settings(
+            stack=args.stack, instance=args.instance, queue=args.queue_timeout if args.queue else None
+        )
         return int(args.func(commands.App(settings, console), args))
     except HarnessError as exc:
         env = dict(settings.environ if settings else os.environ)

@@ -31,7 +31,10 @@ class App:
     def plan(self) -> Plan:
         from harness.plan import load_plan
 
-        return load_plan(self.settings)
+        plan = load_plan(self.settings)
+        if self.settings.instance == "auto":
+            self.console.print(f"--instance auto: instance {plan.instance}")
+        return plan
 
     @cached_property
     def orch(self) -> Orchestrator:

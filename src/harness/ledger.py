@@ -96,8 +96,12 @@ class InstanceLock:
         self.token = ""
         self.inherited = False  # held by the run whose tests started this command
 
-    def acquire(self, what: str) -> None:
-        """Take the lock; re-entrant, so a suite can hold it across its up, tests and down."""
+    def acquire(self, what: str, *, wait: float | None = None, waiting: Callable[[str], None] | None = None) -> None:
+        """Take the lock; re-entrant, so a suite can hold it across its up, tests and down.
+
+        ``wait`` (seconds) queues behind a run that holds it instead of refusing; ``waiting`` is
+        told once who holds it and what it runs.
+        """
         if self._fh is not None:
             self._depth += 1
             return
@@ -105,28 +109,52 @@ class InstanceLock:
             self.path.parent.mkdir(parents=True)
             (self.path.parent / MARKER).touch()
         fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another harness run"
-            fh.close()
+        deadline = time.monotonic() + (wait or 0.0)
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another harness run"
             inherited = os.environ.get(LOCK_TOKEN_VAR)
             if inherited and holder.endswith(f"token={inherited}"):
                 # A harness command run by the holder's own tests (e.g. stop one service): the
                 # holder is waiting on them, so they act under its lock.
+                fh.close()
                 self.inherited = True
                 return
-            raise LockedError(
-                f"instance {self.instance} is busy: {holder.split(' token=')[0]} holds {self.path}; wait for it, "
-                f"or use another instance (--instance N / HARNESS_INSTANCE=N)"
-            ) from None
+            who = holder.split(" token=")[0]
+            if wait is None or time.monotonic() >= deadline:
+                fh.close()
+                waited = f" (waited {wait:.0f} s)" if wait else ""
+                raise LockedError(
+                    f"instance {self.instance} is busy{waited}: {who} holds {self.path}; wait for it (--queue), "
+                    f"or use another instance (--instance N, --instance auto)"
+                ) from None
+            if not told and waiting is not None:
+                waiting(f"instance {self.instance} is busy: {who} holds it; queued (up to {wait:.0f} s)")
+                told = True
+            time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
         self.token = uuid.uuid4().hex
         fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')}) token={self.token}")
         fh.flush()
         self._fh = fh
+
+    def free(self) -> bool:
+        """Whether no run holds the lock now (a look: nothing is taken)."""
+        if not self.path.exists():
+            return True
+        with open(self.path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return True
 
     def release(self) -> None:
         if self._depth:

@@ -64,7 +64,12 @@ class Session:
 
     def __enter__(self) -> Session:
         ledger = self.orch.ledger
-        ledger.lock.acquire(self.what)
+        console = self.orch.console
+        ledger.lock.acquire(
+            self.what,
+            wait=self.orch.plan.settings.queue,
+            waiting=lambda line: console.print(f"[yellow]{line}[/yellow]"),
+        )
         try:
             ledger.reload()
             reaped = self.orch.reap(unreadable_too=self.reap_unreadable)

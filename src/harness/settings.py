@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 BACKENDS = ("auto", "native", "docker")
+QUEUE_DEFAULT = 1800.0
 OWNER_VAR = "HARNESS_OWNER"
 
 
@@ -44,6 +45,16 @@ def _dotenv_setting(stack_file: Path) -> str | None:
     return value if isinstance(value, str) and value else ".env"
 
 
+def _seconds(value: str | None) -> float | None:
+    """``HARNESS_QUEUE``: seconds to queue for a busy instance (``1``/``true``: the default wait)."""
+    if not value or _flag(value) is False:
+        return None
+    try:
+        return float(value) if float(value) > 1 else QUEUE_DEFAULT
+    except ValueError:
+        return QUEUE_DEFAULT if _flag(value) else None
+
+
 def _flag(value: str | None) -> bool | None:
     if value is None or value == "":
         return None
@@ -59,6 +70,7 @@ class Settings:
     backend: str | None = None
     reuse: bool = False
     keep: bool = False
+    queue: float | None = None  # seconds to wait for a busy instance; None: refuse at once
     environ: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -76,6 +88,7 @@ def resolve_settings(
     backend: str | None = None,
     reuse: bool | None = None,
     keep: bool | None = None,
+    queue: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Apply the chain; flags are the keyword arguments (``None``: not given on the command line)."""
@@ -97,5 +110,6 @@ def resolve_settings(
         backend=pick(backend, "HARNESS_BACKEND"),
         reuse=bool(reuse) or bool(_flag(merged.get("HARNESS_REUSE"))),
         keep=bool(keep) or bool(_flag(merged.get("HARNESS_KEEP"))),
+        queue=queue if queue is not None else _seconds(merged.get("HARNESS_QUEUE")),
         environ=merged,
     )

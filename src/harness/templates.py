@@ -15,6 +15,16 @@ from harness.config import Stack
 from harness.errors import ConfigError, HarnessError
 
 
+def first_free_instance(stack: Stack) -> int:
+    """The first instance whose lock no run holds (a look; the run then takes it)."""
+    from harness.ledger import InstanceLock
+
+    for number in range(stack.stack.max_instance + 1):
+        if InstanceLock(stack.root / stack.stack.state_dir / str(number), number).free():
+            return number
+    raise HarnessError(f"--instance auto: all instances 0..{stack.stack.max_instance} are busy ({stack.file})")
+
+
 class EnvView:
     """``{env.NAME}`` in templates: the process environment plus ``.env``."""
 
@@ -54,8 +64,10 @@ def render(template: str, ctx: Mapping[str, Any], file: Path, key: str) -> str:
 
 
 def resolve_instance(stack: Stack, raw: str | int | None) -> int:
-    """The instance number, range-checked against ``stack.max_instance``."""
+    """The instance number, range-checked against ``stack.max_instance``; ``auto``: the first free one."""
     value = raw if raw is not None else "0"
+    if value == "auto":
+        return first_free_instance(stack)
     try:
         number = int(value)
     except ValueError:

@@ -518,3 +518,68 @@ def test_an_unchanged_but_unhealthy_service_is_restarted_by_the_next_up(make_sta
     )
     assert sd.cli("up").returncode == 0
     assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] != pid
+
+
+SLOW = """
+[stack]
+port_offset = 7
+
+[services.slow]
+command = "{app} --port {port} --delay 3"
+port = {p0}
+ready = { http = "/health", timeout = 30 }
+"""
+
+
+def test_a_queued_up_waits_for_the_holder_then_proceeds(make_stack):
+    sd = make_stack(SLOW)
+    first = sd.popen("up")
+    wait_for(lambda: owned_processes(sd.state_dir()), 20, "the first up to start its service")
+    refused = sd.cli("up")
+    assert refused.returncode == 2 and "--queue" in refused.stderr, "without --queue: refused, naming the way out"
+    t0 = time.monotonic()
+    queued = subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(sd.file), "--queue", "--queue-timeout", "60", "up"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=sd.root,
+    )
+    assert queued.returncode == 0, queued.stderr
+    assert "queued" in queued.stderr and f"pid {first.pid}" in queued.stderr
+    assert first.wait(timeout=60) == 0
+    assert "already running" in queued.stderr, "it waited for the first, then found its service up"
+    assert time.monotonic() - t0 >= 0.5
+
+
+def test_a_queue_that_times_out_says_so(make_stack):
+    sd = make_stack(SLOW)
+    first = sd.popen("up")
+    wait_for(lambda: owned_processes(sd.state_dir()), 20, "the first up to start its service")
+    res = subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(sd.file), "--queue", "--queue-timeout", "0.5", "up"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=sd.root,
+    )
+    assert res.returncode == 2 and "busy (waited" in res.stderr
+    assert first.wait(timeout=60) == 0
+
+
+def test_instance_auto_takes_the_first_free_instance(make_stack):
+    sd = make_stack(SLOW)
+    first = sd.popen("up")  # holds instance 0 while it waits for its service
+    wait_for(lambda: owned_processes(sd.state_dir()), 20, "the first up to start its service")
+    auto = subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(sd.file), "--instance", "auto", "up"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=sd.root,
+    )
+    assert auto.returncode == 0, auto.stderr
+    assert "--instance auto: instance 1" in auto.stderr
+    assert httpx.get(f"http://127.0.0.1:{sd.ports[0] + 7}/health").json()["status"] == "healthy"
+    assert first.wait(timeout=60) == 0
+    assert sd.cli("down", instance=1).returncode == 0
