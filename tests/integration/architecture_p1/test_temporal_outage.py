@@ -101,7 +101,9 @@ def test_int_103_a_late_workflow_result_does_not_overwrite_an_interrupt(stack, s
     resp = stack.controller.post(f"/episodes/{episode.id}/interrupt", headers=stack.key)
     assert resp.status_code == 200 and resp.json()["cancel_error"], resp.text  # the cancel never reached it
     outage.restore()
-    interrupted_at = max(e.id for e in stack.events(episode.id))
+    interrupted_at = next(
+        e.id for e in stack.events(episode.id) if e.kind == "status" and e.data["to"] == "interrupted"
+    )
     late = poll(
         lambda: [e for e in stack.events(episode.id) if e.id > interrupted_at],
         lambda events: any(e.kind == "artifact" for e in events),
