@@ -115,6 +115,8 @@ COMMANDS: tuple[Command, ...] = (
             Arg("suite", "a suite from stack.toml", positional=True),
             Arg("reuse", "test the stack `invoke up` started; start and stop nothing ($HARNESS_REUSE)", flag=True),
             Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
+            Arg("shard", "run the K-th of N parts of the suite (K/N), balanced by recorded durations"),
+            Arg("group_id", "the id shared by all shards of one CI run (default: $GITHUB_RUN_ID, ...)"),
         ),
         passthrough=True,
     ),
@@ -137,6 +139,26 @@ ENV = Command(
     commands.env,
     (Arg("profile", "a profile: which of its services are running is reported too"),),
 )
+MERGE = Command(
+    "merge",
+    "one run record (results.json, junit.xml, report.html, a history line) from a suite's shard records",
+    commands.merge,
+    (
+        Arg("records", "shard run directories, results.json files, or globs of them", positional=True, many="+"),
+        Arg("out", "where to write the merged record (default: logs/runs/<suite>-<group>-merged)"),
+    ),
+)
+SUMMARY = Command(
+    "summary",
+    "print a run's Markdown summary (what a CI job writes to its step summary)",
+    commands.summary,
+    (Arg("run", "a run directory (default: logs/latest)", positional=True, default="logs/latest"),),
+)
+DURATIONS = Command(
+    "durations",
+    "write [tests] durations from the recorded runs (shards balance by them)",
+    commands.durations,
+)
 INIT = Command(
     "init",
     "write a starter stack.toml (at --stack) for the kinds named, every key written out",
@@ -146,7 +168,7 @@ INIT = Command(
         Arg("force", "overwrite an existing file", flag=True),
     ),
 )
-COMMANDS = (*COMMANDS, ENV, INIT)
+COMMANDS = (*COMMANDS, ENV, MERGE, SUMMARY, DURATIONS, INIT)
 GLOBAL = (
     Arg("stack", "stack file (default: $HARNESS_STACK or ./stack.toml)"),
     Arg("instance", "instance number, or 'auto' for the first free one (default: $HARNESS_INSTANCE or 0)"),

@@ -132,7 +132,15 @@ def logs(app: App, args: argparse.Namespace) -> int:
     return show_logs(app.plan, app.console, service, lines=args.lines, follow=args.follow)
 
 
-SUITE_SWITCHES = ("--reuse", "--keep")
+def suite_switches(passthrough: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The suite's own options among the arguments after ``--`` (nox passes only those), and the rest
+    for pytest: ``--reuse``, ``--keep``, ``--shard K/N``, ``--group-id X``."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--shard")
+    parser.add_argument("--group-id", dest="group_id")
+    return parser.parse_known_args(passthrough)
 
 
 def suite(app: App, args: argparse.Namespace) -> int:
@@ -143,11 +151,24 @@ def suite(app: App, args: argparse.Namespace) -> int:
     plan = app.plan
     if args.suite not in plan.stack.suites:
         raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
-    pytest_args = [a for a in args.pytest_args if a not in SUITE_SWITCHES]
-    reuse = args.reuse or "--reuse" in args.pytest_args or app.settings.reuse
-    keep = args.keep or "--keep" in args.pytest_args or app.settings.keep
+    own, pytest_args = suite_switches(list(args.pytest_args))
+    reuse = args.reuse or own.reuse or app.settings.reuse
+    keep = args.keep or own.keep or app.settings.keep
+    args.shard = args.shard or own.shard
+    args.group_id = args.group_id or own.group_id
+    shard = None
+    if args.shard:
+        from harness.shards import parse
+
+        try:
+            parse(args.shard)
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from None
+        shard = args.shard
     with Session(app.orch, f"suite {args.suite}") as session:
-        record = run_suite(session, args.suite, pytest_args, reuse=reuse, keep=keep)
+        record = run_suite(
+            session, args.suite, pytest_args, reuse=reuse, keep=keep, shard=shard, group_id=args.group_id
+        )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code
 
@@ -168,6 +189,67 @@ def env(app: App, args: argparse.Namespace) -> int:
         "running": sorted(running & set(services)),
     }
     sys.stdout.write(json.dumps(payload) + "\n")
+    return 0
+
+
+def merge(app: App, args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from harness.merge import merge as merged_record
+    from harness.merge import merged_junit, shard_records
+    from harness.report import write_html_report
+    from harness.results import append_history
+
+    records = shard_records(args.records)
+    data = merged_record(records)
+    out = Path(args.out) if args.out else app.plan.runs_dir / data["run_id"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(data, indent=2))
+    merged_junit([d for d, _ in records], out / "junit.xml")
+    write_html_report(data, out / "report.html")
+    append_history(app.plan.history_file, data)
+    from harness import sinks
+
+    sinks.send(data, out, app.settings.environ, app.console)
+    app.console.print(f"merged {len(records)} shard(s) into {out}: {data['status']} (exit {data['exit_code']})")
+    return int(data["exit_code"])
+
+
+def summary(app: App, args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from harness.merge import markdown
+
+    path = Path(args.run) / "results.json"
+    if not path.is_file():
+        raise HarnessError(f"summary: no results.json in {args.run}")
+    sys.stdout.write(markdown(json.loads(path.read_text())))
+    return 0
+
+
+def durations(app: App, args: argparse.Namespace) -> int:
+    import json
+    import statistics
+
+    plan = app.plan
+    if not plan.stack.tests.durations:
+        raise HarnessError(f"durations: set [tests] durations (a file path) in {plan.file}")
+    seen: dict[str, list[float]] = {}
+    for results in sorted(plan.runs_dir.glob("*/results.json")):
+        try:
+            cases = json.loads(results.read_text())["tests"]["cases"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for case in cases:
+            if case["outcome"] in ("passed", "failed"):
+                seen.setdefault(case["nodeid"], []).append(case["duration_s"])
+    target = plan.root / plan.stack.tests.durations
+    recorded = {k: round(statistics.median(v), 3) for k, v in sorted(seen.items())}
+    target.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    app.console.print(f"wrote {len(recorded)} test durations to {target}")
     return 0
 
 

@@ -82,6 +82,7 @@ class Conventions(_Model):
     id_pattern: str = ""  # a regex every id must match (empty: any)
     tier_prefix: str = ""  # markers starting with this are recorded per test (empty: none)
     routes: list[Route] = []
+    durations: str = ""  # recorded test durations that balance shards (`harness durations` writes it)
 
 
 class StackSettings(_Model):

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from . import shards
 from .cases import case_of, skipped_module
 from .latency import Call, LatencyLog, route_of, summarize
 from .names import env_name
@@ -89,7 +90,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``[tests] id_pattern`` set, an id that does not match it is a collection error."""
+    """Keep this shard's tests (``$HARNESS_SHARD``), and check ids against ``[tests] id_pattern``."""
+    if os.environ.get("HARNESS_SHARD"):
+        k, n = shards.parse(os.environ["HARNESS_SHARD"])
+        durations = shards.load_durations(os.environ.get("HARNESS_DURATIONS"))
+        disruptive = [i.nodeid for i in items if i.get_closest_marker("disruptive") is not None]
+        mine = set(shards.split([i.nodeid for i in items], n, durations, disruptive)[k - 1])
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in mine])
+        items[:] = [i for i in items if i.nodeid in mine]
     pattern = os.environ.get("HARNESS_ID_PATTERN")
     if not pattern:
         return
@@ -291,5 +299,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for part in directory.glob("latency-*.json"):
         calls += json.loads(part.read_text())
         part.unlink()
-    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": summarize([Call(**c) for c in calls])}
+    latency = summarize([Call(**c) for c in calls])
+    latency["samples"] = [[c["service"], c["method"], c["route"], c["status"], round(c["ms"], 3)] for c in calls]
+    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency}
     (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))

@@ -6,7 +6,7 @@ in the category ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
@@ -29,7 +29,7 @@ def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def by(cases: list[Mapping[str, Any]], keys: Callable[[Mapping[str, Any]], Iterable[str]]) -> dict[str, Any]:
+def by(cases: Sequence[Mapping[str, Any]], keys: Callable[[Mapping[str, Any]], Iterable[str]]) -> dict[str, Any]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for case in cases:
         for key in keys(case):
@@ -37,7 +37,7 @@ def by(cases: list[Mapping[str, Any]], keys: Callable[[Mapping[str, Any]], Itera
     return {key: tally(group) for key, group in sorted(groups.items())}
 
 
-def categories(cases: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def categories(cases: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """``by_tier``, ``by_id`` and ``by_file`` for results.json."""
     return {
         "by_tier": by(cases, lambda c: c.get("markers") or []),

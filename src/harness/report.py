@@ -103,6 +103,22 @@ def _latency(latency: dict[str, Any]) -> str:
     )
 
 
+def _shards(shards: list[dict[str, Any]]) -> str:
+    """A merged run's shards side by side."""
+    if not shards:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(s['shard'])}</td><td>{escape(s['status'])} (exit {s['exit_code']})</td>"
+        f"<td>{s['tests']['passed']}/{s['tests']['total']}</td><td>{s['duration_s']:.1f} s</td>"
+        f"<td>{escape(s['run_id'])}</td><td>{escape(s.get('failure', '')[:200])}</td></tr>"
+        for s in shards
+    )
+    return (
+        "<h2>Shards</h2><table><tr><th>shard</th><th>status</th><th>passed</th><th>took</th><th>run</th>"
+        f"<th>failure</th></tr>{rows}</table>"
+    )
+
+
 def render_html(data: dict[str, Any]) -> str:
     t = data["tests"]
     verdict = "pass" if data["exit_code"] == 0 else "fail"
@@ -115,6 +131,7 @@ def render_html(data: dict[str, Any]) -> str:
 {failure}
 <p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped,
  {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed</p>
+{_shards(data.get("shards", []))}
 <h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
 <h2>Stage timeline</h2>{_waterfall(data["stages"])}
 <h2>Failing tests</h2>{_failures(t["cases"])}

@@ -61,6 +61,8 @@ class RunRecord:
     pytest: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # results.json as written
+    shard: str = ""  # "K/N" when this run is one shard of a suite
+    group_id: str = ""  # the same for every shard of one CI run
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.suite)
@@ -89,6 +91,8 @@ class RunRecord:
             "status": self.status,
             "failure": self.failure,
             "failed_stage": self.failed_stage,
+            "shard": self.shard,
+            "group_id": self.group_id,
             "argv": self.argv,
             "stages": self.stages,
             "tests": self.tests_summary(),

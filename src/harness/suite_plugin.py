@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = "harness_suite_plugin"
 MODULE = f"{PACKAGE}.pytest_plugin"
-FILES = ("pytest_plugin.py", "cases.py", "latency.py", "names.py")
+FILES = ("pytest_plugin.py", "cases.py", "latency.py", "names.py", "shards.py")
 
 
 def plugin_dir(state_dir: Path) -> Path:

@@ -127,8 +127,18 @@ def run_tests(
         raise
 
 
+GROUP_VARS = ("HARNESS_GROUP_ID", "GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID")
+
+
 def run_suite(
-    session: Session, suite_name: str, pytest_args: Sequence[str], *, reuse: bool = False, keep: bool = False
+    session: Session,
+    suite_name: str,
+    pytest_args: Sequence[str],
+    *,
+    reuse: bool = False,
+    keep: bool = False,
+    shard: str | None = None,
+    group_id: str | None = None,
 ) -> RunRecord:
     """Run one suite inside an entered session; the record is written whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -138,6 +148,9 @@ def run_suite(
     except HarnessError:
         backend = plan.settings.chosen_backend  # the same error comes back from `up`, and is recorded there
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
+    if shard:
+        record.shard = shard
+        record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
     record.dir.mkdir(parents=True, exist_ok=True)
     offsets = log_offsets(plan.log_dir)
     env = dict(plan.env)
@@ -146,6 +159,10 @@ def run_suite(
     env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
     env.update(plan.suite_env(suite_name))
     env[LOCK_TOKEN_VAR] = session.lock_token
+    if shard:
+        env["HARNESS_SHARD"] = shard
+        if plan.stack.tests.durations:
+            env["HARNESS_DURATIONS"] = str(plan.root / plan.stack.tests.durations)
     if suite.plugin:
         where = str(suite_plugin.plugin_dir(plan.state_dir))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH", "")) if p)

@@ -242,3 +242,27 @@ def test_a_service_restarted_by_the_suites_own_tests_is_still_torn_down(make_sta
     assert port_free(sd.ports[0])
     state = json.loads((sd.state_dir() / "state.json").read_text())
     assert state["processes"] == {} and state["complete"] is True
+
+
+def test_two_shards_merge_into_exactly_the_unsharded_run(notes):
+    unsharded = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE)
+    assert unsharded.returncode == 0, unsharded.stderr
+    everything = sorted(c["nodeid"] for c in latest(notes)["tests"]["cases"])
+    runs = []
+    for k in (1, 2):
+        res = harness(notes, "suite", "smoke", "--shard", f"{k}/2", "--group-id", "ci-42", instance=NOTES_INSTANCE)
+        assert res.returncode == 0, res.stderr
+        data = latest(notes)
+        assert data["shard"] == f"{k}/2" and data["group_id"] == "ci-42"
+        runs.append(str(notes.parent / "run-logs" / "runs" / data["run_id"]))
+    merged = harness(notes, "merge", *runs, instance=NOTES_INSTANCE)
+    assert merged.returncode == 0, merged.stderr
+    out = notes.parent / "run-logs" / "runs" / "smoke-ci-42-merged"
+    data = json.loads((out / "results.json").read_text())
+    assert sorted(c["nodeid"] for c in data["tests"]["cases"]) == everything, "every test once, none twice"
+    assert (out / "junit.xml").read_text().count("<testcase") == len(everything)
+    assert "Shards" in (out / "report.html").read_text()
+    summary = harness(notes, "summary", str(out), instance=NOTES_INSTANCE)
+    assert summary.returncode == 0 and summary.stdout.startswith("## smoke: passed (exit 0)")
+    again = harness(notes, "merge", runs[0], runs[0], instance=NOTES_INSTANCE)
+    assert again.returncode == 2 and "shard 1/2 given twice" in again.stderr and "shard 2/2 missing" in again.stderr

@@ -142,3 +142,11 @@ def test_report_and_history_for_suites_without_catalog_ids(tmp_path):
     console = Console(record=True, width=200)
     show_history(tmp_path / "history.jsonl", console, limit=5)
     assert "t.py::test_a[x-1] @" in console.export_text(), "parametrize ids survive the terminal's markup"
+
+
+def test_the_suites_own_options_after_the_double_dash_are_taken_out():
+    from harness.commands import suite_switches
+
+    own, rest = suite_switches(["--shard", "1/2", "-k", "x", "--reuse", "tests/a.py", "--group-id", "g", "--sh"])
+    assert (own.shard, own.reuse, own.keep, own.group_id) == ("1/2", True, False, "g")
+    assert rest == ["-k", "x", "tests/a.py", "--sh"], "pytest's own arguments pass through, no abbreviations taken"
