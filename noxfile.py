@@ -9,6 +9,8 @@ failed, 2 the stack could not come up, 130 interrupted.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 from harness.nox import suite_sessions
@@ -33,10 +35,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff and strict mypy over src/harness."""
+    """ruff, strict mypy over src/harness, actionlint on the workflows, the k8s manifests' schemas."""
     install(session, extras=("lint",))
-    session.run("ruff", "check", "src", "services", "scripts", "tests", "noxfile.py", "tasks.py")
+    session.run("ruff", "check", "src", "services", "scripts", "tests", "examples", "noxfile.py", "tasks.py")
     session.run("mypy", *session.posargs)
+    session.run("actionlint", *sorted(str(p) for p in Path(".github/workflows").glob("*.yml")))
+    # Offline: the schemas ship in the package; the recipe has not run on a live cluster.
+    session.run("kubernetes-validate", *sorted(str(p) for p in Path("deploy/k8s").glob("*.yaml")))
 
 
 suite_sessions(lambda session: install(session, extras=("all", "services", "test", "e2e")))

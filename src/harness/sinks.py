@@ -69,9 +69,11 @@ def to_postgres(dsn: str, data: Mapping[str, Any]) -> str:
     return f"{len(t['cases'])} test row(s)"
 
 
-def to_s3(url: str, run_dir: Path, env: Mapping[str, str]) -> str:
+def s3_target(env: Mapping[str, str]) -> tuple[Any, str, str]:
+    """(client, bucket, prefix) of ``HARNESS_RESULTS_S3``, with its endpoint and credentials."""
     from harness.kinds.s3 import s3_client
 
+    url = env.get("HARNESS_RESULTS_S3", "")
     if not url.startswith("s3://") or len(url) <= 5:
         raise ValueError(f"HARNESS_RESULTS_S3 must look like s3://bucket/prefix, got {url!r}")
     bucket, _, prefix = url[5:].partition("/")
@@ -85,11 +87,16 @@ def to_s3(url: str, run_dir: Path, env: Mapping[str, str]) -> str:
         if (env.get("HARNESS_RESULTS_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL"))
         else _default_s3()
     )
+    return client, bucket, prefix.strip("/")
+
+
+def to_s3(run_dir: Path, env: Mapping[str, str]) -> str:
+    client, bucket, prefix = s3_target(env)
     files = [p for p in sorted(run_dir.rglob("*")) if p.is_file()]
     for path in files:
-        key = "/".join(x for x in (prefix.strip("/"), run_dir.name, str(path.relative_to(run_dir))) if x)
+        key = "/".join(x for x in (prefix, run_dir.name, str(path.relative_to(run_dir))) if x)
         client.upload_file(str(path), bucket, key)
-    return f"{len(files)} file(s) to s3://{bucket}/{prefix.strip('/')}"
+    return f"{len(files)} file(s) to s3://{bucket}/{prefix}"
 
 
 def _default_s3() -> Any:
@@ -105,7 +112,7 @@ def send(data: Mapping[str, Any], run_dir: Path, env: Mapping[str, str], console
     if env.get("HARNESS_RESULTS_DSN"):
         sinks.append(("postgres", lambda: to_postgres(env["HARNESS_RESULTS_DSN"], data)))
     if env.get("HARNESS_RESULTS_S3"):
-        sinks.append(("s3", lambda: to_s3(env["HARNESS_RESULTS_S3"], run_dir, env)))
+        sinks.append(("s3", lambda: to_s3(run_dir, env)))
     for name, action in sinks:
         try:
             outcomes[name] = "ok: " + action()

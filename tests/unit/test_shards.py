@@ -112,3 +112,31 @@ def test_missing_and_duplicated_shards_are_named():
         merge([record("1/2", []), record("1/2", [])])
     with pytest.raises(HarnessError, match="not one suite's shards"):
         merge([record("1/2", [], group="a"), record("2/2", [], group="b")])
+
+
+def test_the_merge_job_fetches_one_groups_shard_records_from_the_s3_sink(tmp_path, monkeypatch):
+    import importlib.util
+
+    import boto3
+    from moto import mock_aws
+
+    spec = importlib.util.spec_from_file_location("fetch_records", ROOT / "scripts" / "fetch_records.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+    for key in ("AWS_ENDPOINT_URL", "HARNESS_RESULTS_S3_ENDPOINT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HARNESS_RESULTS_S3", "s3://records/ci")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="records")
+        for run, group, shard in (("r1", "g1", "1/2"), ("r2", "g1", "2/2"), ("r3", "other", "1/2"), ("r4", "g1", "")):
+            s3.put_object(
+                Bucket="records", Key=f"ci/{run}/results.json", Body=json.dumps({"group_id": group, "shard": shard})
+            )
+            s3.put_object(Bucket="records", Key=f"ci/{run}/junit.xml", Body=b"<testsuites/>")
+        assert fetch.main("g1", tmp_path / "shards") == 0
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["r1", "r2"]
+    assert (tmp_path / "shards" / "r2" / "junit.xml").read_bytes() == b"<testsuites/>"
