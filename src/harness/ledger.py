@@ -144,18 +144,6 @@ class InstanceLock:
         fh.flush()
         self._fh = fh
 
-    def free(self) -> bool:
-        """Whether no run holds the lock now (a look: nothing is taken)."""
-        if not self.path.exists():
-            return True
-        with open(self.path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        return True
-
     def release(self) -> None:
         if self._depth:
             self._depth -= 1
@@ -168,6 +156,20 @@ class InstanceLock:
             self._fh = None
 
 
+_RESERVED: dict[str, InstanceLock] = {}
+
+
+def reserve(state_dir: Path, instance: int) -> bool:
+    """Take an instance's lock now, for the ledger this process makes for it next (``--instance auto``)."""
+    lock = InstanceLock(state_dir, instance)
+    try:
+        lock.acquire("--instance auto")
+    except LockedError:
+        return False
+    _RESERVED[str(state_dir)] = lock
+    return True
+
+
 class Ledger:
     """One instance's state, shared by the threads of a run; every change is saved at once.
 
@@ -177,7 +179,8 @@ class Ledger:
 
     def __init__(self, state_dir: Path, instance: int) -> None:
         self.store = StateStore(state_dir)
-        self.lock = InstanceLock(state_dir, instance)
+        reserved = _RESERVED.pop(str(state_dir)) if str(state_dir) in _RESERVED else None
+        self.lock = reserved or InstanceLock(state_dir, instance)
         self._mutex = threading.Lock()
         self._state, self.problem = self.store.load()
 

@@ -16,11 +16,11 @@ from harness.errors import ConfigError, HarnessError
 
 
 def first_free_instance(stack: Stack) -> int:
-    """The first instance whose lock no run holds (a look; the run then takes it)."""
-    from harness.ledger import InstanceLock
+    """The first instance no run holds, taken at once (so two runs started together differ)."""
+    from harness.ledger import reserve
 
     for number in range(stack.stack.max_instance + 1):
-        if InstanceLock(stack.root / stack.stack.state_dir / str(number), number).free():
+        if reserve((stack.root / stack.stack.state_dir / str(number)).resolve(), number):
             return number
     raise HarnessError(f"--instance auto: all instances 0..{stack.stack.max_instance} are busy ({stack.file})")
 
