@@ -137,10 +137,17 @@ def vfs_fix(console: Console, requested: str, *, apply: bool, daemon_json: Path 
         console.print("vfs-fix: HARNESS_BACKEND=native; the storage-driver fix only applies to docker: nothing to do.")
         return 0
     problem = engine_problem()
+    if problem and requested == "docker":
+        # `up` will refuse (exit 2) rather than fall back: say that, not "native is used".
+        console.print(
+            f"vfs-fix: HARNESS_BACKEND=docker but no Docker engine answers ({problem}); `up` will stop with "
+            "an error until one does (start it, or set DOCKER_HOST), so there is no storage driver to check."
+        )
+        return 1
     if problem:
         console.print(
-            f"vfs-fix: no Docker engine answers ({problem}); the native backend is used, "
-            "and the storage-driver fix only applies to docker: nothing to do."
+            f"vfs-fix: no Docker engine answers ({problem}); with HARNESS_BACKEND=auto the native backend is "
+            "used, and the storage-driver fix only applies to docker: nothing to do."
         )
         return 0
     driver, failure = storage_problem()

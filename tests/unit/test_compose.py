@@ -147,3 +147,18 @@ def test_vfs_fix_refuses_a_broken_daemon_json(tmp_path):
     with pytest.raises(HarnessError, match=r"daemon.json is not valid JSON"):
         apply_vfs(bad)
     assert bad.read_text() == "{not json"
+
+
+def test_vfs_fix_without_an_engine_says_what_up_will_do(monkeypatch):
+    from rich.console import Console
+
+    from harness import backends
+
+    monkeypatch.setattr(backends, "engine_problem", lambda timeout=3.0: "nothing listens at unix:///x.sock")
+    asked = Console(record=True, width=300)
+    assert backends.vfs_fix(asked, "docker", apply=False) == 1
+    said = asked.export_text()
+    assert "`up` will stop with an error" in said and "native backend is used" not in said
+    auto = Console(record=True, width=300)
+    assert backends.vfs_fix(auto, "auto", apply=False) == 0
+    assert "the native backend is used" in auto.export_text()
