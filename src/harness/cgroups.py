@@ -84,3 +84,6 @@ def prune(marker: str) -> None:
     for directory in sorted((p for p in [group, *group.rglob("*")] if p.is_dir()), key=lambda p: -len(p.parts)):
         with contextlib.suppress(OSError):
             directory.rmdir()
+    if marker.partition("#")[2]:  # a run's group: its instance's group goes too once nothing is left in it
+        with contextlib.suppress(OSError):
+            group.parent.rmdir()

@@ -360,6 +360,7 @@ def test_a_stray_that_cleared_its_environment_and_left_its_session_is_stopped(ma
     assert down.returncode == 0, down.stderr
     assert f"stray pid {stray.pid}" in down.stderr
     wait_for(lambda: not stray.is_running() or stray.status() == psutil.STATUS_ZOMBIE, 5, "the stray to be gone")
+    assert not cgroups.group_of(f"{sd.state_dir().resolve()}#").exists(), "its cgroups are removed once empty"
 
 
 IGNORES_TERM = """
