@@ -154,20 +154,23 @@ def suite(app: App, args: argparse.Namespace) -> int:
     own, pytest_args = suite_switches(list(args.pytest_args))
     reuse = args.reuse or own.reuse or app.settings.reuse
     keep = args.keep or own.keep or app.settings.keep
-    args.shard = args.shard or own.shard
-    args.group_id = args.group_id or own.group_id
-    shard = None
-    if args.shard:
+    shard, group_id = args.shard or own.shard, args.group_id or own.group_id
+    if shard:
         from harness.shards import parse
 
         try:
-            parse(args.shard)
+            parse(shard)
         except ValueError as exc:
             raise HarnessError(str(exc)) from None
-        shard = args.shard
     with Session(app.orch, f"suite {args.suite}") as session:
         record = run_suite(
-            session, args.suite, pytest_args, reuse=reuse, keep=keep, shard=shard, group_id=args.group_id
+            session,
+            args.suite,
+            pytest_args,
+            reuse=reuse,
+            keep=keep,
+            shard=shard,
+            group_id=group_id,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code
@@ -196,6 +199,7 @@ def merge(app: App, args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from harness import sinks
     from harness.merge import merge as merged_record
     from harness.merge import merged_junit, shard_records
     from harness.report import write_html_report
@@ -209,8 +213,6 @@ def merge(app: App, args: argparse.Namespace) -> int:
     merged_junit([d for d, _ in records], out / "junit.xml")
     write_html_report(data, out / "report.html")
     append_history(app.plan.history_file, data)
-    from harness import sinks
-
     sinks.send(data, out, app.settings.environ, app.console)
     app.console.print(f"merged {len(records)} shard(s) into {out}: {data['status']} (exit {data['exit_code']})")
     return int(data["exit_code"])

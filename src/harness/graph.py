@@ -40,6 +40,20 @@ def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
     return order
 
 
+def dependency_levels(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Each node's depth: 0 for what depends on nothing, else one more than its deepest dependency."""
+    levels: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in levels:
+            levels[name] = 1 + max((level(d) for d in deps.get(name, ()) if d in deps), default=-1)
+        return levels[name]
+
+    for name in deps:
+        level(name)
+    return levels
+
+
 def run_graph(
     deps: Mapping[str, Sequence[str]],
     work: Callable[[str], None],

@@ -22,11 +22,12 @@ from typing import Any
 from harness.compose import Compose
 from harness.config import Stack, Step, closure, inside, load_stack
 from harness.errors import ConfigError, HarnessError
+from harness.graph import dependency_levels
 from harness.kinds import KINDS, missing_extra
 from harness.kinds.base import Endpoint, Kind, Ports, ServiceContext, ServiceModel
 from harness.names import env_name
 from harness.settings import Settings
-from harness.templates import EnvView, render, resolve_instance
+from harness.templates import EnvView, own_placeholders, render, resolve_instance
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class SuitePlan:
+    """A suite's test command, environment, PATH entries and cwd, rendered like every node's."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    path: tuple[str, ...]  # absolute, before the inherited PATH
+    cwd: Path
+
+
+@dataclass(frozen=True)
 class Plan:
     stack: Stack
     settings: Settings
@@ -74,16 +85,7 @@ class Plan:
     env: Mapping[str, str]  # the base every process and test starts from: environ + derived_env
     nodes: Mapping[str, NodePlan]
     python: str = sys.executable  # {python}: stack.python, or the harness's own interpreter
-    suite_envs: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
-
-    def suite_env(self, name: str) -> dict[str, str]:
-        """A suite's own ``env``, rendered like every other (checked when the stack loads)."""
-        return dict(self.suite_envs.get(name, {}))
-
-    def extra_path(self, entries: Sequence[str]) -> list[str]:
-        """``path`` entries (a node's or a suite's) then the stack's, absolute, then the interpreter's."""
-        joined = [*entries, *self.stack.stack.path]
-        return [str((self.root / p).resolve()) for p in joined] + [os.path.dirname(self.python)]
+    suites: Mapping[str, SuitePlan] = dataclasses.field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -186,19 +188,6 @@ def _endpoints(stack: Stack, number: int, state_dir: Path, log_dir: Path) -> dic
     return endpoints
 
 
-def _levels(stack: Stack) -> dict[str, int]:
-    levels: dict[str, int] = {}
-
-    def level(name: str) -> int:
-        if name not in levels:
-            levels[name] = 1 + max((level(d) for d in stack.deps(name)), default=-1)
-        return levels[name]
-
-    for name in [*stack.services, *stack.steps]:
-        level(name)
-    return levels
-
-
 def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     """Everything instance ``number`` of ``stack`` needs; every template error is raised here."""
     root, file = stack.root, stack.file
@@ -219,7 +208,7 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     # A service's own `url` may be a template over the others' endpoints.
     for name, svc in stack.services.items():
         if svc.url:
-            ctx: dict[str, Any] = {**endpoints, **shared, **_own(endpoints[name])}
+            ctx: dict[str, Any] = {**endpoints, **shared, **own_placeholders(endpoints[name])}
             url = render(svc.url, ctx, file, f"services.{name}.url")
             endpoints[name] = dataclasses.replace(endpoints[name], url=url)
 
@@ -245,14 +234,19 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         derived[key] = render(template, stack_ctx, file, f"env.{key}")
     base_env = {**environ, **derived}
 
-    levels = _levels(stack)
+    def path_entries(own: Sequence[str], ctx: Mapping[str, Any], where: str) -> list[str]:
+        """A node's or suite's ``path``, then the stack's, absolute; then the interpreter's directory."""
+        rendered = [render(p, ctx, file, f"{where}.path") for p in [*own, *stack.stack.path]]
+        return [str((root / p).resolve()) for p in rendered] + [os.path.dirname(python)]
+
+    levels = dependency_levels({n: stack.deps(n) for n in [*stack.services, *stack.steps]})
     nodes: dict[str, NodePlan] = {}
     every: list[tuple[str, ServiceModel | Step]] = [*stack.services.items(), *stack.steps.items()]
     for name, model in every:
         section = "services" if name in stack.services else "steps"
         own_ep = endpoints.get(name)
         own = (
-            _own(own_ep)
+            own_placeholders(own_ep)
             if own_ep is not None
             else {"name": name, "log": str(log_dir / f"{name}.log"), "data_dir": str(state_dir / name)}
         )
@@ -261,9 +255,7 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         env = dict(base_env)
         for key, template in model.env.items():
             env[key] = render(template, ctx, file, f"{where}.env.{key}")
-        own_path = [render(p, ctx, file, f"{where}.path") for p in [*model.path, *stack.stack.path]]
-        extra = [str((root / p).resolve()) for p in own_path] + [os.path.dirname(python)]
-        env["PATH"] = os.pathsep.join([*extra, base_env.get("PATH", os.defpath)])
+        env["PATH"] = os.pathsep.join([*path_entries(model.path, ctx, where), base_env.get("PATH", os.defpath)])
         cwd = (root / render(model.cwd, ctx, file, f"{where}.cwd")).resolve() if model.cwd else root
         if model.cwd and not Path(model.cwd).is_absolute() and not inside(root, str(cwd)):
             raise ConfigError(str(file), f"{where}.cwd", f"{str(cwd)!r} leads outside the project ({root})")
@@ -290,24 +282,16 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
             rendered=rendered,
             fingerprint=fingerprint,
         )
-    suite_envs = {
-        name: {k: render(t, stack_ctx, file, f"suites.{name}.env.{k}") for k, t in suite.env.items()}
+    suites = {
+        name: SuitePlan(
+            argv=tuple(render(part, stack_ctx, file, f"suites.{name}.command") for part in suite.command),
+            env={k: render(t, stack_ctx, file, f"suites.{name}.env.{k}") for k, t in suite.env.items()},
+            path=tuple(path_entries(suite.path, stack_ctx, f"suites.{name}")),
+            cwd=(root / suite.cwd).resolve() if suite.cwd else root,
+        )
         for name, suite in stack.suites.items()
     }
-    return Plan(stack, settings, number, state_dir, log_dir, derived, base_env, nodes, python, suite_envs)
-
-
-def _own(ep: Endpoint) -> dict[str, Any]:
-    """The placeholders a node sees of itself: ``{port}``, ``{url}``, ``{ports.http}``..."""
-    return {
-        "name": ep.name,
-        "host": ep.host,
-        "port": ep.port,
-        "url": ep.url,
-        "ports": ep.ports,
-        "data_dir": ep.data_dir,
-        "log": ep.log,
-    }
+    return Plan(stack, settings, number, state_dir, log_dir, derived, base_env, nodes, python, suites)
 
 
 def load_plan(settings: Settings) -> Plan:

@@ -29,7 +29,6 @@ from harness.masking import mask_text
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.session import Session, last_signal
-from harness.templates import render
 
 PYTEST_EXIT = {
     0: "passed",
@@ -48,19 +47,13 @@ def looks_like_selection(arg: str, root: Path) -> bool:
     return "::" in arg or (root / arg).exists()
 
 
-def suite_cwd(plan: Plan, suite_name: str) -> Path:
-    suite = plan.stack.suites[suite_name]
-    return (plan.root / suite.cwd).resolve() if suite.cwd else plan.root
-
-
 def test_command(plan: Plan, suite_name: str, pytest_args: Sequence[str], junit: Path) -> list[str]:
     suite = plan.stack.suites[suite_name]
-    ctx = {"python": plan.python, "instance": plan.instance, "root": str(plan.root)}
-    argv = [render(part, ctx, plan.file, f"suites.{suite_name}.command") for part in suite.command]
+    argv = list(plan.suites[suite_name].argv)
     if suite.markers:
         argv += ["-m", suite.markers]
     # Paths after `--` are the suite's own (relative to its cwd), and replace its configured ones.
-    if not any(looks_like_selection(a, suite_cwd(plan, suite_name)) for a in pytest_args):
+    if not any(looks_like_selection(a, plan.suites[suite_name].cwd) for a in pytest_args):
         argv += list(suite.paths)
     argv += [*suite.args, f"--junitxml={junit}", *(["-p", suite_plugin.MODULE] if suite.plugin else []), *pytest_args]
     return argv
@@ -98,9 +91,9 @@ def run_tests(
     last_lines: collections.deque[str],
 ) -> int:
     """Run the test command in the foreground; Ctrl-C reaches it, SIGTERM is passed on as SIGINT."""
-    suite = plan.stack.suites[suite_name]
-    cwd = suite_cwd(plan, suite_name)
-    env["PATH"] = os.pathsep.join([*plan.extra_path(suite.path), env.get("PATH", os.defpath)])
+    suite = plan.suites[suite_name]
+    cwd = suite.cwd
+    env["PATH"] = os.pathsep.join([*suite.path, env.get("PATH", os.defpath)])
     console.print(f"$ {mask_text(shlex.join(argv), env)}", highlight=False, markup=False, style="bold")
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stderr=subprocess.PIPE)
@@ -157,7 +150,7 @@ def run_suite(
     env.update(HARNESS_RUN_ID=record.run_id, HARNESS_RUN_DIR=str(record.dir), HARNESS_SUITE=suite_name)
     env.update(conventions_env(plan))
     env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
-    env.update(plan.suite_env(suite_name))
+    env.update(plan.suites[suite_name].env)
     env[LOCK_TOKEN_VAR] = session.lock_token
     if shard:
         env["HARNESS_SHARD"] = shard

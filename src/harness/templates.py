@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.config import Stack
 from harness.errors import ConfigError, HarnessError
+from harness.kinds.base import Endpoint
 
 
 def first_free_instance(stack: Stack) -> int:
@@ -76,3 +77,16 @@ def resolve_instance(stack: Stack, raw: str | int | None) -> int:
     if not 0 <= number <= limit:
         raise HarnessError(f"instance {number} is out of range 0..{limit} (stack.max_instance in {stack.file})")
     return number
+
+
+def own_placeholders(ep: Endpoint) -> dict[str, Any]:
+    """The placeholders a node sees of itself: ``{port}``, ``{url}``, ``{ports.http}``..."""
+    return {
+        "name": ep.name,
+        "host": ep.host,
+        "port": ep.port,
+        "url": ep.url,
+        "ports": ep.ports,
+        "data_dir": ep.data_dir,
+        "log": ep.log,
+    }

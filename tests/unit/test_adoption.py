@@ -51,7 +51,7 @@ def write(tmp_path, stack_extra: str = "", **replace: str):
 
 def test_a_suites_env_is_templated_and_checked_at_load(tmp_path):
     plan = plan_of(write(tmp_path), 1)
-    env = plan.suite_env("api")
+    env = plan.suites["api"].env
     assert env["TEST_DB_HOST"] == "127.0.0.1" and env["TEST_DB_URL"].endswith(":25532/app")
     with pytest.raises(ConfigError) as info:
         plan_of(write(tmp_path, **{"{db.host}": "{db.nosuch}"}), 0)
