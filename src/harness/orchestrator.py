@@ -181,19 +181,17 @@ class Orchestrator:
         group) is stopped, and under ``whole_instance`` every compose project of the instance is
         swept (also a container whose client was spawned but not yet recorded).
         """
-        processes: list[str] = []
-        containers: list[str] = []
+        report = StopReport()
         for level in sorted({self.level(r.name) for r in records}, reverse=True):
             sups = [self.supervisor(r.name, r) for r in records if self.level(r.name) == level]
             with ThreadPoolExecutor(max_workers=max(1, len(sups))) as pool:
                 for stopped in pool.map(lambda s: s.stop(), sups):
-                    processes += [x for x in stopped if not x.startswith("container ")]
-                    containers += [x for x in stopped if x.startswith("container ")]
+                    report += stopped
         if whole_instance and self.plan.compose.services and any(r.containers for r in records):
-            containers += sweep_containers(self.plan.compose, self.console)
+            report += StopReport(containers=tuple(sweep_containers(self.plan.compose, self.console)))
         strays = tuple(str(p.pid) for p in stop_processes(marked_processes(marker), signal.SIGTERM, DEFAULT_GRACE))
         cgroups.prune(marker)
-        return StopReport(tuple(processes), strays, tuple(containers))
+        return report + StopReport(strays=strays)
 
     def teardown(self, run: Run) -> StopReport:
         """The trap, and a suite's teardown: stop what ``run`` started; what was up before stays up."""
@@ -250,11 +248,7 @@ class Orchestrator:
         report = StopReport()
         for name in names:
             if name in records:
-                stopped = self.supervisor(name, records[name]).stop()
-                report += StopReport(
-                    tuple(x for x in stopped if not x.startswith("container ")),
-                    containers=tuple(x for x in stopped if x.startswith("container ")),
-                )
+                report += self.supervisor(name, records[name]).stop()
         self.ledger.forget(*names)
         return report
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.compose import remove_containers
-from harness.errors import HarnessError, Interrupted, ServiceFailed
+from harness.errors import HarnessError, Interrupted, PortInUseError, ServiceFailed
 from harness.kinds.base import HelperRunner, Kind, ServiceContext
 from harness.ports import port_free, port_holder
 from harness.probes import Probe, ProbeFailed, wait_ready
 from harness.processes import ProcRecord, describe, is_running, record_for, spawn, stop_record, wait_exit
+from harness.reports import StopReport
 
 HEALTH_TIMEOUT = 3.0
 DEFAULT_GRACE = 5.0
@@ -46,7 +47,7 @@ class Supervisor(Protocol):
 
     def wait_ready(self, cancel: threading.Event) -> None: ...
 
-    def stop(self) -> list[str]: ...
+    def stop(self) -> StopReport: ...
 
     def running(self) -> bool: ...
 
@@ -79,8 +80,6 @@ class ServiceSupervisor:
             if not port_free(port, host):
                 pid = port_holder(port)
                 who = describe(pid) if pid else "a process this user cannot see"
-                from harness.errors import PortInUseError
-
                 raise PortInUseError(
                     f"{self.name}: port {port} is already in use by {who}, which this harness did not "
                     f"start; stop it, or run on another instance (--instance N)"
@@ -163,14 +162,15 @@ class ServiceSupervisor:
         if full is not None and first is not full:
             wait(full, max(1.0, deadline - time.monotonic()))
 
-    def stop(self) -> list[str]:
+    def stop(self) -> StopReport:
         if self.record is None:
-            return []
-        stopped = [f"{self.name} (pid {p.pid})" for p in stop_record(self.record, self.grace)]
+            return StopReport()
+        processes = tuple(f"{self.name} (pid {p.pid})" for p in stop_record(self.record, self.grace))
+        containers: tuple[str, ...] = ()
         if self.record.containers:
             project, _, service = self.record.containers.partition("/")
-            stopped += [f"container {c}" for c in remove_containers([(project, service or None)])]
-        return stopped
+            containers = tuple(f"container {c}" for c in remove_containers([(project, service or None)]))
+        return StopReport(processes, containers=containers)
 
     def running(self) -> bool:
         return self.record is not None and is_running(self.record)

@@ -98,7 +98,7 @@ class FakeService:
             raise Interrupted(f"{self.name}: cancelled")
         self.world.note("ready", self.name)
 
-    def stop(self) -> list[str]:
+    def stop(self) -> StopReport:
         t0 = time.monotonic()
         time.sleep(0.05)
         with self.world.lock:
@@ -106,7 +106,7 @@ class FakeService:
             self.world.running.discard(self.name)
             self.world.stop_times[self.name] = (t0, time.monotonic())
         self.world.note("stop", self.name)
-        return [f"{self.name} (pid 0)"] if was else []
+        return StopReport((f"{self.name} (pid 0)",) if was else ())
 
     def running(self) -> bool:
         return self.name in self.world.running
