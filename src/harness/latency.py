@@ -65,9 +65,6 @@ class LatencyLog:
         with self._lock:
             return list(self._calls)
 
-    def summary(self) -> dict[str, Any]:
-        return summarize(self.calls)
-
 
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
