@@ -202,20 +202,25 @@ def test_two_instances_side_by_side(make_stack):
     assert sd.cli("status", instance=0).stderr.count("healthy") == 2
 
 
-def test_sigint_during_up_runs_the_cleanup_trap(make_stack):
-    sd = make_stack("""
-    [services.quick]
-    command = "{app} --port {port}"
-    port = {p0}
+QUICK_AND_SLOW = """
+[services.quick]
+command = "{app} --port {port}"
+port = {p0}
 
-    [services.slow]
-    command = "{app} --port {port} --delay 30"
-    port = {p1}
-    ready = { http = "/health", timeout = 60 }
-    """)
+[services.slow]
+command = "{app} --port {port} --delay 30"
+port = {p1}
+ready = { http = "/health", timeout = 60 }
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_sigint_during_up_runs_the_cleanup_trap(make_stack, sig):
+    """Ctrl-C, and SIGTERM and SIGHUP alike."""
+    sd = make_stack(QUICK_AND_SLOW)
     up = sd.popen("up")
     wait_for(lambda: len(owned_processes(sd.state_dir())) >= 2, 20, "both services to start")
-    up.send_signal(signal.SIGINT)
+    up.send_signal(sig)
     out, _ = up.communicate(timeout=30)
     assert up.returncode == 130, out
     assert "interrupted" in out
@@ -302,27 +307,6 @@ def test_up_after_a_garbled_state_file_restarts_its_own_stack_instead_of_blaming
     assert "already in use" not in again.stderr and "state file is unreadable" in again.stderr
     assert json.loads(state.read_text())["processes"].keys() == {"api", "helper"}
     assert sd.cli("down").returncode == 0
-    assert owned_processes(sd.state_dir()) == []
-
-
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_and_sighup_run_the_same_trap_as_ctrl_c(make_stack, sig):
-    sd = make_stack("""
-    [services.quick]
-    command = "{app} --port {port}"
-    port = {p0}
-
-    [services.slow]
-    command = "{app} --port {port} --delay 30"
-    port = {p1}
-    ready = { http = "/health", timeout = 60 }
-    """)
-    up = sd.popen("up")
-    wait_for(lambda: len(owned_processes(sd.state_dir())) >= 2, 20, "both services to start")
-    up.send_signal(sig)
-    out, _ = up.communicate(timeout=30)
-    assert up.returncode == 130, out
-    assert "interrupted" in out
     assert owned_processes(sd.state_dir()) == []
 
 
@@ -475,17 +459,7 @@ def test_down_after_a_sigkilled_harness_stops_what_it_left(make_stack):
 
 
 def test_keep_on_failure_also_holds_on_ctrl_c(make_stack):
-    sd = make_stack("""
-    [services.quick]
-    command = "{app} --port {port}"
-    port = {p0}
-
-    [services.slow]
-    command = "{app} --port {port} --delay 30"
-    port = {p1}
-    ready = { http = "/health", timeout = 60 }
-    after = ["quick"]
-    """)
+    sd = make_stack(QUICK_AND_SLOW)
     up = sd.popen("up", "--keep-on-failure")
     wait_for(lambda: len(owned_processes(sd.state_dir())) >= 2, 20, "both services to start")
     up.send_signal(signal.SIGINT)
