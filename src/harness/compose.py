@@ -27,20 +27,39 @@ from harness.errors import HarnessError
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# ``<stack>-<instance>`` for the compose file, e.g. to give a volume a fixed name per instance.
+INSTANCE_VARIABLE = "HARNESS_INSTANCE_NAME"
+
+
+def _answers(argv: Sequence[str]) -> bool:
+    if not shutil.which(argv[0]):
+        return False
+    try:
+        return subprocess.run([*argv, "version"], capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 @functools.cache
-def compose_command() -> tuple[str, ...]:
-    """``docker compose`` (v2 plugin) when it answers, else ``docker-compose`` (v1)."""
-    if shutil.which("docker"):
-        try:
-            res = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10, check=False)
-            if res.returncode == 0:
-                return ("docker", "compose")
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    if shutil.which("docker-compose"):
-        return ("docker-compose",)
+def compose_command(choice: str = "auto") -> tuple[str, ...]:
+    """The compose CLI: ``v2`` the ``docker compose`` plugin, ``v1`` ``docker-compose``.
+
+    ``auto`` (``HARNESS_COMPOSE`` unset) takes v2 when it answers, else v1.
+    """
+    v2, v1 = ("docker", "compose"), ("docker-compose",)
+    if choice in ("auto", "v2") and _answers(v2):
+        return v2
+    if choice in ("auto", "v1") and _answers(v1):
+        return v1
+    if choice == "v2":
+        raise HarnessError(
+            "HARNESS_COMPOSE=v2: `docker compose version` does not answer; install the compose plugin "
+            "(for example into $DOCKER_CONFIG/cli-plugins), or set HARNESS_COMPOSE=v1"
+        )
+    if choice == "v1":
+        raise HarnessError(
+            "HARNESS_COMPOSE=v1: `docker-compose` is not installed; install it, or set HARNESS_COMPOSE=v2"
+        )
     raise HarnessError(
         "docker backend: neither `docker compose` nor `docker-compose` is installed; "
         "install the compose plugin, or use HARNESS_BACKEND=native"
@@ -63,6 +82,7 @@ class Compose:
     stack_file: Path
     services: Mapping[str, str]
     variables: Mapping[str, str]
+    cli: str = "auto"  # HARNESS_COMPOSE: auto, v1 or v2
 
     def project(self, service: str) -> str:
         """One compose project per stack, instance and service.
@@ -71,8 +91,13 @@ class Compose:
         container. With one project, clients starting side by side list each other's containers
         mid-creation and fail with "No such container" (seen with compose v1).
         """
+        return f"{self.prefix}-{re.sub(r'[^a-z0-9_-]', '', service.lower())}"
+
+    @property
+    def prefix(self) -> str:
+        """``<stack>-<instance>``: what every project and fixed volume name of the instance starts with."""
         base = re.sub(r"[^a-z0-9_-]", "", self.stack_name.lower()) or "stack"
-        return f"{base}-{self.instance}-{re.sub(r'[^a-z0-9_-]', '', service.lower())}"
+        return f"{base}-{self.instance}"
 
     def projects(self) -> list[str]:
         """The compose projects of every containerised service of the stack."""
@@ -90,17 +115,15 @@ class Compose:
         return path
 
     def env(self) -> dict[str, str]:
-        return dict(self.variables)
+        return {**self.variables, INSTANCE_VARIABLE: self.prefix}
 
     def base_argv(self, service: str) -> list[str]:
-        return [*compose_command(), "--project-name", self.project(service), "--file", str(self.path())]
+        return [*compose_command(self.cli), "--project-name", self.project(service), "--file", str(self.path())]
 
     def declared_services(self, env: Mapping[str, str]) -> list[str]:
         """The services the compose file defines (``compose config --services``)."""
-        argv = [*compose_command(), "--file", str(self.path()), "config", "--services"]
-        res = subprocess.run(
-            argv, capture_output=True, text=True, env={**env, **self.variables}, timeout=60, check=False
-        )
+        argv = [*compose_command(self.cli), "--file", str(self.path()), "config", "--services"]
+        res = subprocess.run(argv, capture_output=True, text=True, env={**env, **self.env()}, timeout=60, check=False)
         if res.returncode:
             detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
             raise HarnessError(f"docker backend: {self.path()} is not a valid compose file: {detail}")

@@ -165,7 +165,13 @@ class Plan:
                 variables[f"{prefix}{env_name(port_name)}_PORT"] = str(port)
             variables.update({prefix + k: v for k, v in node.kind.compose_env(model, ep).items()})
         return Compose(
-            self.stack.stack.name, self.instance, self.stack.stack.compose_file, self.file, services, variables
+            self.stack.stack.name,
+            self.instance,
+            self.stack.stack.compose_file,
+            self.file,
+            services,
+            variables,
+            self.settings.chosen_compose,
         )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 BACKENDS = ("auto", "native", "docker")
+COMPOSE_CLIS = ("auto", "v1", "v2")
 QUEUE_DEFAULT = 1800.0
 OWNER_VAR = "HARNESS_OWNER"
 
@@ -68,6 +69,7 @@ class Settings:
     stack_file: Path
     instance: str | None = None
     backend: str | None = None
+    compose: str | None = None  # which compose CLI the docker backend runs: auto, v1, v2
     reuse: bool = False
     keep: bool = False
     queue: float | None = None  # seconds to wait for a busy instance; None: refuse at once
@@ -78,6 +80,13 @@ class Settings:
         choice = (self.backend or "auto").lower()
         if choice not in BACKENDS:
             raise HarnessError(f"HARNESS_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
+        return choice
+
+    @property
+    def chosen_compose(self) -> str:
+        choice = (self.compose or "auto").lower()
+        if choice not in COMPOSE_CLIS:
+            raise HarnessError(f"HARNESS_COMPOSE={choice!r} is not one of {', '.join(COMPOSE_CLIS)}")
         return choice
 
 
@@ -108,6 +117,7 @@ def resolve_settings(
         stack_file=stack_file,
         instance=pick(instance, "HARNESS_INSTANCE"),
         backend=pick(backend, "HARNESS_BACKEND"),
+        compose=pick(None, "HARNESS_COMPOSE"),
         reuse=bool(reuse) or bool(_flag(merged.get("HARNESS_REUSE"))),
         keep=bool(keep) or bool(_flag(merged.get("HARNESS_KEEP"))),
         queue=queue if queue is not None else _seconds(merged.get("HARNESS_QUEUE")),

@@ -55,7 +55,7 @@ def _image_env() -> dict[str, str]:
     for service in ("postgres", "s3", "temporal"):
         var = f"HARNESS_{service.upper()}_IMAGE"
         if var not in os.environ and f"harness-local/{service}" in local:
-            env[var] = f"harness-local/{service}:latest"
+            env[var] = f"harness-local/{service}:bookworm"
     return env
 
 
@@ -70,6 +70,20 @@ def containers(service: str | None = None, prefix: str = PROJECTS) -> list[str]:
 
 def volumes() -> list[str]:
     return sorted(v.name for v in _client().volumes.list() if v.name.startswith(PROJECTS))
+
+
+def test_compose_cli_is_the_one_asked_for():
+    """CI runs this file under both compose CLIs (HARNESS_COMPOSE=v1, then v2): each must be the one used."""
+    from harness.compose import compose_command
+
+    asked = os.environ.get("HARNESS_COMPOSE", "auto")
+    used = compose_command(asked)
+    if asked == "v1":
+        assert used == ("docker-compose",)
+    elif asked == "v2":
+        assert used == ("docker", "compose")
+    version = subprocess.run([*used, "version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert ("v2." in version) == (used == ("docker", "compose")), version
 
 
 @pytest.fixture(scope="class")
@@ -95,6 +109,7 @@ class TestRunningInfra:
         status = cli("status")
         assert status.returncode == 0, status.stderr
         assert "docker backend" in status.stderr
+        assert volumes() == [f"{PROJECTS}{v}" for v in ("pgdata", "s3data", "temporaldata")], "one volume per service"
         for service in INFRA:
             row = next(line for line in status.stderr.splitlines() if line.strip("│ ").startswith(service + " "))
             assert "healthy" in row and "unhealthy" not in row, row
@@ -134,7 +149,7 @@ def test_killed_harness_leaves_no_container_behind():
 def test_down_clean_removes_the_volumes():
     res = cli("up", "postgres")
     assert res.returncode == 0, res.stderr
-    assert f"{PROJECTS}postgres_pgdata" in volumes()
+    assert f"{PROJECTS}pgdata" in volumes()
     down = cli("down", "--clean")
     assert down.returncode == 0, down.stderr
     assert volumes() == []

@@ -72,6 +72,38 @@ def test_one_project_per_stack_instance_and_service(tmp_path):
     compose = plan_of(stack_at(tmp_path), 3).compose
     assert compose.project("db") == "mystack-3-db"
     assert compose.projects() == ["mystack-3-db", "mystack-3-minio", "mystack-3-flow"]
+    assert compose.env()["HARNESS_INSTANCE_NAME"] == "mystack-3", "for fixed volume names per instance"
+
+
+def test_the_reference_compose_file_pins_images_and_names_volumes():
+    text = (ROOT / "compose" / "docker-compose.test.yaml").read_text()
+    images = re.findall(r"^\s+image: \$\{HARNESS_\w+_IMAGE:-([^}]+)\}$", text, re.M)
+    assert len(images) == 3, text
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name and tag and tag != "latest", f"{image} is pinned"
+    assert "latest" not in "".join(line.split("#")[0] for line in text.splitlines()), "no `latest` anywhere"
+    assert "quay.io/minio/minio:RELEASE." in text and "MINIO_SITE_REGION" in text and "MINIO_REGION:" not in text
+    names = re.findall(r"^    name: (.+)$", text, re.M)
+    assert names == [f"${{HARNESS_INSTANCE_NAME}}-{v}" for v in ("pgdata", "s3data", "temporaldata")]
+
+
+def test_compose_cli_choice(tmp_path, monkeypatch):
+    from harness import compose as compose_mod
+
+    monkeypatch.setattr(compose_mod, "_answers", lambda argv: list(argv) == ["docker-compose"])
+    compose_mod.compose_command.cache_clear()
+    try:
+        assert compose_mod.compose_command("auto") == ("docker-compose",), "auto: v1 when v2 does not answer"
+        assert compose_mod.compose_command("v1") == ("docker-compose",)
+        with pytest.raises(HarnessError, match=r"HARNESS_COMPOSE=v2: `docker compose version` does not answer"):
+            compose_mod.compose_command("v2")
+    finally:
+        compose_mod.compose_command.cache_clear()
+    plan = plan_of(stack_at(tmp_path), 0, environ={"HARNESS_COMPOSE": "V2"})
+    assert plan.compose.cli == "v2"
+    with pytest.raises(HarnessError, match=r"HARNESS_COMPOSE='v3' is not one of auto, v1, v2"):
+        _ = plan_of(stack_at(tmp_path), 0, environ={"HARNESS_COMPOSE": "v3"}).compose
 
 
 def test_compose_file_must_be_declared_and_exist(tmp_path):
