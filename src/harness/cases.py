@@ -41,6 +41,20 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], id_property: str, tie
     }
 
 
+def not_run(nodeid: str, reason: str, tier_prefix: str, keywords: Any = ()) -> dict[str, Any]:
+    """A selected test the run never reached (it stopped early), with the reason."""
+    markers = sorted(k for k in keywords if tier_prefix and k.startswith(tier_prefix))
+    return {
+        "nodeid": nodeid,
+        "int_id": None,
+        "markers": markers,
+        "outcome": "not_run",
+        "duration_s": 0.0,
+        "message": reason,
+        "backend_logs": {},
+    }
+
+
 def skipped_module(report: pytest.CollectReport) -> dict[str, Any]:
     """A module skipped as a whole (``pytest.skip(allow_module_level=True)``)."""
     message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)

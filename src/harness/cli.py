@@ -117,6 +117,8 @@ COMMANDS: tuple[Command, ...] = (
             Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
             Arg("shard", "run the K-th of N parts of the suite (K/N), balanced by recorded durations"),
             Arg("group_id", "the id shared by all shards of one CI run (default: $GITHUB_RUN_ID, ...)"),
+            Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
+            Arg("no_stop_on_death", "run every test even after a service died", flag=True),
         ),
         passthrough=True,
     ),

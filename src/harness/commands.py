@@ -140,6 +140,8 @@ def suite_switches(passthrough: list[str]) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--shard")
     parser.add_argument("--group-id", dest="group_id")
+    parser.add_argument("--stop-on-death", dest="stop_on_death", action="store_true")
+    parser.add_argument("--no-stop-on-death", dest="no_stop_on_death", action="store_true")
     return parser.parse_known_args(passthrough)
 
 
@@ -155,6 +157,11 @@ def suite(app: App, args: argparse.Namespace) -> int:
     reuse = args.reuse or own.reuse or app.settings.reuse
     keep = args.keep or own.keep or app.settings.keep
     shard, group_id = args.shard or own.shard, args.group_id or own.group_id
+    stop_on_death = None
+    if args.stop_on_death or own.stop_on_death:
+        stop_on_death = True
+    if args.no_stop_on_death or own.no_stop_on_death:
+        stop_on_death = False
     if shard:
         from harness.shards import parse
 
@@ -171,6 +178,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
             keep=keep,
             shard=shard,
             group_id=group_id,
+            stop_on_death=stop_on_death,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code

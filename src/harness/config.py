@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, ValidationError, model_validator
 
+from harness.conventions import Conventions
 from harness.errors import ConfigError
 from harness.kinds import KINDS
 from harness.kinds.base import NAME, Model, NodeModel, ServiceModel
@@ -66,23 +67,9 @@ class Suite(_Model):
     session: str | None = None  # its nox session's name (default: integration_<suite>)
     plugin: bool = True  # load the harness's pytest plugin; false: results are read from JUnit XML
     backend_errors: bool = True  # a service logging an ERROR or traceback during a test fails it
-
-
-class Route(_Model):
-    """A latency-table folding rule: ``pattern`` (a regex over the path) becomes ``replace``."""
-
-    pattern: str
-    replace: str
-
-
-class Conventions(_Model):
-    """How the plugin reads a suite's tests: id marker, tier markers, endpoint folding."""
-
-    id_marker: Annotated[str, Field(pattern=NAME)] = "test_id"
-    id_pattern: str = ""  # a regex every id must match (empty: any)
-    tier_prefix: str = ""  # markers starting with this are recorded per test (empty: none)
-    routes: list[Route] = []
-    durations: str = ""  # recorded test durations that balance shards (`harness durations` writes it)
+    watch: bool = True  # watch the services while the tests run (liveness, restarts, resources)
+    stop_on_death: bool | None = None  # end the run at the first service failure (None: only under CI)
+    stop_on_backend_error: bool = False  # end the run at the first unallowed backend error
 
 
 class StackSettings(_Model):
@@ -213,6 +200,10 @@ def _check_references(stack: Stack, fname: str) -> None:
                         f"{section}.{name}.after",
                         f"unknown dependency '{dep}' (known: {', '.join(sorted(known))})",
                     )
+    for i, allowed in enumerate(stack.tests.allow_backend_errors):
+        if allowed.service is not None and allowed.service not in stack.services:
+            where = f"tests.allow_backend_errors[{i}].service"
+            raise ConfigError(fname, where, f"unknown service '{allowed.service}'")
     for pname, profile in stack.profiles.items():
         for i, svc in enumerate(profile.services):
             if svc not in known:

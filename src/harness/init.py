@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from harness.config import Conventions, StackSettings, Suite
+from harness.config import StackSettings, Suite
+from harness.conventions import Conventions
 from harness.errors import HarnessError
 from harness.kinds import KINDS
 from harness.kinds.base import ServiceModel

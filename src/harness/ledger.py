@@ -43,6 +43,8 @@ class State:
     run_token: str = ""
     processes: dict[str, ProcRecord] = field(default_factory=dict)
     step_hashes: dict[str, str] = field(default_factory=dict)
+    stopping: dict[str, float] = field(default_factory=dict)  # services being stopped on purpose, since when
+    restarts: dict[str, int] = field(default_factory=dict)  # restarts by policy during the current run
 
     def owner_alive(self) -> bool:
         return bool(self.owner_pid) and same_process(self.owner_pid, self.owner_create_time)
@@ -229,6 +231,7 @@ class Ledger:
 
         def begin(s: State) -> None:
             s.owner_pid, s.owner_create_time, s.complete, s.run_token = me.pid, me.create_time(), False, token
+            s.restarts.clear()
 
         self._change(begin)
         return token
@@ -244,8 +247,26 @@ class Ledger:
         def drop(s: State) -> None:
             for name in names:
                 s.processes.pop(name, None)
+                s.stopping.pop(name, None)
 
         self._change(drop)
+
+    def intend_stop(self, *names: str) -> None:
+        """Say, before stopping them, that these services' exits are intended (the watch reads it)."""
+
+        def mark(s: State) -> None:
+            s.stopping.update(dict.fromkeys(names, time.time()))
+
+        self._change(mark)
+
+    def count_restart(self, name: str) -> int:
+        """One more restart of ``name`` by its restart policy; returns the run's count so far."""
+
+        def bump(s: State) -> None:
+            s.restarts[name] = s.restarts.get(name, 0) + 1
+
+        self._change(bump)
+        return self.read(lambda s: s.restarts[name])
 
     def step_hash(self, name: str) -> str | None:
         return self.read(lambda s: s.step_hashes.get(name))

@@ -95,6 +95,8 @@ def merge(records: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
         "stages": [{**s, "name": f"{r['shard']} {s['name']}"} for _, r in ordered for s in r["stages"]],
         "tests": {**tally(cases), **categories(cases), "cases": cases},
         "latency": latency,
+        "events": [{**e, "shard": r["shard"]} for _, r in ordered for e in r.get("events", [])],
+        "resources": {f"{r['shard']} {name}": u for _, r in ordered for name, u in r.get("resources", {}).items()},
         "logs": [],
     }
 

@@ -147,6 +147,7 @@ class Orchestrator:
                     return
                 # Started from other settings, or alive but not answering: replace it.
                 progress.update(name, "restarting", "settings changed" if not current else "not healthy")
+                self.ledger.intend_stop(name)
                 sup.stop()
                 self.ledger.forget(name)
                 sup = self.supervisor(name)
@@ -246,6 +247,7 @@ class Orchestrator:
             raise HarnessError(f"unknown service(s) {', '.join(unknown)} (known: {', '.join(self.plan.services)})")
         records = self.ledger.records()
         report = StopReport()
+        self.ledger.intend_stop(*[n for n in names if n in records])  # a watching suite sees it was asked for
         for name in names:
             if name in records:
                 report += self.supervisor(name, records[name]).stop()

@@ -21,6 +21,7 @@ from harness.processes import log_tail
 
 FIRST_INTERVAL = 0.02
 MAX_INTERVAL = 0.5
+PASS_INTERVAL = 0.1  # between the consecutive passes `ready.passes` asks for
 
 
 class ProbeFailed(Exception):
@@ -126,8 +127,9 @@ def wait_ready(
     pid: int | None = None,
     log_path: str | None = None,
     cancel: threading.Event | None = None,
+    passes: int = 1,
 ) -> float:
-    """Poll ``probe`` until it passes; return the seconds it took.
+    """Poll ``probe`` until it passes ``passes`` times in a row; return the seconds it took.
 
     Raises :class:`ServiceFailed` naming the service, what was checked, for how long, whether
     the process is alive and the last lines of its log.
@@ -136,6 +138,7 @@ def wait_ready(
     deadline = start + timeout
     interval = FIRST_INTERVAL
     reason = "not checked"
+    streak = best = 0
     while True:
         if cancel is not None and cancel.is_set():
             raise Interrupted(f"{name}: stopped waiting (the run is being cancelled)")
@@ -151,12 +154,20 @@ def wait_ready(
         except ProbeFailed as exc:
             raise ServiceFailed(name, str(exc), log_tail(log_path) if log_path else "") from None
         if reason_now is None:
-            return time.monotonic() - start
-        reason = reason_now
+            streak += 1
+            best = max(best, streak)
+            if streak >= passes:
+                return time.monotonic() - start
+            interval = max(interval, PASS_INTERVAL)
+        else:
+            streak = 0
+            reason = reason_now
         if time.monotonic() >= deadline:
             state = ""
             if pid is not None and alive is not None:
                 state = f" (pid {pid} {'alive' if alive() else 'exited'})"
+            if passes > 1:
+                state += f"; it passed {best} of the {passes} consecutive checks required"
             raise ServiceFailed(
                 name,
                 f"{probe.what}: not ready after {timeout:.1f} s{state}; last answer: {reason}",

@@ -8,7 +8,10 @@ It gives tests the running stack, read from the environment the harness exports:
 - per test, the lines each service wrote to its log while the test ran: attached to failing
   reports (terminal and JUnit properties) under the service's name;
 - a test during which a service logged a traceback or an ERROR line fails, naming the service and
-  the line, unless marked ``allow_backend_errors``;
+  the line, unless an allowance covers it (``allow_backend_errors("regex", service=...)`` on the
+  test, or ``[tests] allow_backend_errors`` for the stack);
+- a test during which a watched service died or stopped answering fails, naming the service, what
+  happened and its log tail (``liveness.py``); the run can stop there, the rest listed as not run;
 - at the end, ``$HARNESS_RUN_DIR/pytest-results.json`` with every test and the latency summary,
   which the suite runner folds into ``results.json``.
 """
@@ -18,27 +21,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import shards
-from .cases import case_of, skipped_module
-from .latency import Call, LatencyLog, route_of, summarize
-from .names import env_name
+from . import liveness, shards
+from .backend_errors import MARKER, Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
+from .cases import case_of, not_run, skipped_module
+from .latency import Call, summarize
 
-ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|\bCRITICAL\b")
 MAX_LOG_LINES = 200
 ID_PROPERTY = "int_id"  # the record's and JUnit's name for a test's catalog id, whatever its marker
 LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
 OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
+ALLOWED_KEY = pytest.StashKey[list[Allowance]]()
 
-_latency = LatencyLog()
 _records: list[dict[str, Any]] = []
+_live: liveness.Liveness | None = None
+_stopped: list[str] = []  # why the run stopped early, if it did
 
 
 def log_dir() -> Path | None:
@@ -72,21 +74,36 @@ def _new_lines(start: dict[str, int]) -> dict[str, list[str]]:
     return out
 
 
-def id_marker() -> str:
-    """The marker that carries a test's catalog id (``[tests] id_marker`` in stack.toml)."""
-    return os.environ.get("HARNESS_ID_MARKER") or "test_id"
-
-
 def tier_prefix() -> str:
     return os.environ.get("HARNESS_TIER_PREFIX", "")
 
 
+def _on(name: str) -> bool:
+    return os.environ.get(name, "off") == "on"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _live
     for line in (
         f"{id_marker()}(id): the catalog id this test proves",
-        "allow_backend_errors: service ERROR lines or tracebacks during this test are expected",
+        f"{MARKER}(*regex, service=None): service error lines matching one of these are expected",
     ):
         config.addinivalue_line("markers", line)
+    run_dir = os.environ.get("HARNESS_RUN_DIR")
+    if run_dir and liveness.enabled() and _live is None:
+        _live = liveness.Liveness(Path(run_dir), os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        _live.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _live is not None:
+        _live.stop()
+
+
+def _stop(session: pytest.Session, reason: str) -> None:
+    if not _stopped:
+        _stopped.append(reason)
+    session.shouldstop = reason
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -98,6 +115,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         mine = set(shards.split([i.nodeid for i in items], n, durations, disruptive)[k - 1])
         config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in mine])
         items[:] = [i for i in items if i.nodeid in mine]
+    _check_allowances(items)
     pattern = os.environ.get("HARNESS_ID_PATTERN")
     if not pattern:
         return
@@ -110,112 +128,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"test ids that do not match {pattern!r}: " + "; ".join(wrong))
 
 
-# -- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def stack_env() -> dict[str, str]:
-    """The environment the harness derived for this run (ports, URLs, credentials, DISPLAY)."""
-    if "HARNESS_STACK_FILE" not in os.environ:
-        pytest.fail(
-            "not running under the harness: start suites with `harness suite NAME` (or its nox session), "
-            "or `invoke up` then `harness suite NAME --reuse`",
-            pytrace=False,
-        )
-    return dict(os.environ)
-
-
-@pytest.fixture(scope="session")
-def service_url(stack_env: dict[str, str]) -> Callable[[str], str]:
-    def url(service: str) -> str:
-        key = f"{env_name(service)}_URL"
-        if key not in stack_env:
-            pytest.fail(f"no {key} in the harness environment: is '{service}' in stack.toml?", pytrace=False)
-        return stack_env[key]
-
-    return url
-
-
-@pytest.fixture(scope="session")
-def latency_log() -> LatencyLog:
-    return _latency
-
-
-def _timing_transport(service: str, log: LatencyLog) -> Any:
-    """An httpx transport that records every request's method, route, status and duration."""
-    import httpx
-
-    class TimingTransport(httpx.BaseTransport):
-        def __init__(self) -> None:
-            self.inner = httpx.HTTPTransport()
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            t0 = time.perf_counter()
-            response = self.inner.handle_request(request)
-            response.read()
-            ms = (time.perf_counter() - t0) * 1000
-            log.add(Call(service, request.method, route_of(request.url.path), response.status_code, ms))
-            return response
-
-        def close(self) -> None:
-            self.inner.close()
-
-    return TimingTransport()
-
-
-@pytest.fixture(scope="session")
-def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """``service_client("controller")``: an httpx client on that service that times each call.
-
-    httpx is imported only here: a suite that never asks for this fixture needs only pytest.
-    """
+def _check_allowances(items: list[pytest.Item]) -> None:
+    """Every test's allowances compiled once; a marker without a pattern is refused here."""
     try:
-        import httpx
-    except ImportError:
-        pytest.fail("service_client needs httpx in the suite's Python (pip install httpx)", pytrace=False)
-    made: dict[tuple[str, float], Any] = {}
-
-    def client(service: str, timeout: float = 60.0) -> Any:
-        key = (service, timeout)
-        if key not in made:
-            made[key] = httpx.Client(
-                base_url=service_url(service), timeout=timeout, transport=_timing_transport(service, _latency)
-            )
-        return made[key]
-
-    yield client
-    for c in made.values():
-        c.close()
+        shared = stack_allowances()
+    except (BadAllowance, ValueError, KeyError, TypeError) as exc:
+        raise pytest.UsageError(f"HARNESS_ALLOWED_ERRORS: {exc}") from None
+    wrong = []
+    for item in items:
+        allowed = list(shared)
+        for marker in item.iter_markers(MARKER):
+            try:
+                allowed += compile_allowances(marker.args, marker.kwargs.get("service"), where=item.nodeid)
+            except BadAllowance as exc:
+                wrong.append(str(exc))
+        item.stash[ALLOWED_KEY] = allowed
+    if wrong:
+        raise pytest.UsageError("; ".join(dict.fromkeys(wrong)))
 
 
-@pytest.fixture
-def test_id(request: pytest.FixtureRequest) -> str:
-    name = id_marker()
-    marker = request.node.get_closest_marker(name)
-    if marker is None or not marker.args:
-        pytest.fail(f"{request.node.nodeid} has no @pytest.mark.{name}('...') marker", pytrace=False)
-    return str(marker.args[0])
+# -- fixtures: stack_env, service_url, service_client, latency_log, test_id, session_id ----------
+from .fixtures import (  # noqa: E402  (pytest finds a plugin's fixtures in its namespace)
+    LATENCY,
+    id_marker,
+    latency_log,
+    service_client,
+    service_url,
+    session_id,
+    stack_env,
+    test_id,
+)
 
-
-@pytest.fixture
-def session_id(test_id: str) -> str:
-    """A session id of the form ``<test id>-<8 hex>``, unique per test (services log it)."""
-    return f"{test_id}-{uuid.uuid4().hex[:8]}"
+__all__ = ["latency_log", "service_client", "service_url", "session_id", "stack_env", "test_id"]
 
 
 # -- per-test log capture -----------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     item.stash[OFFSETS_KEY] = _offsets()
-    return (yield)
+    if _live is not None:
+        _live.begin(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        if _live is not None:
+            _live.end()
 
 
-def backend_errors(logs: dict[str, list[str]], only: str | None = None) -> list[tuple[str, str]]:
-    """(service, line) pairs that look like errors; ``only`` keeps lines mentioning that text."""
-    found = []
-    for service, lines in logs.items():
-        for line in lines:
-            if ERROR_LINE.search(line) and (only is None or only in line):
-                found.append((service, line.strip()))
-    return found
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    if _live is None:
+        return (yield)
+    _live.enter_call()
+    try:
+        return (yield)
+    finally:
+        _live.leave_call()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -228,16 +196,29 @@ def pytest_runtest_makereport(
         # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
         item.user_properties.append((ID_PROPERTY, str(marker.args[0])))
         report.user_properties.append((ID_PROPERTY, str(marker.args[0])))
+    if report.when in ("setup", "call") and _live is not None and (report.when == "call" or _live.pending()):
+        _fail_on_events(item, report, _live.blame())
     if report.when == "call":
         logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
-        checked = os.environ.get("HARNESS_BACKEND_ERRORS", "on") != "off"
-        if checked and report.passed and item.get_closest_marker("allow_backend_errors") is None:
+        if os.environ.get("HARNESS_BACKEND_ERRORS", "on") != "off" and report.passed:
             ignored = set(filter(None, os.environ.get("HARNESS_BACKEND_ERRORS_IGNORE", "").split(",")))
             _fail_on_backend_errors(item, report, {s: lines for s, lines in logs.items() if s not in ignored})
     if report.failed:
         _attach_logs(item, report)
     return report
+
+
+def _fail_on_events(item: pytest.Item, report: pytest.TestReport, events: list[dict[str, Any]]) -> None:
+    """Services that died or stopped answering during the test fail it (and may stop the run)."""
+    if not events:
+        return
+    report.outcome = "failed"
+    more = f"\n(and {len(events) - 1} more service event(s); see results.json events)" if len(events) > 1 else ""
+    report.longrepr = liveness.describe(events[0]) + more
+    report.user_properties.append(("service_events", json.dumps([e["service"] + ": " + e["detail"] for e in events])))
+    if _on("HARNESS_STOP_ON_DEATH"):
+        _stop(item.session, f"stopped at the first service failure: {events[0]['service']} {events[0]['event']}")
 
 
 def _fail_on_backend_errors(item: pytest.Item, report: pytest.TestReport, logs: dict[str, list[str]]) -> None:
@@ -246,15 +227,18 @@ def _fail_on_backend_errors(item: pytest.Item, report: pytest.TestReport, logs: 
     only = None
     if os.environ.get("PYTEST_XDIST_WORKER"):
         only = getattr(item, "funcargs", {}).get("session_id") or "\0"
-    errors = backend_errors(logs, only)
+    allowed: list[Allowance] = item.stash.get(ALLOWED_KEY, [])
+    errors = unallowed(logs, allowed, only)
     if errors:
         service, line = errors[0]
         report.outcome = "failed"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         report.longrepr = (
             f"backend error during the test: {service} logged: {line}{more}\n"
-            "(mark the test allow_backend_errors if this is expected)"
+            f"(if it is expected, allow it: @pytest.mark.{MARKER}(r'<regex matching the line>', service='{service}'))"
         )
+        if _on("HARNESS_STOP_ON_BACKEND_ERROR"):
+            _stop(item.session, f"stopped at the first backend error: {service} logged: {line[:200]}")
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -292,7 +276,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory = Path(run_dir)
     directory.mkdir(parents=True, exist_ok=True)
     worker = getattr(session.config, "workerinput", {}).get("workerid")
-    calls = [vars(c) for c in _latency.calls]
+    calls = [vars(c) for c in LATENCY.calls]
     if worker:  # an xdist worker: hand its calls to the controller through a file
         (directory / f"latency-{worker}.json").write_text(json.dumps(calls))
         return
@@ -301,5 +285,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         part.unlink()
     latency = summarize([Call(**c) for c in calls])
     latency["samples"] = [[c["service"], c["method"], c["route"], c["status"], round(c["ms"], 3)] for c in calls]
-    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency}
+    if session.shouldstop or session.shouldfail:  # the tests the early stop left out, and why
+        done = {r["nodeid"] for r in _records}
+        why = str(_stopped[0] if _stopped else session.shouldstop or session.shouldfail)
+        _records.extend(
+            not_run(i.nodeid, why, tier_prefix(), i.keywords) for i in session.items if i.nodeid not in done
+        )
+    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency, "stopped": _stopped[:1]}
     (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))

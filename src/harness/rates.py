@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "not_run")
 
 
 def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -25,6 +25,7 @@ def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "skipped": count["skipped"],
         "xfailed": count["xfailed"],  # as pytest counts them: neither passed nor failed
         "xpassed": count["xpassed"],
+        "not_run": count["not_run"],  # left out when the run stopped early (a service died, say)
         "pass_rate": round(count["passed"] / executed, 4) if executed else None,
     }
 

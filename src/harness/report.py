@@ -1,12 +1,15 @@
 """The human report of a run: one self-contained HTML page written next to results.json.
 
 It shows the stage timeline as a waterfall (what started when, and how long it took to become
-ready), the failing tests with their backend log excerpts, the slowest tests, and the endpoint
-latency table.
+ready) with the services' events during the tests marked on it, the failing tests with their
+backend log excerpts, the slowest tests, the endpoint latency table and each service's CPU and
+memory.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -23,13 +26,23 @@ table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #
 .lane span{position:absolute;top:1px}
 pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:300px}
 .pass{color:#2a7}.fail{color:#c33}
+.mark{width:3px;height:14px;background:#c44}.mark.intended{background:#48c}
 """
 
 
-def _waterfall(stages: list[dict[str, Any]]) -> str:
+def _event_offsets(data: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+    """Each event with its offset from the run's start (the stages' zero)."""
+    try:
+        start = dt.datetime.fromisoformat(data["started_at"]).timestamp()
+    except (KeyError, ValueError):
+        return []
+    return [(max(0.0, e["time"] - start), e) for e in data.get("events", [])]
+
+
+def _waterfall(stages: list[dict[str, Any]], events: Sequence[tuple[float, dict[str, Any]]] = ()) -> str:
     if not stages:
         return "<p>no stages recorded</p>"
-    end = max(s["start_offset"] + s["duration"] for s in stages) or 1.0
+    end = max([s["start_offset"] + s["duration"] for s in stages] + [t for t, _ in events]) or 1.0
     rows = []
     for s in stages:
         left = 600 * s["start_offset"] / end
@@ -39,6 +52,13 @@ def _waterfall(stages: list[dict[str, Any]]) -> str:
             f"<td>{s['start_offset']:.2f} s</td><td>{s['duration']:.2f} s</td>"
             f"<td><div class=lane><span class='bar {escape(s['status'])}' "
             f"style='left:{left:.0f}px;width:{width:.0f}px'></span></div></td></tr>"
+        )
+    for offset, e in events:
+        kind = "mark intended" if e.get("intended") else "mark"
+        rows.append(
+            f"<tr><td>{escape(e['service'])}: {escape(e['event'])}</td><td>event</td><td>{offset:.2f} s</td>"
+            f"<td></td><td><div class=lane><span class='{kind}' style='left:{600 * offset / end:.0f}px'>"
+            "</span></div></td></tr>"
         )
     return (
         "<table><tr><th>stage</th><th>status</th><th>start</th><th>took</th><th>timeline</th></tr>"
@@ -103,6 +123,34 @@ def _latency(latency: dict[str, Any]) -> str:
     )
 
 
+def _events(events: list[tuple[float, dict[str, Any]]]) -> str:
+    if not events:
+        return "<p>none: every watched service stayed up and healthy</p>"
+    rows = "".join(
+        f"<tr><td>{t:.2f} s</td><td>{escape(e['service'])}</td><td class={'fail' if e.get('fails') else 'pass'}>"
+        f"{escape(e['event'])}{' (intended)' if e.get('intended') else ''}</td><td>{escape(e['detail'])}</td>"
+        f"<td>{escape(', '.join(e.get('tests', [])))}</td></tr>"
+        for t, e in events
+    )
+    return (
+        f"<table><tr><th>at</th><th>service</th><th>event</th><th>detail</th><th>test running</th></tr>{rows}</table>"
+    )
+
+
+def _resources(resources: dict[str, dict[str, Any]]) -> str:
+    if not resources:
+        return "<p>not sampled</p>"
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{u['cpu_percent_peak']}</td><td>{u['cpu_percent_mean']}</td>"
+        f"<td>{u['rss_mb_peak']}</td><td>{u['rss_mb_mean']}</td><td>{u['samples']}</td></tr>"
+        for name, u in sorted(resources.items())
+    )
+    return (
+        "<table><tr><th>service</th><th>CPU % peak</th><th>CPU % mean</th><th>memory MiB peak</th>"
+        f"<th>memory MiB mean</th><th>samples</th></tr>{rows}</table>"
+    )
+
+
 def _shards(shards: list[dict[str, Any]]) -> str:
     """A merged run's shards side by side."""
     if not shards:
@@ -123,6 +171,7 @@ def render_html(data: dict[str, Any]) -> str:
     t = data["tests"]
     verdict = "pass" if data["exit_code"] == 0 else "fail"
     failure = f"<p class=fail>{escape(data['failure'])}</p>" if data.get("failure") else ""
+    events = _event_offsets(data)
     return f"""<!doctype html><html><head><meta charset=utf-8><title>{escape(data["run_id"])}</title>
 <style>{STYLE}</style></head><body>
 <h1>{escape(data["suite"])}: <span class={verdict}>{escape(data["status"])}</span> (exit {data["exit_code"]})</h1>
@@ -130,13 +179,15 @@ def render_html(data: dict[str, Any]) -> str:
  · {escape(data["started_at"])} → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
 <p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped,
- {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed</p>
+ {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed, {t.get("not_run", 0)} not run</p>
 {_shards(data.get("shards", []))}
 <h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
-<h2>Stage timeline</h2>{_waterfall(data["stages"])}
+<h2>Stage timeline</h2>{_waterfall(data["stages"], events)}
+<h2>Service events</h2>{_events(events)}
 <h2>Failing tests</h2>{_failures(t["cases"])}
 <h2>Slowest tests</h2>{_slowest(t["cases"])}
 <h2>Endpoint latency</h2>{_latency(data["latency"])}
+<h2>Service resources</h2>{_resources(data.get("resources", {}))}
 <h2>Pass rate by test file</h2>{_rates(t.get("by_file", {}), "file")}
 <h2>Pass rate by catalog id</h2>{_rates(t.get("by_id", {}), "id")}
 </body></html>"""

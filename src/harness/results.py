@@ -63,6 +63,8 @@ class RunRecord:
     data: dict[str, Any] = field(default_factory=dict)  # results.json as written
     shard: str = ""  # "K/N" when this run is one shard of a suite
     group_id: str = ""  # the same for every shard of one CI run
+    events: list[dict[str, Any]] = field(default_factory=list)  # what happened to services during the tests
+    resources: dict[str, Any] = field(default_factory=dict)  # per service: CPU and memory, peak and mean
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.suite)
@@ -97,6 +99,8 @@ class RunRecord:
             "stages": self.stages,
             "tests": self.tests_summary(),
             "latency": self.pytest.get("latency", {"endpoints": {}, "slow_endpoints": []}),
+            "events": self.events,
+            "resources": self.resources,
             "logs": sorted(p.name for p in (self.dir / "logs").glob("*.log")) if (self.dir / "logs").is_dir() else [],
         }
 

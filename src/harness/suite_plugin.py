@@ -12,7 +12,16 @@ from pathlib import Path
 
 PACKAGE = "harness_suite_plugin"
 MODULE = f"{PACKAGE}.pytest_plugin"
-FILES = ("pytest_plugin.py", "cases.py", "latency.py", "names.py", "shards.py")
+FILES = (
+    "pytest_plugin.py",
+    "fixtures.py",
+    "cases.py",
+    "latency.py",
+    "names.py",
+    "shards.py",
+    "liveness.py",
+    "backend_errors.py",
+)
 
 
 def plugin_dir(state_dir: Path) -> Path:

@@ -29,6 +29,7 @@ from harness.masking import mask_text
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.session import Session, last_signal
+from harness.watch import Watch
 
 PYTEST_EXIT = {
     0: "passed",
@@ -69,7 +70,28 @@ def conventions_env(plan: Plan) -> dict[str, str]:
         "HARNESS_ROUTES": json.dumps([r.model_dump() for r in tests.routes]),
         # Services whose log lines are not checked for errors (`backend_errors = false`).
         "HARNESS_BACKEND_ERRORS_IGNORE": ",".join(n for n, s in plan.stack.services.items() if not s.backend_errors),
+        "HARNESS_ALLOWED_ERRORS": json.dumps([a.model_dump() for a in tests.allow_backend_errors]),
     }
+
+
+def start_watch(session: Session, services: Sequence[str], run_dir: Path) -> Watch:
+    """Watch ``services`` while the tests run; restarts by policy go through the session's run."""
+    orch = session.orch
+
+    def restart(name: str) -> None:
+        orch.up(session.run, [name], title=f"restart {name} (restart policy)", keep_on_failure=True)
+
+    return Watch(
+        services,
+        records=orch.ledger.records,
+        stopping=lambda: orch.ledger.read(lambda s: dict(s.stopping)),
+        settings=lambda name: orch.plan.node(name).model,
+        probe=lambda name, rec: orch.supervisor(name, rec).healthy(),
+        restart=restart,
+        count_restart=orch.ledger.count_restart,
+        depends_on=lambda name: set(orch.plan.closure([name])) - {name},
+        run_dir=run_dir,
+    ).start()
 
 
 def _tee(proc: subprocess.Popen[bytes], last: collections.deque[str]) -> None:
@@ -132,6 +154,7 @@ def run_suite(
     keep: bool = False,
     shard: str | None = None,
     group_id: str | None = None,
+    stop_on_death: bool | None = None,
 ) -> RunRecord:
     """Run one suite inside an entered session; the record is written whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -150,6 +173,11 @@ def run_suite(
     env.update(HARNESS_RUN_ID=record.run_id, HARNESS_RUN_DIR=str(record.dir), HARNESS_SUITE=suite_name)
     env.update(conventions_env(plan))
     env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
+    if stop_on_death is None:  # the flag, else the suite's setting, else on under CI only
+        stop_on_death = suite.stop_on_death if suite.stop_on_death is not None else _flag(plan.env.get("CI"))
+    env["HARNESS_WATCH"] = "on" if suite.watch else "off"
+    env["HARNESS_STOP_ON_DEATH"] = "on" if stop_on_death else "off"
+    env["HARNESS_STOP_ON_BACKEND_ERROR"] = "on" if suite.stop_on_backend_error else "off"
     env.update(plan.suites[suite_name].env)
     env[LOCK_TOKEN_VAR] = session.lock_token
     if shard:
@@ -163,6 +191,7 @@ def run_suite(
     started_by_us = False
     stage = "up"
     timeline = session.run.timeline
+    watch: Watch | None = None
     t0 = time.monotonic()
     try:
         if reuse:
@@ -174,6 +203,8 @@ def run_suite(
             started_by_us = True
             session.up(nodes)
         stage = "tests"
+        if suite.watch:
+            watch = start_watch(session, [n for n in nodes if plan.node(n).is_service], record.dir)
         t_tests = time.monotonic()
         argv = test_command(plan, suite_name, pytest_args, record.dir / "junit.xml")
         last_lines: collections.deque[str] = collections.deque(maxlen=5)
@@ -181,7 +212,11 @@ def run_suite(
         timeline.add("tests", "ok" if code == 0 else "failed", t_tests, PYTEST_EXIT.get(code, f"exit {code}"))
         record.exit_code = EXIT_OK if code == 0 else EXIT_TESTS_FAILED
         record.status = "passed" if code == 0 else "failed"
-        if code not in (0, 1):
+        stopped = _stopped_early(record.dir)
+        if stopped:
+            record.failure = f"pytest: {stopped}; the remaining tests are listed as not run"
+            orch.console.print(f"[red]{record.failure}[/red]")
+        elif code not in (0, 1):
             # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): collection errors.
             reason = "pytest stopped early (collection errors?)" if code == 2 else PYTEST_EXIT.get(code, f"exit {code}")
             cause = next((ln for ln in reversed(last_lines) if "rror" in ln), last_lines[-1] if last_lines else "")
@@ -197,8 +232,25 @@ def run_suite(
         record.failure = f"interrupted during {stage}"
         orch.console.print(f"[yellow]interrupted during {stage}; tearing down[/yellow]")
     finally:
+        if watch is not None:
+            watch.stop()
+            record.events = [asdict(e) for e in watch.events]
+            record.resources = watch.resources()
         _finish(session, record, env, offsets, teardown=started_by_us and not keep, kept=started_by_us and keep)
     return record
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _stopped_early(run_dir: Path) -> str:
+    """Why the plugin stopped the run before its end (a service died...), or ''."""
+    try:
+        stopped = json.loads((run_dir / "pytest-results.json").read_text()).get("stopped") or []
+    except (OSError, ValueError):
+        return ""
+    return str(stopped[0]) if stopped else ""
 
 
 def _finish(

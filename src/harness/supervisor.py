@@ -151,16 +151,24 @@ class ServiceSupervisor:
         timeout = kind.start_timeout(ctx.svc)
         deadline = time.monotonic() + timeout
 
-        def wait(probe: Probe, seconds: float) -> None:
+        def wait(probe: Probe, seconds: float, passes: int = 1) -> None:
             wait_ready(
-                self.name, probe, timeout=seconds, alive=self.running, pid=rec.pid, log_path=rec.log, cancel=cancel
+                self.name,
+                probe,
+                timeout=seconds,
+                alive=self.running,
+                pid=rec.pid,
+                log_path=rec.log,
+                cancel=cancel,
+                passes=passes,
             )
 
+        passes = kind.ready_passes(ctx.svc)
         if first is not None:
-            wait(first, timeout)
+            wait(first, timeout, passes if first is full else 1)
         kind.after_ready(ctx)
         if full is not None and first is not full:
-            wait(full, max(1.0, deadline - time.monotonic()))
+            wait(full, max(1.0, deadline - time.monotonic()), passes)
 
     def stop(self) -> StopReport:
         if self.record is None:

@@ -160,6 +160,6 @@ def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
         f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
         f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
         f"{tests['skipped']} skipped"
-        + "".join(f", {tests[k]} {k}" for k in ("xfailed", "xpassed") if tests.get(k))
+        + "".join(f", {tests[k]} {k.replace('_', ' ')}" for k in ("xfailed", "xpassed", "not_run") if tests.get(k))
         + f"; results in {log_dir}/runs/{data['run_id']}/"
     )

@@ -29,9 +29,18 @@ def test_error_line():
     say("2026-11-24 api ERROR database went away")
 
 
-@pytest.mark.allow_backend_errors
+@pytest.mark.allow_backend_errors(r"ERROR expected by this test$", service="api")
 def test_allowed():
     say("2026-11-24 api ERROR expected by this test")
+
+
+@pytest.mark.allow_backend_errors(r"ERROR expected by this test$", service="other")
+def test_allowed_for_another_service_only():
+    say("2026-11-24 api ERROR expected by this test")
+
+
+def test_allowed_for_the_whole_stack():
+    say("2026-11-24 api ERROR stack-wide known noise")
 
 
 @pytest.mark.test_id("T-1")
@@ -46,6 +55,7 @@ def run(tmp_path: Path, *extra: str) -> dict[str, dict]:
     (logs / "api.log").write_text("")
     (tmp_path / "test_suite.py").write_text(SUITE)
     env = {**os.environ, "HARNESS_LOG_DIR": str(logs), "HARNESS_RUN_DIR": str(out), "HARNESS_ID_MARKER": "test_id"}
+    env["HARNESS_ALLOWED_ERRORS"] = json.dumps([{"pattern": "known noise", "service": "api"}])
     env.pop("PYTEST_XDIST_WORKER", None)
     res = subprocess.run(
         [
@@ -79,6 +89,9 @@ def test_an_error_logged_during_a_test_fails_it_naming_the_service_and_line(tmp_
     assert "backend error during the test: api logged: 2026-11-24 api ERROR database went away" in failed["message"]
     assert failed["backend_logs"]["api"] == ["2026-11-24 api ERROR database went away"]
     assert cases["test_allowed"]["outcome"] == "passed"
+    assert cases["test_allowed_for_the_whole_stack"]["outcome"] == "passed"
+    other = cases["test_allowed_for_another_service_only"]
+    assert other["outcome"] == "failed" and "api logged: 2026-11-24 api ERROR expected by this test" in other["message"]
     traceback = cases["test_traceback_naming_this_tests_session"]
     assert traceback["outcome"] == "failed" and "Traceback" in traceback["message"]
     assert traceback["int_id"] == "T-1"
@@ -93,6 +106,25 @@ def test_under_parallel_workers_only_lines_naming_the_tests_session_are_blamed(t
     # Another worker may have written that ERROR line: without the test's session in it, no blame.
     assert cases["test_error_line"]["outcome"] == "passed"
     assert cases["test_clean"]["outcome"] == "passed" and cases["test_allowed"]["outcome"] == "passed"
+
+
+def test_a_marker_that_would_allow_every_error_is_refused(tmp_path):
+    (tmp_path / "test_bare.py").write_text(
+        "import pytest\n\n@pytest.mark.allow_backend_errors\ndef test_anything():\n    pass\n"
+    )
+    env = {**os.environ, "HARNESS_RUN_DIR": str(tmp_path / "run"), "HARNESS_LOG_DIR": str(tmp_path / "none")}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert res.returncode == 4, res.stdout + res.stderr  # pytest's usage error: nothing ran
+    said = " ".join((res.stdout + res.stderr).split())
+    assert "test_bare.py::test_anything: allow_backend_errors needs at least one regular expression" in said
+    assert "allowing every error is refused" in said
 
 
 OUTCOMES = """

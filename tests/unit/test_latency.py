@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.backend_errors import BadAllowance, compile_allowances, unallowed
 from harness.latency import Call, percentile, route_of, summarize
-from harness.pytest_plugin import backend_errors
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,31 @@ def test_summary_flags_slow_endpoints_and_counts_errors():
 
 def test_backend_error_lines():
     logs = {"api": ["INFO ok", "ERROR db down", "Traceback (most recent call last):"], "db": ["LOG fine"]}
-    assert backend_errors(logs) == [("api", "ERROR db down"), ("api", "Traceback (most recent call last):")]
-    assert backend_errors(logs, only="session-1") == []
+    assert unallowed(logs, []) == [("api", "ERROR db down"), ("api", "Traceback (most recent call last):")]
+    assert unallowed(logs, [], only="session-1") == []
+
+
+def test_allowances_are_patterns_for_one_service_or_all():
+    logs = {"api": ["ERROR db down", "ERROR cache cold"], "worker": ["ERROR db down"]}
+    only_api = compile_allowances([r"db down"], "api", where="t")
+    assert unallowed(logs, only_api) == [("api", "ERROR cache cold"), ("worker", "ERROR db down")]
+    everywhere = compile_allowances([r"db\s+down", "cache"], where="t")
+    assert unallowed(logs, everywhere) == []
+
+
+@pytest.mark.parametrize(
+    ("patterns", "said"),
+    [
+        ([], "allowing every error is refused"),
+        ([""], "is not a regular expression"),
+        (["(unclosed"], "is not a valid regular expression"),
+        ([42], "is not a regular expression"),
+    ],
+)
+def test_bad_allowances_are_refused_naming_the_test(patterns, said):
+    with pytest.raises(BadAllowance, match=said) as err:
+        compile_allowances(patterns, where="tests/test_x.py::test_y")
+    assert str(err.value).startswith("tests/test_x.py::test_y: ")
 
 
 def test_the_stacks_own_rules_fold_generated_ids_first():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.config import Conventions, Profile, StackSettings, Step, Suite
+from harness.config import Profile, StackSettings, Step, Suite
+from harness.conventions import Conventions
 from harness.kinds import KINDS
 from harness.kinds.base import Ready, ServiceModel
 

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Generic, Protocol, TypeVar
+from typing import Annotated, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,6 +39,7 @@ class Ready(Model):
     tcp: bool = False
     command: str | None = None
     timeout: float = Field(60.0, gt=0)
+    passes: int = Field(1, ge=1, le=100)  # consecutive successful probes before it counts as ready
 
     @model_validator(mode="after")
     def _one_kind(self) -> Ready:
@@ -58,6 +59,13 @@ class NodeModel(Model):
     path: list[str] = []
 
 
+class Live(Model):
+    """The readiness probe re-run while tests run: every ``interval`` s; ``failures`` in a row is a failure."""
+
+    interval: float = Field(2.0, gt=0, le=3600)
+    failures: int = Field(3, ge=1, le=1000)
+
+
 class ServiceModel(NodeModel):
     kind: str = "process"
     host: str = Field("127.0.0.1", pattern=r"^127\.0\.0\.1$")
@@ -67,6 +75,18 @@ class ServiceModel(NodeModel):
     stop_timeout: float = Field(10.0, gt=0)
     start_timeout: float | None = Field(None, gt=0)
     backend_errors: bool = True  # its ERROR lines and tracebacks fail the test during which they appear
+    live: Live | bool = True  # false: only "process alive" is watched during a suite
+    restart: Literal["no", "on-failure", "always"] = "no"  # after it dies during a suite
+    max_restarts: int = Field(3, ge=0, le=1000)
+    backoff: float = Field(0.5, gt=0, le=600)  # first restart's delay; doubles each time
+    backoff_max: float = Field(10.0, gt=0, le=3600)
+
+    @property
+    def liveness(self) -> Live | None:
+        """The live check to run, or None when ``live = false``."""
+        if self.live is True:
+            return Live()
+        return self.live or None
 
 
 class ContainerModel(ServiceModel):
@@ -230,6 +250,10 @@ class Kind(Generic[S, E]):
 
     def start_timeout(self, svc: S) -> float:
         return svc.start_timeout or 60.0
+
+    def ready_passes(self, svc: S) -> int:
+        """Consecutive successful probes the readiness wait requires (flaky starts: more than 1)."""
+        return 1
 
 
 def which(binary: str, env: Mapping[str, str], what: str, hint: str) -> str:

@@ -62,6 +62,9 @@ class ContainerKind(Kind[ServiceModel, Endpoint]):
     def start_timeout(self, svc: ServiceModel) -> float:
         return self.inner.start_timeout(svc)
 
+    def ready_passes(self, svc: ServiceModel) -> int:
+        return self.inner.ready_passes(svc)
+
 
 def sweep_containers(compose: Compose, console: Console) -> list[str]:
     """Remove every container of the instance's compose projects (after a kill, or without state)."""

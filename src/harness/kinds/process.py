@@ -59,5 +59,8 @@ class ProcessKind(Kind[ProcessService, Endpoint]):
     def start_timeout(self, svc: ProcessService) -> float:
         return svc.start_timeout or (svc.ready.timeout if svc.ready else 60.0)
 
+    def ready_passes(self, svc: ProcessService) -> int:
+        return svc.ready.passes if svc.ready else 1
+
 
 PROCESS = ProcessKind()

@@ -1,6 +1,6 @@
 """A tiny HTTP service for the harness's own tests: behaviour chosen by flags.
 
-    python app.py --port P [--delay S] [--crash] [--orphan] [--need-env VAR ...]
+    python app.py --port P [--delay S] [--crash] [--orphan] [--need-env VAR ...] [--healthy-once]
 
 ``/health`` answers ``{"status": "healthy"}``; ``/env/NAME`` echoes an environment variable.
 ``--crash`` exits 3 at once after a message; ``--orphan`` starts a grandchild in a new session
@@ -19,9 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
+    healthy_once = False
+    health_checks = 0
+
     def do_GET(self) -> None:
+        if self.path == "/health" and self.healthy_once and Handler.health_checks > 0:
+            self.send_error(503, "healthy only once")
+            return
         if self.path == "/health":
+            Handler.health_checks += 1
             body = {"status": "healthy", "pid": os.getpid()}
+        elif self.path.startswith("/log/"):  # the service logs a line a test chooses
+            print(self.path[5:].replace("%20", " "), flush=True)
+            body = {"logged": True}
         elif self.path.startswith("/env/"):
             body = {"value": os.environ.get(self.path[5:])}
         else:
@@ -45,7 +55,9 @@ def main() -> int:
     parser.add_argument("--crash", action="store_true")
     parser.add_argument("--orphan", action="store_true")
     parser.add_argument("--need-env", action="append", default=[])
+    parser.add_argument("--healthy-once", action="store_true", help="/health answers 200 once, then 503")
     args = parser.parse_args()
+    Handler.healthy_once = args.healthy_once
     print(f"app starting on {args.port}", flush=True)
     missing = [v for v in args.need_env if not os.environ.get(v)]
     if missing:

@@ -23,6 +23,6 @@ def test_item_round_trip(n):
     assert call("GET", f"/items/{created['id']}") == (200, {"id": created["id"], "name": f"item {n}"})
 
 
-@pytest.mark.allow_backend_errors
+@pytest.mark.allow_backend_errors(r"ERROR deliberate: the /boom endpoint always logs this")
 def test_boom_logs_an_error_on_purpose():
     assert call("GET", "/boom") == (200, {"logged": True})
