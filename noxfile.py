@@ -37,7 +37,7 @@ def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and the engine's end-to-end tests on throwaway stacks."""
-    install(session, extras=("all", "services", "test", "tasks"))
+    install(session, extras=("all", "services", "test", "tasks", "e2e"))
     session.run("pytest", *(session.posargs or ("tests/unit", "tests/harness")))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], id_property: str, tie
         "duration_s": round(duration, 3),
         "message": message,
         "backend_logs": logs,
+        "browser_errors": json.loads(props.get("browser_errors", "[]")),
     }
 
 

@@ -81,7 +81,18 @@ COMMANDS: tuple[Command, ...] = (
         commands.down,
         (Arg("clean", "also delete the instance's data (databases, Temporal history, workspaces)", flag=True),),
     ),
-    Command("status", "show each service's state, live health, URL, pid and log", commands.status),
+    Command(
+        "status", "show each service's state, live health, CPU, memory, restarts, URL, pid and log", commands.status
+    ),
+    Command(
+        "watch",
+        "a live view: status redrawn in place, with the latest suite run's service events (Ctrl-C ends it)",
+        commands.watch,
+        (
+            Arg("interval", "seconds between redraws", default=2.0, type=float),
+            Arg("count", "redraw this many times, then exit (default: until Ctrl-C)", type=int),
+        ),
+    ),
     Command(
         "stop",
         "stop some services only (e.g. temporal), leaving the rest up",

@@ -118,6 +118,12 @@ def status(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def watch(app: App, args: argparse.Namespace) -> int:
+    from harness.live_view import watch as live
+
+    return live(app.orch, app.console, interval=args.interval, count=args.count)
+
+
 def wait(app: App, args: argparse.Namespace) -> int:
     took = app.orch.wait(list(args.services) or app.plan.services, args.timeout)
     for name, seconds in took.items():

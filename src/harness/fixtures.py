@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from .browser import BrowserErrors
 from .latency import Call, LatencyLog, route_of
 from .names import env_name
 
@@ -113,3 +114,9 @@ def test_id(request: pytest.FixtureRequest) -> str:
 def session_id(test_id: str) -> str:
     """A session id of the form ``<test id>-<8 hex>``, unique per test (services log it)."""
     return f"{test_id}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def browser_errors() -> BrowserErrors:
+    """Attach pages to it (``browser_errors.attach(page)``): their page and console errors fail the test."""
+    return BrowserErrors()

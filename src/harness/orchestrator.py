@@ -257,8 +257,11 @@ class Orchestrator:
     # -- status, wait --------------------------------------------------------------------------
     def status(self, *, health: bool = True) -> list[StatusRow]:
         """One row per service: state, health, URL, pid, log."""
+        from harness.usage import current_usage
+
         records = self.ledger.records()
         unreadable = self.ledger.problem is not None
+        restarts = self.ledger.read(lambda s: dict(s.restarts))
 
         def row(name: str) -> StatusRow:
             node = self.plan.node(name)
@@ -274,7 +277,11 @@ class Orchestrator:
                 reason = sup.healthy(HEALTH_TIMEOUT)
                 result = "healthy" if reason is None else f"unhealthy: {reason}"[:80]
             pid = str(rec.pid) if alive and rec else ""
-            return StatusRow(name, state, url, str(node.log_path), pid, result if health else "-")
+            usage = current_usage(rec.pid) if health and alive and rec else None
+            cpu, memory = (f"{usage[0]:.0f}%", f"{usage[1]:.0f} MiB") if usage else ("", "")
+            return StatusRow(
+                name, state, url, str(node.log_path), pid, result if health else "-", cpu, memory, restarts.get(name, 0)
+            )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(row, self.plan.services))

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from . import liveness, shards
+from . import browser, liveness, shards
 from .backend_errors import MARKER, Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .cases import case_of, not_run, skipped_module
 from .latency import Call, summarize
@@ -37,6 +37,7 @@ ID_PROPERTY = "int_id"  # the record's and JUnit's name for a test's catalog id,
 LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
 OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
 ALLOWED_KEY = pytest.StashKey[list[Allowance]]()
+BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 
 _records: list[dict[str, Any]] = []
 _live: liveness.Liveness | None = None
@@ -87,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in (
         f"{id_marker()}(id): the catalog id this test proves",
         f"{MARKER}(*regex, service=None): service error lines matching one of these are expected",
+        f"{browser.MARKER}(*regex): browser page or console errors matching one of these are expected",
     ):
         config.addinivalue_line("markers", line)
     run_dir = os.environ.get("HARNESS_RUN_DIR")
@@ -143,6 +145,10 @@ def _check_allowances(items: list[pytest.Item]) -> None:
             except BadAllowance as exc:
                 wrong.append(str(exc))
         item.stash[ALLOWED_KEY] = allowed
+        try:
+            item.stash[BROWSER_KEY] = browser.allowances(item.iter_markers(browser.MARKER), item.nodeid)
+        except ValueError as exc:
+            wrong.append(str(exc))
     if wrong:
         raise pytest.UsageError("; ".join(dict.fromkeys(wrong)))
 
@@ -150,6 +156,7 @@ def _check_allowances(items: list[pytest.Item]) -> None:
 # -- fixtures: stack_env, service_url, service_client, latency_log, test_id, session_id ----------
 from .fixtures import (  # noqa: E402  (pytest finds a plugin's fixtures in its namespace)
     LATENCY,
+    browser_errors,
     id_marker,
     latency_log,
     service_client,
@@ -159,7 +166,7 @@ from .fixtures import (  # noqa: E402  (pytest finds a plugin's fixtures in its 
     test_id,
 )
 
-__all__ = ["latency_log", "service_client", "service_url", "session_id", "stack_env", "test_id"]
+__all__ = ["browser_errors", "latency_log", "service_client", "service_url", "session_id", "stack_env", "test_id"]
 
 
 # -- per-test log capture -----------------------------------------------------------------------
@@ -199,6 +206,7 @@ def pytest_runtest_makereport(
     if report.when in ("setup", "call") and _live is not None and (report.when == "call" or _live.pending()):
         _fail_on_events(item, report, _live.blame())
     if report.when == "call":
+        _fail_on_browser_errors(item, report)
         logs = _new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
         if os.environ.get("HARNESS_BACKEND_ERRORS", "on") != "off" and report.passed:
@@ -207,6 +215,24 @@ def pytest_runtest_makereport(
     if report.failed:
         _attach_logs(item, report)
     return report
+
+
+def _fail_on_browser_errors(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Page and console errors of the test's pages (``browser_errors`` fixture) fail it unless allowed."""
+    collector = getattr(item, "funcargs", {}).get("browser_errors")
+    if not isinstance(collector, browser.BrowserErrors) or not collector.messages:
+        return
+    report.user_properties.append(("browser_errors", json.dumps(collector.messages)))
+    item.user_properties.append(("browser_errors", json.dumps(collector.messages)))
+    patterns: list[re.Pattern[str]] = item.stash.get(BROWSER_KEY, [])
+    bad = browser.unallowed(collector.messages, patterns)
+    if bad and report.passed:
+        report.outcome = "failed"
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        report.longrepr = (
+            f"browser error during the test: {bad[0]}{more}\n" + "\n".join(bad[1:]) + "\n"
+            f"(if expected, allow it: @pytest.mark.{browser.MARKER}(r'<regex matching the message>'))"
+        )
 
 
 def _fail_on_events(item: pytest.Item, report: pytest.TestReport, events: list[dict[str, Any]]) -> None:

@@ -82,6 +82,9 @@ class StatusRow:
     log: str
     pid: str = ""
     health: str = "-"
+    cpu: str = ""  # CPU % of its process tree now
+    memory: str = ""  # resident MiB of its process tree now
+    restarts: int = 0  # by its restart policy, during the current run
 
 
 class RunRecorder:

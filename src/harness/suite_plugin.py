@@ -21,6 +21,7 @@ FILES = (
     "shards.py",
     "liveness.py",
     "backend_errors.py",
+    "browser.py",
 )
 
 

@@ -113,13 +113,16 @@ class Progress:
 
 
 def service_table(rows: Iterable[StatusRow], title: str, health: bool = False) -> Table:
+    """The services' table; with ``health`` (status, watch) also live health, CPU, memory, restarts."""
     table = Table(title=title, title_justify="left")
-    for col in ("service", "state", *(["health"] if health else []), "url", "pid", "log"):
+    live = ["health", "cpu", "memory", "restarts"] if health else []
+    for col in ("service", "state", *live, "url", "pid", "log"):
         table.add_column(col, overflow="fold")
     for row in rows:
         cells = [row.service, styled(row.state)]
         if health:
             cells.append(styled(row.health) if row.health in STYLES else row.health)
+            cells += [row.cpu, row.memory, str(row.restarts) if row.restarts else ""]
         cells += [mask_text(row.url, {}), row.pid, row.log]
         table.add_row(*cells)
     return table

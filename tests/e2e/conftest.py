@@ -32,6 +32,12 @@ def app_url(stack_env) -> str:
 
 
 @pytest.fixture
+def page(page, browser_errors):
+    """Playwright's page, its page errors and console errors failing the test (the harness plugin)."""
+    return browser_errors.attach(page)
+
+
+@pytest.fixture
 def fresh_page(page, app_url):
     """The app with empty localStorage, viewport fixed so column geometry is predictable."""
     page.set_viewport_size({"width": 1400, "height": 800})

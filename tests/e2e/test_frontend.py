@@ -91,6 +91,7 @@ def test_int_306_column_widths_survive_reload(fresh_page):
 
 
 @pytest.mark.int_id("INT-307")
+@pytest.mark.allow_browser_errors(r"status of 404")  # the missing episode's 404, which the test asks for
 def test_int_307_controller_errors_are_shown(fresh_page, app_url):
     missing = "0" * 32
     fresh_page.goto(f"{app_url}/episodes/{missing}")

@@ -7,7 +7,13 @@ by the ``make_stack`` fixture.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
+import sys
 import textwrap
+import time
 
 from .conftest import owned_processes
 
@@ -217,3 +223,40 @@ def test_resources_are_sampled_per_service(make_stack):
     assert usage["samples"] >= 2, usage
     assert 5 < usage["rss_mb_peak"] < 2000 and usage["rss_mb_mean"] <= usage["rss_mb_peak"], usage
     assert usage["cpu_percent_peak"] > 0, usage
+
+
+def test_watch_redraws_a_live_view_under_a_terminal(make_stack):
+    sd = make_stack("""
+    [services.api]
+    command = "{app} --port {port}"
+    port = {p0}
+    ready = { http = "/health", timeout = 20 }
+    """)
+    assert sd.cli("up").returncode == 0
+    argv = [sys.executable, "-m", "harness", "--stack", str(sd.file), "watch", "--interval", "0.3", "--count", "4"]
+    env = {**os.environ, "COLUMNS": "200", "LINES": "50", "TERM": "xterm-256color"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the harness on the pseudo-terminal's slave side
+        os.chdir(sd.root)
+        os.execvpe(argv[0], argv, env)
+    raw = b""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                raw += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, raw.decode(errors="replace")
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode(errors="replace"))
+    assert "\x1b[2K" in raw.decode(errors="replace") or "\x1b[1A" in raw.decode(errors="replace"), "redrawn in place"
+    for word in ("api", "healthy", "cpu", "memory", "restarts", "MiB", "no suite run has recorded events yet"):
+        assert word in screen, (word, screen)

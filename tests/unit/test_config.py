@@ -262,3 +262,25 @@ def test_ports_that_collide_at_some_instance_are_refused_at_load(tmp_path):
     assert info.value.key == "stack.max_instance" and "collide at instance 3" in str(info.value)
     fine = text.replace("max_instance = 5", "max_instance = 2")
     assert load_stack_file(write(tmp_path, fine)).stack.max_instance == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "said"),
+    [
+        ('[tests]\nallow_backend_errors = [{ pattern = "(oops" }]', "tests.allow_backend_errors[0].pattern", "valid"),
+        ('[tests]\nallow_backend_errors = [{ pattern = "" }]', "tests.allow_backend_errors[0].pattern", "every error"),
+        (
+            '[tests]\nallow_backend_errors = [{ pattern = "x", service = "nope" }]',
+            "tests.allow_backend_errors[0].service",
+            "unknown service 'nope'",
+        ),
+        ("[services.api.live]\ninterval = 0", "services.api.live", "greater than 0"),
+        ('[services.api.ready]\nhttp = "/h"\npasses = 0', "services.api.ready.passes", "greater than or equal to 1"),
+    ],
+)
+def test_watch_and_allowance_settings_are_checked_naming_the_key(tmp_path, extra, key, said):
+    text = GOOD.replace('ready = { http = "/health" }\n', "") + "\n" + extra + "\n"
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(write(tmp_path, text))
+    message = str(info.value)
+    assert key in message and said in message, message
