@@ -130,6 +130,7 @@ COMMANDS: tuple[Command, ...] = (
             Arg("group_id", "the id shared by all shards of one CI run (default: $GITHUB_RUN_ID, ...)"),
             Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
             Arg("no_stop_on_death", "run every test even after a service died", flag=True),
+            Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),
         ),
         passthrough=True,
     ),

@@ -148,6 +148,7 @@ def suite_switches(passthrough: list[str]) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--group-id", dest="group_id")
     parser.add_argument("--stop-on-death", dest="stop_on_death", action="store_true")
     parser.add_argument("--no-stop-on-death", dest="no_stop_on_death", action="store_true")
+    parser.add_argument("--workers")
     return parser.parse_known_args(passthrough)
 
 
@@ -185,6 +186,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
             shard=shard,
             group_id=group_id,
             stop_on_death=stop_on_death,
+            workers=args.workers or own.workers,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code

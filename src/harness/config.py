@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -68,6 +68,7 @@ class Suite(_Model):
     plugin: bool = True  # load the harness's pytest plugin; false: results are read from JUnit XML
     backend_errors: bool = True  # a service logging an ERROR or traceback during a test fails it
     watch: bool = True  # watch the services while the tests run (liveness, restarts, resources)
+    workers: Annotated[int, Field(ge=0, le=256)] | Literal["auto"] = 0  # pytest-xdist workers (0: none)
     stop_on_death: bool | None = None  # end the run at the first service failure (None: only under CI)
     stop_on_backend_error: bool = False  # end the run at the first unallowed backend error
 

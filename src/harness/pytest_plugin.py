@@ -318,4 +318,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             not_run(i.nodeid, why, tier_prefix(), i.keywords) for i in session.items if i.nodeid not in done
         )
     payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency, "stopped": _stopped[:1]}
-    (directory / "pytest-results.json").write_text(json.dumps(payload, indent=2))
+    phase = os.environ.get("HARNESS_PHASE")  # a suite run in phases: each phase's own file, combined later
+    (directory / (f"pytest-results-{phase}.json" if phase else "pytest-results.json")).write_text(json.dumps(payload))

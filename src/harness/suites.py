@@ -26,6 +26,7 @@ from harness import suite_plugin
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.ledger import LOCK_TOKEN_VAR
 from harness.masking import mask_text
+from harness.phases import NO_TESTS, Phase, combine, overall_exit, plan_phases, take_workers, worker_count
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.session import Session, last_signal
@@ -48,11 +49,16 @@ def looks_like_selection(arg: str, root: Path) -> bool:
     return "::" in arg or (root / arg).exists()
 
 
-def test_command(plan: Plan, suite_name: str, pytest_args: Sequence[str], junit: Path) -> list[str]:
+def test_command(
+    plan: Plan, suite_name: str, pytest_args: Sequence[str], junit: Path, phase: Phase | None = None
+) -> list[str]:
     suite = plan.stack.suites[suite_name]
     argv = list(plan.suites[suite_name].argv)
-    if suite.markers:
-        argv += ["-m", suite.markers]
+    markers = phase.markers if phase is not None else suite.markers
+    if markers:
+        argv += ["-m", markers]
+    if phase is not None and phase.workers:
+        argv += ["-n", str(phase.workers)]
     # Paths after `--` are the suite's own (relative to its cwd), and replace its configured ones.
     if not any(looks_like_selection(a, plan.suites[suite_name].cwd) for a in pytest_args):
         argv += list(suite.paths)
@@ -155,6 +161,7 @@ def run_suite(
     shard: str | None = None,
     group_id: str | None = None,
     stop_on_death: bool | None = None,
+    workers: str | None = None,
 ) -> RunRecord:
     """Run one suite inside an entered session; the record is written whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -164,6 +171,8 @@ def run_suite(
     except HarnessError:
         backend = plan.settings.chosen_backend  # the same error comes back from `up`, and is recorded there
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
+    given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
+    workers = given if given is not None else workers
     if shard:
         record.shard = shard
         record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
@@ -206,9 +215,18 @@ def run_suite(
         if suite.watch:
             watch = start_watch(session, [n for n in nodes if plan.node(n).is_service], record.dir)
         t_tests = time.monotonic()
-        argv = test_command(plan, suite_name, pytest_args, record.dir / "junit.xml")
         last_lines: collections.deque[str] = collections.deque(maxlen=5)
-        code = run_tests(plan, suite_name, argv, env, orch.console, last_lines)
+        phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
+        codes = []
+        for phase in phases:
+            argv = test_command(plan, suite_name, pytest_args, phase.junit(record.dir), phase)
+            codes.append(
+                run_tests(plan, suite_name, argv, {**env, "HARNESS_PHASE": phase.name}, orch.console, last_lines)
+            )
+            if codes[-1] not in (0, 1, NO_TESTS) or _stopped_early(record.dir, phase.name):
+                break  # collection errors, or a service died with stop-on-death: not the next phase
+        combine(record.dir, phases)
+        code = overall_exit(codes) if len(phases) > 1 else codes[0]
         timeline.add("tests", "ok" if code == 0 else "failed", t_tests, PYTEST_EXIT.get(code, f"exit {code}"))
         record.exit_code = EXIT_OK if code == 0 else EXIT_TESTS_FAILED
         record.status = "passed" if code == 0 else "failed"
@@ -244,10 +262,11 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _stopped_early(run_dir: Path) -> str:
-    """Why the plugin stopped the run before its end (a service died...), or ''."""
+def _stopped_early(run_dir: Path, phase: str = "") -> str:
+    """Why the plugin stopped the run (or the phase) before its end (a service died...), or ''."""
+    name = f"pytest-results-{phase}.json" if phase else "pytest-results.json"
     try:
-        stopped = json.loads((run_dir / "pytest-results.json").read_text()).get("stopped") or []
+        stopped = json.loads((run_dir / name).read_text()).get("stopped") or []
     except (OSError, ValueError):
         return ""
     return str(stopped[0]) if stopped else ""

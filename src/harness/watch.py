@@ -189,6 +189,9 @@ class Watch:
     def _do_restart(self, name: str, rec: ProcRecord) -> None:
         try:
             self._restart(name)
+            new = self._records().get(name)
+            if new is not None and new.pid != rec.pid:  # said now: the tests may end before the next tick
+                self._check(name, new, {})
         except Exception as exc:
             self._seen[name].restart_at = None
             first = (str(exc).splitlines() or [type(exc).__name__])[0]

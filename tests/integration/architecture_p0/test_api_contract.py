@@ -25,14 +25,16 @@ def test_int_023_mutating_endpoints_need_the_api_key(stack, session_id, method, 
     headers = {"X-API-Key": key} if key else {}
     if path == "/episodes":
         body = {**body, "session_id": session_id}
+    # This test's own episodes only: tests on other pytest-xdist workers create theirs meanwhile.
+    mine = "SELECT count(*) FROM episodes WHERE session_id = %s"
     with stack.db() as conn:
-        before = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
+        before = conn.execute(mine, (session_id,)).fetchone()[0]
     resp = getattr(stack.controller, method)(path.format(id=episode.id), json=body, headers=headers)
     assert resp.status_code == 401, resp.text
     assert resp.json()["field"] == "X-API-Key"
     # Nothing changed: no episode created, no workflow started, no status moved, no file written.
     with stack.db() as conn:
-        assert conn.execute("SELECT count(*) FROM episodes").fetchone()[0] == before
+        assert conn.execute(mine, (session_id,)).fetchone()[0] == before
         events = conn.execute("SELECT kind FROM episode_events WHERE episode_id = %s", (episode.id,)).fetchall()
     assert events == [("status",)], "only the creation's own status event"
     after = stack.episode(episode.id)

@@ -42,6 +42,7 @@ SIM_LINE = re.compile(
 
 
 @pytest.mark.int_id("INT-202")
+@pytest.mark.disruptive  # alone: it counts every simulation worker_heavy runs, other tests' included
 def test_int_202_concurrent_episodes_all_complete_with_every_event(stack, session_id):
     heavy_log = Path(stack.env["WORKER_HEAVY_LOG"])
     offset = heavy_log.stat().st_size

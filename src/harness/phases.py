@@ -1,0 +1,123 @@
+"""A suite's tests in phases: in parallel on pytest-xdist workers, then the disruptive ones alone.
+
+With ``workers`` set (``[suites.X] workers = "auto" | N``, or ``-n N`` after ``--``), the suite
+runs twice against the one stack: first every test not marked ``disruptive`` on N workers, then
+the ``disruptive`` ones (which stop and start services) one at a time with nothing beside them.
+Each phase writes its own JUnit file and plugin results; :func:`combine` folds them into the
+run's ``junit.xml`` and ``pytest-results.json`` as if one pytest had run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.latency import Call, summarize
+
+DISRUPTIVE = "disruptive"
+NO_TESTS = 5  # pytest's exit code when a selection is empty
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "parallel" or "disruptive"; "" for a suite run in one go
+    markers: str | None  # the -m expression of this phase
+    workers: int  # 0: no xdist
+
+    def junit(self, run_dir: Path) -> Path:
+        return run_dir / (f"junit-{self.name}.xml" if self.name else "junit.xml")
+
+
+def worker_count(value: str | int | None) -> int:
+    """``auto`` is the machine's CPU count; 0 or None turns workers off."""
+    if value in (None, 0, "0", ""):
+        return 0
+    if value == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise HarnessError(f"workers: {value!r} is not a number of workers or 'auto'") from None
+    if count < 0:
+        raise HarnessError(f"workers: {count} is negative")
+    return count
+
+
+def take_workers(pytest_args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``-n N`` / ``--numprocesses N`` among the arguments after ``--`` (the phases apply it)."""
+    rest: list[str] = []
+    found: str | None = None
+    args = list(pytest_args)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-n", "--numprocesses") and i + 1 < len(args):
+            found, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--numprocesses="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and arg[2:].isalnum() and len(arg) > 2:
+            found = arg[2:]
+        else:
+            rest.append(arg)
+        i += 1
+    return found, rest
+
+
+def plan_phases(markers: str | None, workers: int) -> list[Phase]:
+    if workers <= 0:
+        return [Phase("", markers, 0)]
+    both = f"({markers}) and " if markers else ""
+    return [Phase("parallel", f"{both}not {DISRUPTIVE}", workers), Phase(DISRUPTIVE, f"{both}{DISRUPTIVE}", 0)]
+
+
+def overall_exit(codes: Sequence[int]) -> int:
+    """One pytest exit code for the phases: an empty phase is fine when another ran tests."""
+    ran = [c for c in codes if c != NO_TESTS]
+    if not ran:
+        return NO_TESTS
+    return next((c for c in (2, 3, 4, 1) if c in ran), 0)
+
+
+def combine(run_dir: Path, phases: Sequence[Phase]) -> None:
+    """The phases' JUnit files and plugin results, as the run's single ones."""
+    if len(phases) == 1 and not phases[0].name:
+        return
+    from junitparser import JUnitXml
+
+    merged = JUnitXml()
+    for phase in phases:
+        path = phase.junit(run_dir)
+        if path.exists():
+            for suite in JUnitXml.fromfile(str(path)):
+                merged.add_testsuite(suite)
+    merged.write(str(run_dir / "junit.xml"))
+    parts = [_results(run_dir, p.name) for p in phases]
+    present = [p for p in parts if p]
+    if not present:
+        return
+    samples = [s for p in present for s in p.get("latency", {}).get("samples", [])]
+    latency = summarize([Call(*s) for s in samples])
+    latency["samples"] = samples
+    combined = {
+        "exitstatus": overall_exit([int(p["exitstatus"]) for p in present]),
+        "tests": [t for p in present for t in p["tests"]],
+        "latency": latency,
+        "stopped": next((p["stopped"] for p in present if p.get("stopped")), []),
+        "phases": [{"phase": ph.name, "workers": ph.workers} for ph in phases],
+    }
+    (run_dir / "pytest-results.json").write_text(json.dumps(combined, indent=2))
+
+
+def _results(run_dir: Path, name: str) -> dict[str, Any]:
+    path = run_dir / f"pytest-results-{name}.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data
