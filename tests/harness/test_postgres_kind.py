@@ -98,3 +98,33 @@ def test_user_postgres_with_another_password_is_refused_at_load(tmp_path):
     path.write_text('[services.db]\nkind = "postgres"\nport = 25432\nuser = "postgres"\npassword = "x"\n')
     with pytest.raises(ConfigError, match=r"services.db: user 'postgres' is the superuser"):
         load_plan(resolve_settings(stack=str(path)))
+
+
+def _cluster_lines(path: Path) -> list[str]:
+    log = next(p for p in path.parent.rglob("db.log") if "runs" not in p.parts)
+    return [line for line in log.read_text().splitlines() if line.startswith("--- harness: cluster")]
+
+
+def test_a_new_cluster_is_copied_from_the_initdb_cache_keyed_by_its_settings(stack, tmp_path):
+    write, port = stack
+    cache = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    path = write()
+    for expected in ("made", "copied from the initdb cache"):
+        assert harness(path, "up", instance=INSTANCE, env=cache).returncode == 0
+        assert _cluster_lines(path)[-1] == f"--- harness: cluster {expected} ---"
+        assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
+    # The copy is a working cluster with the superuser password initdb was given.
+    assert harness(path, "up", instance=INSTANCE, env=cache).returncode == 0
+    dsn = f"host=127.0.0.1 port={port + INSTANCE * 100} user=postgres password=first-super-pw dbname=postgres"
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
+    # A setting initdb fixes is part of the key: another password makes (and caches) another cluster.
+    changed = write("second-super-pw")
+    assert harness(changed, "up", instance=INSTANCE, env=cache).returncode == 0
+    assert _cluster_lines(path)[-1] == "--- harness: cluster made ---"
+    assert len(list((tmp_path / "cache" / "postgres-initdb").iterdir())) == 2
+    assert harness(changed, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
+    # HARNESS_NO_CACHE=1 ignores it.
+    assert harness(changed, "up", instance=INSTANCE, env={**cache, "HARNESS_NO_CACHE": "1"}).returncode == 0
+    assert _cluster_lines(path)[-1] == "--- harness: cluster made ---"

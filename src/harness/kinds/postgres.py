@@ -1,10 +1,10 @@
 """PostgreSQL from the machine's server binaries: a private cluster per instance.
 
-``initdb`` runs once into ``.harness/<instance>/<service>/data``. As root, the server runs as
-an unprivileged user (``run_as``, else the ``postgres`` system user), since PostgreSQL refuses
-to run as root; its data and socket directories are handed to that user, the socket directory
-closed to everyone else. Every connection, local socket included, needs a password (scram). Once it answers, the
-app role and its databases are created through the superuser.
+``initdb`` runs once into ``.harness/<instance>/<service>/data`` (or its cluster is copied from the
+initdb cache, ``dircache.py``). As root, the server runs as an unprivileged user (``run_as``, else
+the ``postgres`` system user), since PostgreSQL refuses to run as root; its data and socket
+directories are handed to that user, the socket directory closed to everyone else. Once it
+answers, the app role and its databases are created through the superuser.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from harness.dircache import chown_tree, materialize
 from harness.errors import HarnessError
 from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
 from harness.probes import Probe, ProbeFailed
@@ -159,6 +160,13 @@ def _fixed_at_initdb(svc: PostgresService) -> dict[str, str]:
     return {"superuser_password": hashlib.sha256(svc.superuser_password.encode()).hexdigest()}
 
 
+def _initdb_key(ctx: Ctx) -> dict[str, str]:
+    """What shapes the cluster initdb makes: the server's binary and the settings fixed at initdb."""
+    binary = Path(server_bin("initdb", ctx.env.get("PATH")))
+    made = {"initdb": str(binary), "size": str(binary.stat().st_size), "mtime": str(binary.stat().st_mtime_ns)}
+    return {**made, **_fixed_at_initdb(ctx.svc)}
+
+
 def _check_unchanged(ctx: Ctx, data: Path) -> None:
     try:
         made_with = json.loads((data / MADE_WITH).read_text())
@@ -228,29 +236,27 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
                 os.chown(d, user.pw_uid, user.pw_gid)
         sockets.chmod(0o700)
         if not (data / "PG_VERSION").exists():
-            self._initdb(ctx, data, user)
+            self._new_cluster(ctx, data, user)
         _check_unchanged(ctx, data)
         _apply_auth(data / "pg_hba.conf", ctx.svc)
         ep = ctx.endpoint
-        argv = [
-            server_bin("postgres", ctx.env.get("PATH")),
-            "-D",
-            str(data),
-            "-p",
-            str(ep.port),
-            "-h",
-            ep.host,
-            "-k",
-            str(sockets),
-        ]
+        postgres = server_bin("postgres", ctx.env.get("PATH"))
+        argv = [postgres, "-D", str(data), "-p", str(ep.port), "-h", ep.host, "-k", str(sockets)]
         for key, value in ctx.svc.settings.items():
             argv += ["-c", f"{key}={setting_text(value)}"]
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
         return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT)
 
+    def _new_cluster(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
+        """initdb's cluster, or a copy of the one it made before with the same binary and settings."""
+        shutil.rmtree(data, ignore_errors=True)
+        how = materialize("postgres-initdb", _initdb_key(ctx), data, lambda d: self._initdb(ctx, d, user), ctx.env)
+        if user is not None and how == "restored":
+            chown_tree(data, user.pw_uid, user.pw_gid)
+        with open(ctx.log_path, "a", encoding="utf-8") as log:
+            log.write(f"--- harness: cluster {'copied from the initdb cache' if how == 'restored' else 'made'} ---\n")
+
     def _initdb(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
-        if data.exists():
-            shutil.rmtree(data)
         with tempfile.NamedTemporaryFile("w", dir=ctx.data_dir, delete=False) as pw:
             pw.write(ctx.svc.superuser_password + "\n")
         try:
