@@ -92,4 +92,11 @@ def docker(session: nox.Session) -> None:
             session.run("python", "-m", "harness", "--instance", DOCKER_INSTANCE, "suite", "p0", env=run_env)
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """scripts/benchmark.py on instance 7: cold/warm up, critical path, serial runner, reuse, workers."""
+    install(session, extras=("all", "services", "test", "e2e"))
+    session.run("python", "scripts/benchmark.py", *session.posargs)
+
+
 suite_sessions(lambda session: install(session, extras=("all", "services", "test", "e2e")))

@@ -1,17 +1,29 @@
-"""How fast the harness brings the reference stack up and down, measured and printed.
+"""How fast the harness brings the reference stack up, tests it and takes it down: medians and ratios.
 
-    python scripts/benchmark.py [--instance 7] [--rounds 3] [--profile backend]
+    python scripts/benchmark.py [--instance 7] [--rounds 3] [--profile backend]   (or: nox -s bench)
 
-Per round: a cold ``up`` (nothing running), a warm ``up`` (everything already running: the
-idempotent path), ``status``, and ``down``. Prints each figure, the median per phase, the
-cold/warm ratio.
-Runs on its own instance so a developer's stack is untouched.
+Per round, on its own instance (a developer's stack is untouched):
+
+- cold ``up`` of the profile, each stage's duration read from the same run; the critical path
+  (the longest chain of stage durations through the dependency graph) and the wall time over it;
+- the same profile brought up by a serial runner written the way the runner this project
+  replaces works: one node after the other (``harness up <node>`` each, so the same processes),
+  ``sleep 2`` after Xvfb and 5 s for Temporal to settle;
+- warm ``up`` (everything already running), ``status``, ``down``;
+- one quick test through ``suite p0 --reuse`` against bare ``pytest`` on the same running stack
+  (the harness's overhead before and around a test);
+- ``suite p0`` with workers on against workers off.
+
+It prints a table of medians and the ratios measured in the same run, and writes
+``logs/bench.json``. Absolute seconds drift on shared machines: compare the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -19,9 +31,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE = re.compile(r"^\s+(\S+)\s+(ready|ran|up to date|already running)\s+([\d.]+) s", re.M)
+QUICK_TEST = "tests/integration/architecture_p0/test_health.py"
+SETTLE = {"xvfb": 2.0, "temporal": 5.0}  # what the replaced runner slept after starting these
 
 
-def timed(args: list[str], instance: str) -> float:
+def run(args: list[str], instance: str) -> tuple[float, str]:
     t0 = time.perf_counter()
     res = subprocess.run(
         [sys.executable, "-m", "harness", "--instance", instance, *args],
@@ -33,7 +48,55 @@ def timed(args: list[str], instance: str) -> float:
     took = time.perf_counter() - t0
     if res.returncode:
         raise SystemExit(f"`harness {' '.join(args)}` failed ({res.returncode}):\n{res.stderr[-2000:]}")
-    return took
+    return took, res.stdout + res.stderr
+
+
+def plan_graph(profile: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The profile's nodes in dependency order, and each node's dependencies."""
+    from harness.plan import load_plan
+    from harness.settings import resolve_settings
+
+    plan = load_plan(resolve_settings(stack=str(ROOT / "stack.toml")))
+    nodes = plan.closure(plan.profile_nodes(profile))
+    return nodes, {n: [d for d in plan.node(n).deps if d in nodes] for n in nodes}
+
+
+def critical_path(durations: dict[str, float], deps: dict[str, list[str]]) -> float:
+    finish: dict[str, float] = {}
+
+    def done(node: str) -> float:
+        if node not in finish:
+            finish[node] = durations.get(node, 0.0) + max((done(d) for d in deps.get(node, [])), default=0.0)
+        return finish[node]
+
+    return max((done(n) for n in deps), default=0.0)
+
+
+def serial_up(nodes: list[str], instance: str) -> float:
+    t0 = time.perf_counter()
+    for node in nodes:
+        run(["up", node], instance)
+        time.sleep(SETTLE.get(node, 0.0))
+    return time.perf_counter() - t0
+
+
+def bare_pytest(instance: str) -> float:
+    """The quick test by plain pytest, with the environment ``harness env`` derives (no harness run)."""
+    derived = subprocess.run(
+        [sys.executable, "-m", "harness", "--instance", instance, "env"], cwd=ROOT, capture_output=True, text=True
+    )
+    values = json.loads(derived.stdout)["env"]
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "harness.pytest_plugin", QUICK_TEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **values},
+    )
+    if res.returncode:
+        raise SystemExit(f"bare pytest failed ({res.returncode}):\n{res.stdout[-2000:]}")
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -42,19 +105,44 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default="backend")
     args = parser.parse_args()
-    phases: dict[str, list[float]] = {"cold up": [], "warm up": [], "status": [], "down": []}
-    timed(["down"], args.instance)
+    inst = args.instance
+    nodes, deps = plan_graph(args.profile)
+    keys = ["cold up", "critical path", "serial runner", "warm up", "status", "down"]
+    keys += ["suite --reuse (1 file)", "bare pytest (1 file)", "p0 workers off", "p0 workers on"]
+    figures: dict[str, list[float]] = {k: [] for k in keys}
+    run(["down"], inst)
     for n in range(1, args.rounds + 1):
-        phases["cold up"].append(timed(["up", "--profile", args.profile], args.instance))
-        phases["warm up"].append(timed(["up", "--profile", args.profile], args.instance))
-        phases["status"].append(timed(["status"], args.instance))
-        phases["down"].append(timed(["down"], args.instance))
-        print(f"round {n}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in phases.items()), flush=True)
-    medians = {k: statistics.median(v) for k, v in phases.items()}
-    print("\nmedian over", args.rounds, "rounds:")
-    for phase, value in medians.items():
-        print(f"  {phase:<8} {value:6.2f} s")
-    print(f"  cold/warm up ratio: {medians['cold up'] / medians['warm up']:.1f}x")
+        took, out = run(["up", "--profile", args.profile], inst)
+        stages = {m[1]: float(m[3]) for m in STAGE.finditer(out)}
+        figures["cold up"].append(took)
+        figures["critical path"].append(critical_path(stages, deps))
+        figures["warm up"].append(run(["up", "--profile", args.profile], inst)[0])
+        figures["status"].append(run(["status"], inst)[0])
+        figures["suite --reuse (1 file)"].append(run(["suite", "p0", "--reuse", "--", QUICK_TEST], inst)[0])
+        figures["bare pytest (1 file)"].append(bare_pytest(inst))
+        figures["down"].append(run(["down"], inst)[0])
+        figures["serial runner"].append(serial_up(nodes, inst))
+        run(["down"], inst)
+        figures["p0 workers off"].append(run(["suite", "p0", "--workers", "0"], inst)[0])
+        figures["p0 workers on"].append(run(["suite", "p0", "--workers", "auto"], inst)[0])
+        print(f"round {n}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in figures.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    ratios = {
+        "cold up / critical path": med["cold up"] / med["critical path"],
+        "cold up / serial runner": med["cold up"] / med["serial runner"],
+        "suite --reuse - bare pytest (s)": med["suite --reuse (1 file)"] - med["bare pytest (1 file)"],
+        "p0 workers on / off": med["p0 workers on"] / med["p0 workers off"],
+    }
+    print(f"\nmedians over {args.rounds} round(s), profile {args.profile}, instance {inst}:")
+    for key, value in med.items():
+        print(f"  {key:<28} {value:7.2f} s")
+    print("ratios (same run):")
+    for key, value in ratios.items():
+        print(f"  {key:<32} {value:7.2f}")
+    out = ROOT / "logs" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"rounds": figures, "medians": med, "ratios": ratios, "profile": args.profile}, indent=2))
+    print(f"written: {out.relative_to(ROOT)}")
     return 0
 
 
