@@ -260,3 +260,34 @@ def test_watch_redraws_a_live_view_under_a_terminal(make_stack):
     assert "\x1b[2K" in raw.decode(errors="replace") or "\x1b[1A" in raw.decode(errors="replace"), "redrawn in place"
     for word in ("api", "healthy", "cpu", "memory", "restarts", "MiB", "no suite run has recorded events yet"):
         assert word in screen, (word, screen)
+
+
+def test_backend_errors_allowed_by_pattern_pass_and_the_first_unallowed_one_can_stop_the_run(make_stack):
+    sd = watched(
+        make_stack,
+        """
+        @pytest.mark.allow_backend_errors(r"ERROR expected cache miss", service="api")
+        def test_1_allowed():
+            httpx.get(URL + "/log/ERROR%20expected%20cache%20miss", timeout=5)
+            time.sleep(0.2)
+
+
+        def test_2_unallowed():
+            httpx.get(URL + "/log/ERROR%20database%20went%20away", timeout=5)
+            time.sleep(0.2)
+
+
+        def test_3_later():
+            pass
+        """,
+        suite="stop_on_backend_error = true",
+    )
+    res = sd.cli("suite", "s", timeout=120)
+    assert res.returncode == 1, res.stderr
+    data = record_of(sd)
+    assert case(data, "test_1_allowed")["outcome"] == "passed"
+    failed = case(data, "test_2_unallowed")
+    assert failed["outcome"] == "failed"
+    assert "backend error during the test: api logged: ERROR database went away" in failed["message"], failed
+    later = case(data, "test_3_later")
+    assert later["outcome"] == "not_run" and "first backend error: api logged" in later["message"], later
