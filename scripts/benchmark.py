@@ -88,7 +88,19 @@ def bare_pytest(instance: str) -> float:
     values = json.loads(derived.stdout)["env"]
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "harness.pytest_plugin", QUICK_TEST],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "harness.pytest_plugin",
+            "-m",
+            "integration_p0",
+            QUICK_TEST,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
