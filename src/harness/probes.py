@@ -8,10 +8,13 @@ during its wait fails the run at once instead of after the timeout.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,16 +67,21 @@ class HttpProbe:
         return f"GET {self.url} answering {self.status}{body}"
 
     def check(self, timeout: float) -> str | None:
-        import httpx
-
+        # The standard library, not httpx: importing httpx costs ~0.3 s, paid by every command
+        # that probes (up, status, wait, suite --reuse). No proxies: services listen on loopback.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            resp = httpx.get(self.url, timeout=timeout)
-        except httpx.HTTPError as exc:
-            return type(exc).__name__ + (f": {exc}" if str(exc) else "")
-        if resp.status_code != self.status:
-            return f"HTTP {resp.status_code}: {resp.text[:200]}"
-        if self.expect and self.expect not in resp.text:
-            return f"body lacks {self.expect!r}: {resp.text[:200]}"
+            with opener.open(self.url, timeout=timeout) as resp:
+                status, body = resp.status, resp.read(64 * 1024).decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read(64 * 1024).decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            return f"{type(exc).__name__}: {reason}"
+        if status != self.status:
+            return f"HTTP {status}: {body[:200]}"
+        if self.expect and self.expect not in body:
+            return f"body lacks {self.expect!r}: {body[:200]}"
         return None
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext, which
-from harness.probes import Probe
+from harness.probes import HttpProbe, Probe
 
 Scalar = str | int | float | bool
 
@@ -33,14 +33,25 @@ Ctx = ServiceContext[TemporalService, TemporalEndpoint]
 
 @dataclass
 class TemporalProbe:
+    """The namespace through the HTTP API when the service has an ``http`` port, else gRPC health.
+
+    The HTTP answer comes from the frontend's gateway, which asks the gRPC frontend itself; it
+    spares importing temporalio (~0.35 s) in every command that probes.
+    """
+
     address: str
     namespace: str = "default"
+    http: str | None = None  # http://host:port of the HTTP API
 
     @property
     def what(self) -> str:
+        if self.http:
+            return f"Temporal namespace '{self.namespace}' at {self.http}"
         return f"Temporal gRPC health at {self.address}"
 
     def check(self, timeout: float) -> str | None:
+        if self.http:
+            return HttpProbe(f"{self.http}/api/v1/namespaces/{self.namespace}").check(timeout)
         from temporalio.client import Client
 
         async def probe() -> bool:
@@ -101,7 +112,9 @@ class TemporalKind(Kind[TemporalService, TemporalEndpoint]):
         return Launch(argv=argv)
 
     def probe(self, ctx: Ctx) -> Probe | None:
-        return TemporalProbe(ctx.endpoint.address, ctx.endpoint.namespace)
+        ep = ctx.endpoint
+        http = dict(ep.ports.items()).get("http")
+        return TemporalProbe(ep.address, ep.namespace, f"http://{ep.host}:{http}" if http else None)
 
 
 TEMPORAL = TemporalKind()
