@@ -271,6 +271,13 @@ class Ledger:
     def step_hash(self, name: str) -> str | None:
         return self.read(lambda s: s.step_hashes.get(name))
 
+    def forget_step_hashes(self, *names: str) -> None:
+        def drop(s: State) -> None:
+            for name in names:
+                s.step_hashes.pop(name, None)
+
+        self._change(drop)
+
     def set_step_hash(self, name: str, digest: str) -> None:
         self._change(lambda s: s.step_hashes.__setitem__(name, digest))
 

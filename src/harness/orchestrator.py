@@ -216,7 +216,8 @@ class Orchestrator:
         """Stop every process of the instance, dependents first, and any stray ones.
 
         ``clean`` also deletes the instance's data (databases, Temporal history, workspaces), so
-        the next ``up`` starts from nothing; step caches and the lock are kept.
+        the next ``up`` starts from nothing; the lock and the caches of steps with ``outputs`` are
+        kept (a step without outputs, such as a migration, runs again).
         """
         problem = self.ledger.problem
         records = list(self.ledger.records().values())
@@ -238,6 +239,9 @@ class Orchestrator:
             for entry in self.plan.state_dir.iterdir():
                 if entry.name not in KEPT:
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            # A step without outputs left its result only in the data just deleted (migrations).
+            data_steps = [n for n, node in self.plan.nodes.items() if not getattr(node.model, "outputs", True)]
+            self.ledger.forget_step_hashes(*data_steps)
         return report
 
     def stop(self, names: Sequence[str]) -> StopReport:

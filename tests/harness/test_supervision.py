@@ -558,3 +558,32 @@ def test_instance_auto_takes_the_first_free_instance(make_stack):
     assert httpx.get(f"http://127.0.0.1:{sd.ports[0] + 7}/health").json()["status"] == "healthy"
     assert first.wait(timeout=60) == 0
     assert sd.cli("down", instance=1).returncode == 0
+
+
+def test_a_data_step_reruns_when_its_inputs_change_and_after_down_clean(make_stack):
+    """A step with inputs and no outputs (a migration) is skipped while its inputs and data stand."""
+    sd = make_stack("""
+    [stack]
+    name = "data-step"
+
+    [steps.migrate]
+    run = "echo applied >> .harness/0/applied.txt"
+    shell = true
+    inputs = ["migrations/*.sql"]
+    """)
+    (sd.root / "migrations").mkdir()
+    (sd.root / "migrations" / "0001.sql").write_text("CREATE TABLE t (id int);")
+    applied = sd.state_dir() / "applied.txt"
+
+    def up() -> str:
+        res = sd.cli("up", "migrate")
+        assert res.returncode == 0, res.stderr
+        return next(ln.split()[1] for ln in reversed(res.stderr.splitlines()) if ln.strip().startswith("migrate "))
+
+    assert up() == "ran" and applied.read_text().count("applied") == 1
+    assert up() == "up", "up to date: the same inputs, the data still there"
+    (sd.root / "migrations" / "0002.sql").write_text("ALTER TABLE t ADD name text;")
+    assert up() == "ran" and applied.read_text().count("applied") == 2, "a changed migration runs again"
+    assert sd.cli("down", "--clean").returncode == 0
+    assert not applied.exists()
+    assert up() == "ran" and applied.read_text().count("applied") == 1, "after a clean the data is gone: run again"
