@@ -157,7 +157,8 @@ def remove_containers(
     while True:
         for project, service in targets:
             labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-            for container in client.containers.list(all=True, filters={"label": labels}):
+            # ignore_removed: a container removed between the listing and its inspection is gone anyway.
+            for container in client.containers.list(all=True, filters={"label": labels}, ignore_removed=True):
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)
                 if container.name not in removed:

@@ -64,7 +64,9 @@ def cli(*args: str, stack: Path = ROOT / "stack.toml", timeout: float = 180) -> 
 
 
 def containers(service: str | None = None, prefix: str = PROJECTS) -> list[str]:
-    found = _client().containers.list(all=True, filters={"label": [f"{SERVICE_LABEL}={service}"] if service else []})
+    labels = [f"{SERVICE_LABEL}={service}"] if service else []
+    # ignore_removed: a compose client creates and removes containers while this lists them.
+    found = _client().containers.list(all=True, filters={"label": labels}, ignore_removed=True)
     return sorted(c.name for c in found if c.labels.get(PROJECT_LABEL, "").startswith(prefix))
 
 
@@ -98,7 +100,8 @@ class TestRunningInfra:
 
     def test_infra_runs_in_containers_and_is_set_up(self, infra):
         for service in INFRA:
-            running = [c for c in _client().containers.list(filters={"label": f"{SERVICE_LABEL}={service}"})]
+            labels = {"label": f"{SERVICE_LABEL}={service}"}
+            running = list(_client().containers.list(filters=labels, ignore_removed=True))
             assert any(c.labels.get(PROJECT_LABEL) == PROJECTS + service for c in running), f"{service} in a container"
         with psycopg.connect(infra["POSTGRES_DSN"]) as conn:
             assert conn.execute("SELECT current_user, current_database()").fetchone() == ("app", "app")
@@ -191,5 +194,6 @@ def test_vfs_fix_probes_the_engine_and_leaves_no_probe_container():
     driver = _client().info()["Driver"]
     assert res.returncode == 0, res.stderr
     assert f"starts containers with storage driver '{driver}': nothing to do" in " ".join(res.stderr.split())
-    leftovers = [c for c in _client().containers.list(all=True) if "harness-storage-probe" in " ".join(c.image.tags)]
+    every = _client().containers.list(all=True, ignore_removed=True)
+    leftovers = [c for c in every if "harness-storage-probe" in " ".join(c.image.tags)]
     assert leftovers == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import uuid
@@ -47,10 +48,12 @@ def test_a_harness_killed_during_initdb_leaves_nothing_after_down_clean(stack_fi
         [sys.executable, "-m", "harness", "--stack", str(stack_file), "--instance", str(INSTANCE), "up"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "HARNESS_NO_CACHE": "1"},  # initdb itself, not a copy from the initdb cache
     )
 
     def initdb_running() -> bool:
-        return any("initdb" in " ".join(p.cmdline()) for p in owned_processes(state_dir))
+        # By the program's name: the stack's own directory (initdb-<id>) is in every process's argv.
+        return any(Path((p.cmdline() or [""])[0]).name == "initdb" for p in owned_processes(state_dir))
 
     wait_for(initdb_running, 30, "initdb to run")
     wait_for(lambda: "helper:db" in (state_dir / "state.json").read_text(), 5, "initdb to be recorded")
