@@ -17,11 +17,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from harness.settings import flag
+
 COMPLETE = ".harness-cache-entry.json"
 
 
 def cache_root(env: Mapping[str, str]) -> Path | None:
-    if env.get("HARNESS_NO_CACHE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if flag(env.get("HARNESS_NO_CACHE")):
         return None
     if env.get("HARNESS_CACHE_DIR"):
         return Path(env["HARNESS_CACHE_DIR"])

@@ -25,14 +25,14 @@ EVENTS_SHOWN = 8
 
 def latest_events(runs_dir: Path, limit: int = EVENTS_SHOWN) -> tuple[str, list[dict[str, object]]]:
     """(run id, its last events) of the newest run that has an events file."""
-    runs = sorted((p for p in runs_dir.glob("*/events.jsonl")), key=lambda p: p.parent.name, reverse=True)
-    for path in runs[:1]:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return "", []
-        return path.parent.name, [json.loads(line) for line in lines[-limit:] if line.strip()]
-    return "", []
+    runs = sorted(runs_dir.glob("*/events.jsonl"), key=lambda p: p.parent.name)
+    if not runs:
+        return "", []
+    try:
+        lines = runs[-1].read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "", []
+    return runs[-1].parent.name, [json.loads(line) for line in lines[-limit:] if line.strip()]
 
 
 def _events_table(run_id: str, events: list[dict[str, object]]) -> Table | Text:

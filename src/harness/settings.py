@@ -48,15 +48,16 @@ def _dotenv_setting(stack_file: Path) -> str | None:
 
 def _seconds(value: str | None) -> float | None:
     """``HARNESS_QUEUE``: seconds to queue for a busy instance (``1``/``true``: the default wait)."""
-    if not value or _flag(value) is False:
+    if not value or flag(value) is False:
         return None
     try:
         return float(value) if float(value) > 1 else QUEUE_DEFAULT
     except ValueError:
-        return QUEUE_DEFAULT if _flag(value) else None
+        return QUEUE_DEFAULT if flag(value) else None
 
 
-def _flag(value: str | None) -> bool | None:
+def flag(value: str | None) -> bool | None:
+    """A yes/no variable (``1``, ``true``, ``yes``, ``on``); None when unset or empty."""
     if value is None or value == "":
         return None
     return value.strip().lower() in ("1", "true", "yes", "on")
@@ -118,8 +119,8 @@ def resolve_settings(
         instance=pick(instance, "HARNESS_INSTANCE"),
         backend=pick(backend, "HARNESS_BACKEND"),
         compose=pick(None, "HARNESS_COMPOSE"),
-        reuse=bool(reuse) or bool(_flag(merged.get("HARNESS_REUSE"))),
-        keep=bool(keep) or bool(_flag(merged.get("HARNESS_KEEP"))),
+        reuse=bool(reuse) or bool(flag(merged.get("HARNESS_REUSE"))),
+        keep=bool(keep) or bool(flag(merged.get("HARNESS_KEEP"))),
         queue=queue if queue is not None else _seconds(merged.get("HARNESS_QUEUE")),
         environ=merged,
     )

@@ -30,6 +30,7 @@ from harness.phases import NO_TESTS, Phase, combine, overall_exit, plan_phases, 
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.session import Session, last_signal
+from harness.settings import flag
 from harness.watch import Watch
 
 PYTEST_EXIT = {
@@ -183,7 +184,7 @@ def run_suite(
     env.update(conventions_env(plan))
     env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
     if stop_on_death is None:  # the flag, else the suite's setting, else on under CI only
-        stop_on_death = suite.stop_on_death if suite.stop_on_death is not None else _flag(plan.env.get("CI"))
+        stop_on_death = suite.stop_on_death if suite.stop_on_death is not None else bool(flag(plan.env.get("CI")))
     env["HARNESS_WATCH"] = "on" if suite.watch else "off"
     env["HARNESS_STOP_ON_DEATH"] = "on" if stop_on_death else "off"
     env["HARNESS_STOP_ON_BACKEND_ERROR"] = "on" if suite.stop_on_backend_error else "off"
@@ -256,10 +257,6 @@ def run_suite(
             record.resources = watch.resources()
         _finish(session, record, env, offsets, teardown=started_by_us and not keep, kept=started_by_us and keep)
     return record
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _stopped_early(run_dir: Path, phase: str = "") -> str:

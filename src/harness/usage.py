@@ -7,6 +7,7 @@ service's tree is its ``compose up`` client: the container's own processes are n
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -77,5 +78,5 @@ def current_usage(pid: int, interval: float = 0.1) -> tuple[float, float] | None
     sampler = TreeSampler()
     if sampler.sample(pid) is None:
         return None
-    psutil.cpu_percent(interval)  # wait the interval (any blocking call would do)
+    time.sleep(interval)
     return sampler.sample(pid)
