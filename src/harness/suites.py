@@ -179,7 +179,9 @@ def run_suite(
         record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
     record.dir.mkdir(parents=True, exist_ok=True)
     offsets = log_offsets(plan.log_dir)
-    env = dict(plan.env)
+    # The suite's pytest is not an xdist worker of whatever pytest ran the harness (its own
+    # workers set these again): inherited, they made the plugin blame errors by session id only.
+    env = {k: v for k, v in plan.env.items() if not k.startswith("PYTEST_XDIST_")}
     env.update(HARNESS_RUN_ID=record.run_id, HARNESS_RUN_DIR=str(record.dir), HARNESS_SUITE=suite_name)
     env.update(conventions_env(plan))
     env["HARNESS_BACKEND_ERRORS"] = "on" if suite.backend_errors else "off"
