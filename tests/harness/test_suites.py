@@ -79,6 +79,8 @@ def test_failing_test_exits_1_with_its_backend_log_in_terminal_and_results():
 def test_stack_that_cannot_come_up_exits_2_and_still_records(notes):
     port = 26432 + 10 * NOTES_INSTANCE
     with socket.socket() as blocker:
+        # A run of this stack just before leaves the port in TIME_WAIT; the listener must bind anyway.
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
         res = harness(notes, "suite", "smoke", instance=NOTES_INSTANCE)
