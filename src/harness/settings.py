@@ -78,17 +78,19 @@ class Settings:
 
     @property
     def chosen_backend(self) -> str:
-        choice = (self.backend or "auto").lower()
-        if choice not in BACKENDS:
-            raise HarnessError(f"HARNESS_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
-        return choice
+        return _one_of("HARNESS_BACKEND", self.backend, BACKENDS)
 
     @property
     def chosen_compose(self) -> str:
-        choice = (self.compose or "auto").lower()
-        if choice not in COMPOSE_CLIS:
-            raise HarnessError(f"HARNESS_COMPOSE={choice!r} is not one of {', '.join(COMPOSE_CLIS)}")
-        return choice
+        return _one_of("HARNESS_COMPOSE", self.compose, COMPOSE_CLIS)
+
+
+def _one_of(variable: str, value: str | None, allowed: tuple[str, ...]) -> str:
+    """``value`` (default ``auto``), lower-cased, if it is one of ``allowed``; else an error naming it."""
+    choice = (value or "auto").lower()
+    if choice not in allowed:
+        raise HarnessError(f"{variable}={choice!r} is not one of {', '.join(allowed)}")
+    return choice
 
 
 def resolve_settings(
