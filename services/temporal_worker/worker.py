@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from services.common import settings
 from services.common.storage import artifacts_bucket, s3_client
-from services.common.web import configure_logging
+from services.common.web import configure_logging, settle_imports
 from services.controller import db
 from services.temporal_worker.activities import ALL
 from services.temporal_worker.workflows import SimulateEpisode
@@ -109,6 +109,7 @@ async def serve_health(client: Client, queue: str, port: int) -> asyncio.Abstrac
 
 async def main() -> None:
     configure_logging("temporal_worker")
+    settle_imports()
     address = settings.need("TEMPORAL_ADDRESS")
     queue = settings.get("TEMPORAL_TASK_QUEUE", "episodes")
     client = await Client.connect(address, namespace=settings.get("TEMPORAL_NAMESPACE", "default"))

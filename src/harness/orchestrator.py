@@ -2,7 +2,7 @@
 
 ``up`` runs the graph of the requested nodes, independent branches in parallel; its
 ``try/finally`` is the trap: a failure or Ctrl-C stops everything the run started (unless
-``keep_on_failure``). Stopping goes by dependency level, dependents first, one level at once.
+``keep_on_failure``). Stopping goes dependents first: each service as soon as what depends on it has stopped.
 Every operation returns data (:class:`StopReport`, :class:`StatusRow`); only the CLI makes text.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -171,23 +172,24 @@ class Orchestrator:
             # OSError, a driver's error...: still this service's failure, said without a traceback.
             raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
 
-    def level(self, name: str) -> int:
-        node = self.plan.nodes.get(name.removeprefix("step:"))
-        return node.level if node is not None else 0
+    def known(self, name: str) -> bool:
+        """A record of a node the plan still has (one removed from stack.toml stops with no order)."""
+        return name.removeprefix("step:") in self.plan.nodes
 
     def stop_records(self, records: Sequence[ProcRecord], marker: str, *, whole_instance: bool = False) -> StopReport:
-        """Dependents before what they depend on; the services of one level stop together.
+        """Each service stops as soon as everything that depends on it has stopped, side by side.
 
         Then anything still carrying ``marker`` in its environment (grandchildren that left their
         group) is stopped, and under ``whole_instance`` every compose project of the instance is
         swept (also a container whose client was spawned but not yet recorded).
         """
-        report = StopReport()
-        for level in sorted({self.level(r.name) for r in records}, reverse=True):
-            sups = [self.supervisor(r.name, r) for r in records if self.level(r.name) == level]
-            with ThreadPoolExecutor(max_workers=max(1, len(sups))) as pool:
-                for stopped in pool.map(lambda s: s.stop(), sups):
-                    report += stopped
+        by_name = {r.name: r for r in records}
+        node = {n: n.removeprefix("step:") for n in by_name}
+        depends = {n: set(self.plan.closure([node[n]])) for n in by_name if self.known(n)}
+        dependents = {n: [d for d in by_name if d != n and node[n] in depends.get(d, ())] for n in by_name}
+        reports: list[StopReport] = []
+        run_graph(dependents, lambda n: reports.append(self.supervisor(n, by_name[n]).stop()), cancel=threading.Event())
+        report = sum(reports, StopReport())
         if whole_instance and self.plan.compose.services and any(r.containers for r in records):
             report += StopReport(containers=tuple(sweep_containers(self.plan.compose, self.console)))
         strays = tuple(str(p.pid) for p in stop_processes(marked_processes(marker), signal.SIGTERM, DEFAULT_GRACE))

@@ -220,7 +220,7 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proces
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(interval)
-        interval = min(interval * 1.5, 0.1)
+        interval = min(interval * 1.5, 0.04)
     return pending
 
 

@@ -122,6 +122,18 @@ def test_status_shows_every_service_healthy(infra):
 
 
 def test_stop_and_restart_one_service_only(infra):
+    """Temporal is stopped by SIGKILL (its fastest safe signal): what it had committed survives."""
+    from temporalio.client import Client
+
+    async def start() -> None:
+        client = await Client.connect(infra["TEMPORAL_ADDRESS"])
+        await client.start_workflow("NobodyRunsThis", id="kept-across-kill", task_queue="nobody-polls")
+
+    async def describe() -> str:
+        client = await Client.connect(infra["TEMPORAL_ADDRESS"])
+        return (await client.get_workflow_handle("kept-across-kill").describe()).workflow_type
+
+    asyncio.run(start())
     assert cli("stop", "temporal").returncode == 0
     assert port_free(int(infra["TEMPORAL_PORT"]))
     state = json.loads((ROOT / ".harness" / str(INSTANCE) / "state.json").read_text())
@@ -130,3 +142,4 @@ def test_stop_and_restart_one_service_only(infra):
     assert res.returncode == 0, res.stderr
     assert "temporal" in res.stderr and "ready" in res.stderr
     assert not port_free(int(infra["TEMPORAL_PORT"]))
+    assert asyncio.run(describe()) == "NobodyRunsThis"

@@ -185,7 +185,7 @@ def test_keep_on_failure_leaves_started_services_up(make, world):
     assert {"a", "b", "c"} <= set(orch.ledger.records())
 
 
-def test_down_stops_dependents_first_and_one_level_at_once(make, world):
+def test_down_stops_each_service_as_soon_as_its_dependents_are_gone(make, world):
     orch = make()
     with Session(orch, "up") as session:
         session.up(["c", "e"])
@@ -194,11 +194,11 @@ def test_down_stops_dependents_first_and_one_level_at_once(make, world):
     assert isinstance(report, StopReport)
     assert sorted(report.processes) == sorted(f"{n} (pid 0)" for n in "abcde")
     t = world.stop_times
-    # Levels: a, d = 0; b, e = 1; c = 2. Each level ends before the next lower one starts...
-    assert t["c"][1] <= min(t["b"][0], t["e"][0])
-    assert max(t["b"][1], t["e"][1]) <= min(t["a"][0], t["d"][0])
-    # ...and the services of one level stop together.
-    assert t["b"][0] < t["e"][1] and t["e"][0] < t["b"][1]
+    # c <- b <- a and e <- {a, d}: what depends on a service has stopped before it starts stopping...
+    assert t["c"][1] <= t["b"][0] and t["b"][1] <= t["a"][0] and t["e"][1] <= min(t["a"][0], t["d"][0])
+    # ...and nothing waits for more: c and e stop together, and d does not wait for b (a level).
+    assert t["c"][0] < t["e"][1] and t["e"][0] < t["c"][1]
+    assert t["d"][0] < t["b"][1]
     assert orch.ledger.records() == {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from dataclasses import dataclass
 from typing import Literal
 
@@ -109,7 +110,10 @@ class TemporalKind(Kind[TemporalService, TemporalEndpoint]):
                 argv += [f"--{flag}-port", str(ports[flag])]
         for key, value in ctx.svc.settings.items():
             argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
-        return Launch(argv=argv)
+        # SIGKILL: a graceful stop takes the dev server 1.1 s and saves nothing more. Every state
+        # change is a committed SQLite transaction (atomic across a process crash, which is what
+        # Temporal is built to survive); after a kill it restarts in 0.1 s with its history.
+        return Launch(argv=argv, stop_signal=signal.SIGKILL)
 
     def probe(self, ctx: Ctx) -> Probe | None:
         ep = ctx.endpoint
