@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -79,3 +80,13 @@ def short(rep: pytest.TestReport | pytest.CollectReport) -> str:
         return str(crash.message)[:2000]
     text = str(rep.longrepr or "").strip()
     return text.splitlines()[0][:2000] if text else ""
+
+
+def wrong_ids(items: list[pytest.Item], marker_name: str, pattern: str) -> list[str]:
+    """``nodeid: 'id'`` for each test whose id (its marker's first argument) does not match."""
+    wrong = []
+    for item in items:
+        marker = item.get_closest_marker(marker_name)
+        if marker is not None and marker.args and not re.fullmatch(pattern, str(marker.args[0])):
+            wrong.append(f"{item.nodeid}: {marker.args[0]!r}")
+    return wrong

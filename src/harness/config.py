@@ -69,6 +69,7 @@ class Suite(_Model):
     backend_errors: bool = True  # a service logging an ERROR or traceback during a test fails it
     watch: bool = True  # watch the services while the tests run (liveness, restarts, resources)
     workers: Annotated[int, Field(ge=0, le=256)] | Literal["auto"] = 0  # pytest-xdist workers (0: none)
+    early_start: bool = True  # start pytest while the stack comes up (false: a conftest needs it at import)
     stop_on_death: bool | None = None  # end the run at the first service failure (None: only under CI)
     stop_on_backend_error: bool = False  # end the run at the first unallowed backend error
 

@@ -39,6 +39,7 @@ NOTES = {
     "routes": "regex rules folding URL paths into one latency row: { pattern = '...', replace = '...' }",
     "plugin": "load the harness's pytest plugin into the suite's Python (it needs only pytest)",
     "backend_errors": "a service logging ERROR or a traceback during a test fails that test",
+    "early_start": "pytest starts while the stack comes up, tests wait for it; false: a conftest needs it at import",
 }
 
 

@@ -110,6 +110,7 @@ def combine(run_dir: Path, phases: Sequence[Phase]) -> None:
         "latency": latency,
         "stopped": next((p["stopped"] for p in present if p.get("stopped")), []),
         "phases": [{"phase": ph.name, "workers": ph.workers} for ph in phases],
+        "python": next((p["python"] for p in present if p.get("python")), ""),
     }
     (run_dir / "pytest-results.json").write_text(json.dumps(combined, indent=2))
 

@@ -202,7 +202,9 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     environ = dict(settings.environ)
     endpoints = _endpoints(stack, number, state_dir, log_dir)
 
-    python = str((root / stack.stack.python).resolve()) if stack.stack.python else sys.executable
+    # Absolute, not resolved: a venv's bin/python is a symlink to the base interpreter, and
+    # following it would run the base interpreter, without the venv's packages.
+    python = os.path.abspath(root / stack.stack.python) if stack.stack.python else sys.executable
     shared: dict[str, Any] = {
         "instance": number,
         "root": str(root),

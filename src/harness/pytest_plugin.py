@@ -21,15 +21,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import browser, liveness, shards
+from . import browser, gate, liveness, shards
 from .backend_errors import MARKER, Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
-from .cases import case_of, not_run, skipped_module
+from .cases import case_of, not_run, skipped_module, wrong_ids
 from .latency import Call, summarize
 
 MAX_LOG_LINES = 200
@@ -97,6 +98,14 @@ def pytest_configure(config: pytest.Config) -> None:
         _live.start()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Started while the stack came up (``gate.py``): wait for it before the header and any test."""
+    reason = gate.wait_from_env()
+    if reason is not None:
+        pytest.exit(f"harness: no test ran: {reason}", returncode=pytest.ExitCode.INTERRUPTED)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _live is not None:
         _live.stop()
@@ -119,13 +128,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [i for i in items if i.nodeid in mine]
     _check_allowances(items)
     pattern = os.environ.get("HARNESS_ID_PATTERN")
-    if not pattern:
-        return
-    wrong = []
-    for item in items:
-        marker = item.get_closest_marker(id_marker())
-        if marker is not None and marker.args and not re.fullmatch(pattern, str(marker.args[0])):
-            wrong.append(f"{item.nodeid}: {marker.args[0]!r}")
+    wrong = wrong_ids(items, id_marker(), pattern) if pattern else []
     if wrong:
         raise pytest.UsageError(f"test ids that do not match {pattern!r}: " + "; ".join(wrong))
 
@@ -318,5 +321,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             not_run(i.nodeid, why, tier_prefix(), i.keywords) for i in session.items if i.nodeid not in done
         )
     payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency, "stopped": _stopped[:1]}
+    payload["python"] = sys.executable  # which interpreter ran the suite (the project's, or the harness's)
     phase = os.environ.get("HARNESS_PHASE")  # a suite run in phases: each phase's own file, combined later
     (directory / (f"pytest-results-{phase}.json" if phase else "pytest-results.json")).write_text(json.dumps(payload))

@@ -96,6 +96,7 @@ class RunRecord:
             "shard": self.shard,
             "group_id": self.group_id,
             "argv": self.argv,
+            "python": self.pytest.get("python", ""),  # the interpreter that ran the tests (plugin suites)
             "stages": self.stages,
             "tests": self.tests_summary(),
             "latency": self.pytest.get("latency", {"endpoints": {}, "slow_endpoints": []}),

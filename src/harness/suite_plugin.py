@@ -22,6 +22,7 @@ FILES = (
     "liveness.py",
     "backend_errors.py",
     "browser.py",
+    "gate.py",
 )
 
 

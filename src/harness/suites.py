@@ -10,17 +10,11 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shlex
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-
-from rich.console import Console
 
 from harness import suite_plugin
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
@@ -29,8 +23,9 @@ from harness.masking import mask_text
 from harness.phases import NO_TESTS, Phase, combine, overall_exit, plan_phases, take_workers, worker_count
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
-from harness.session import Session, last_signal
+from harness.session import Session
 from harness.settings import flag
+from harness.testrun import TestRun
 from harness.watch import Watch
 
 PYTEST_EXIT = {
@@ -101,54 +96,6 @@ def start_watch(session: Session, services: Sequence[str], run_dir: Path) -> Wat
     ).start()
 
 
-def _tee(proc: subprocess.Popen[bytes], last: collections.deque[str]) -> None:
-    """The test command's stderr to ours as it comes, keeping its last lines for the record."""
-    assert proc.stderr is not None
-    for raw in iter(proc.stderr.readline, b""):
-        sys.stderr.buffer.write(raw)
-        sys.stderr.buffer.flush()
-        if raw.strip():
-            last.append(raw.decode(errors="replace").rstrip())
-
-
-def run_tests(
-    plan: Plan,
-    suite_name: str,
-    argv: list[str],
-    env: dict[str, str],
-    console: Console,
-    last_lines: collections.deque[str],
-) -> int:
-    """Run the test command in the foreground; Ctrl-C reaches it, SIGTERM is passed on as SIGINT."""
-    suite = plan.suites[suite_name]
-    cwd = suite.cwd
-    env["PATH"] = os.pathsep.join([*suite.path, env.get("PATH", os.defpath)])
-    console.print(f"$ {mask_text(shlex.join(argv), env)}", highlight=False, markup=False, style="bold")
-    try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise HarnessError(f"suite {suite_name}: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
-    tee = threading.Thread(target=_tee, args=(proc, last_lines), daemon=True)
-    tee.start()
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # A terminal's Ctrl-C reached pytest too (same process group): let it finish its own
-        # interrupt. A second SIGINT would make it print a traceback. SIGTERM or SIGHUP reached
-        # only us: pass it on as the interrupt pytest understands.
-        if last_signal() != signal.SIGINT:
-            proc.send_signal(signal.SIGINT)
-        for escalate in (lambda: proc.send_signal(signal.SIGINT), proc.kill, None):
-            try:
-                proc.wait(timeout=8)
-                break
-            except subprocess.TimeoutExpired:
-                if escalate is None:
-                    raise
-                escalate()
-        raise
-
-
 GROUP_VARS = ("HARNESS_GROUP_ID", "GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID")
 
 
@@ -199,13 +146,26 @@ def run_suite(
     if suite.plugin:
         where = str(suite_plugin.plugin_dir(plan.state_dir))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH", "")) if p)
+    env["PATH"] = os.pathsep.join([*plan.suites[suite_name].path, env.get("PATH", os.defpath)])
     nodes = plan.profile_nodes(suite.profile)
     started_by_us = False
     stage = "up"
     timeline = session.run.timeline
     watch: Watch | None = None
-    t0 = time.monotonic()
+    last_lines: collections.deque[str] = collections.deque(maxlen=5)
+    phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
+
+    def test_run(phase: Phase, gate_file: Path | None = None) -> TestRun:
+        argv = test_command(plan, suite_name, pytest_args, phase.junit(record.dir), phase)
+        phase_env = {**env, "HARNESS_PHASE": phase.name}
+        return TestRun(suite_name, argv, plan.suites[suite_name].cwd, phase_env, orch.console, last_lines, gate_file)
+
+    # pytest starts (interpreter, plugins, conftest) while the stack comes up; tests wait for it.
+    early = test_run(phases[0], record.dir / "gate") if suite.plugin and suite.early_start and not reuse else None
+    t0 = t_tests = time.monotonic()
     try:
+        if early is not None:
+            early.start()
         if reuse:
             stage = "reuse"
             orch.console.print(f"--reuse: testing the stack already up on instance {plan.instance}")
@@ -217,15 +177,10 @@ def run_suite(
         stage = "tests"
         if suite.watch:
             watch = start_watch(session, [n for n in nodes if plan.node(n).is_service], record.dir)
-        t_tests = time.monotonic()
-        last_lines: collections.deque[str] = collections.deque(maxlen=5)
-        phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
+        t_tests = t_tests if early is not None else time.monotonic()
         codes = []
-        for phase in phases:
-            argv = test_command(plan, suite_name, pytest_args, phase.junit(record.dir), phase)
-            codes.append(
-                run_tests(plan, suite_name, argv, {**env, "HARNESS_PHASE": phase.name}, orch.console, last_lines)
-            )
+        for n, phase in enumerate(phases):
+            codes.append((early if n == 0 and early is not None else test_run(phase)).wait())
             if codes[-1] not in (0, 1, NO_TESTS) or _stopped_early(record.dir, phase.name):
                 break  # collection errors, or a service died with stop-on-death: not the next phase
         combine(record.dir, phases)
@@ -253,6 +208,8 @@ def run_suite(
         record.failure = f"interrupted during {stage}"
         orch.console.print(f"[yellow]interrupted during {stage}; tearing down[/yellow]")
     finally:
+        if early is not None:
+            early.close(mask_text(record.failure or f"stopped during {stage}", env))
         if watch is not None:
             watch.stop()
             record.events = [asdict(e) for e in watch.events]

@@ -1,8 +1,8 @@
 """Another team's project, from `harness init` to a green suite, in a venv without the harness.
 
-The project (tests/harness/examples/adopter) is a tiny items API on Postgres with a migration step
-and 20 tests, one of which makes the server log an ERROR on purpose. Its Python has pytest and
-psycopg and nothing of the harness: the plugin reaches it through PYTHONPATH.
+The project is ``adopter.py``'s: a tiny items API on Postgres, a migration step, 20 tests (one
+makes the server log an ERROR on purpose), a Python with nothing of the harness: the plugin
+reaches it through PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -10,31 +10,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from .adopter import EXAMPLE, init_and_edit, make_venv
 from .conftest import harness, owned_processes
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = Path(__file__).parent / "examples" / "adopter"
 INSTANCE = 2
 
 pytestmark = pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv to make the project's venv")
-
-
-def make_venv(project: Path) -> Path:
-    """The project's own venv: pytest and psycopg only (from the package registry, uv's cache)."""
-    venv = project / "venv"
-    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True, timeout=120)
-    subprocess.run(
-        ["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "pytest", "psycopg[binary]"],
-        check=True,
-        timeout=300,
-    )
-    return venv / "bin" / "python"
 
 
 @pytest.fixture
@@ -51,19 +38,7 @@ def test_a_project_adopts_the_harness_editing_only_what_init_wrote(project):
     python = make_venv(project)
     assert subprocess.run([str(python), "-c", "import harness"], capture_output=True).returncode != 0
     stack = project / "stack.toml"
-    init = harness(stack, "init", "--postgres", instance=INSTANCE)
-    assert init.returncode == 0, init.stderr
-    text = stack.read_text()
-    edits = {
-        '# python = ""': 'python = "venv/bin/python"',
-        'run = "{python} -m alembic upgrade head"': 'run = "{python} migrate.py"',
-        'command = "{python} -m your_app --port {port}"': 'command = "{python} app.py --port {port}"',
-        'ready = { http = "/health", timeout = 60 }': 'ready = { http = "/health", timeout = 30 }',
-    }
-    for old, new in edits.items():
-        assert old in text, f"init no longer writes {old!r}"
-        text = text.replace(old, new)
-    stack.write_text(text)
+    init_and_edit(stack, INSTANCE)
 
     res = harness(stack, "suite", "tests", instance=INSTANCE, timeout=300)
     out = res.stdout + res.stderr
@@ -71,6 +46,7 @@ def test_a_project_adopts_the_harness_editing_only_what_init_wrote(project):
     assert "20 passed" in out
     record = json.loads((project / "logs" / "latest" / "results.json").read_text())
     assert record["tests"]["passed"] == 20 and record["exit_code"] == 0
+    assert record["python"] == str(python), "the suite ran in the project's venv, not the harness's Python"
     boom = next(c for c in record["tests"]["cases"] if c["nodeid"].endswith("test_boom_logs_an_error_on_purpose"))
     assert boom["outcome"] == "passed"
     assert "ERROR deliberate" in (project / "logs" / "latest" / "logs" / "app.log").read_text()

@@ -60,6 +60,8 @@ def test_a_suites_env_is_templated_and_checked_at_load(tmp_path):
 
 def test_a_stack_wide_python_and_path(tmp_path):
     venv_python = tmp_path / "venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)  # as a venv has it: following the link would leave the venv
     plan = plan_of(write(tmp_path, 'python = "venv/bin/python"\npath = ["tools"]'), 0)
     assert plan.python == str(venv_python)
     assert plan.node("migrate").rendered["run"].startswith(f"{venv_python} -m alembic")
