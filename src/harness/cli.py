@@ -56,6 +56,8 @@ class Command:
 
 
 KEEP = Arg("keep_on_failure", "leave started services up when something fails", flag=True)
+FRESH = Arg("fresh", "restore each data step's snapshot (e.g. the database just after migrate), always", flag=True)
+NO_CACHE = Arg("no_cache", "ignore every cache: initdb's, steps' and data snapshots ($HARNESS_NO_CACHE)", flag=True)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -66,13 +68,20 @@ COMMANDS: tuple[Command, ...] = (
             Arg("nodes", "services or steps (default: the profile's)", positional=True, many="*"),
             Arg("profile", "a profile from stack.toml (default: stack.default_profile)"),
             KEEP,
+            FRESH,
+            NO_CACHE,
         ),
     ),
     Command(
         "task",
         "run one lifecycle task of the stack (and what it depends on)",
         commands.task,
-        (Arg("task", "a task name from stack.toml (`task =`, or a step's name)", positional=True), KEEP),
+        (
+            Arg("task", "a task name from stack.toml (`task =`, or a step's name)", positional=True),
+            KEEP,
+            FRESH,
+            NO_CACHE,
+        ),
         invoke=False,  # Invoke gets one task per name instead (`invoke migrate`)
     ),
     Command(
@@ -131,6 +140,8 @@ COMMANDS: tuple[Command, ...] = (
             Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
             Arg("no_stop_on_death", "run every test even after a service died", flag=True),
             Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),
+            FRESH,
+            NO_CACHE,
         ),
         passthrough=True,
     ),
@@ -245,6 +256,8 @@ def _main(argv: list[str], console: Console) -> int:
         if not next(c for c in COMMANDS if c.name == args.command).passthrough:
             parser.error("arguments after -- are only for `suite`")
         args.pytest_args = passthrough
+    if getattr(args, "no_cache", False) or "--no-cache" in passthrough:  # (nox passes a suite's after --)
+        os.environ["HARNESS_NO_CACHE"] = "1"  # read where each cache is (initdb's, steps')
     settings: Settings | None = None
     try:
         settings = resolve_settings(

@@ -43,14 +43,14 @@ class App:
         return Orchestrator(self.plan, self.console)
 
 
-def _bring_up(app: App, names: list[str], keep: bool, what: str) -> int:
+def _bring_up(app: App, names: list[str], keep: bool, what: str, fresh: bool = False) -> int:
     from harness.session import Session
     from harness.ui import service_table
 
     t0 = time.monotonic()
     try:
         with Session(app.orch, what) as session:
-            session.up(names, keep_on_failure=keep)
+            session.up(names, keep_on_failure=keep, fresh=fresh)
         rows = [r for r in app.orch.status(health=False) if r.service in names or r.state == "running"]
         app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
     except KeyboardInterrupt:
@@ -67,14 +67,14 @@ def _bring_up(app: App, names: list[str], keep: bool, what: str) -> int:
 def up(app: App, args: argparse.Namespace) -> int:
     names = list(args.nodes) or app.plan.profile_nodes(args.profile)
     app.plan.check_names(names)
-    return _bring_up(app, names, args.keep_on_failure, "up")
+    return _bring_up(app, names, args.keep_on_failure, "up", args.fresh)
 
 
 def task(app: App, args: argparse.Namespace) -> int:
     tasks = app.plan.tasks()
     if args.task not in tasks:
         raise HarnessError(f"unknown task '{args.task}' (the stack's tasks: {', '.join(tasks)})")
-    return _bring_up(app, tasks[args.task], args.keep_on_failure, args.task)
+    return _bring_up(app, tasks[args.task], args.keep_on_failure, args.task, args.fresh)
 
 
 def down(app: App, args: argparse.Namespace) -> int:
@@ -149,6 +149,8 @@ def suite_switches(passthrough: list[str]) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--stop-on-death", dest="stop_on_death", action="store_true")
     parser.add_argument("--no-stop-on-death", dest="no_stop_on_death", action="store_true")
     parser.add_argument("--workers")
+    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--no-cache", dest="no_cache", action="store_true")
     return parser.parse_known_args(passthrough)
 
 
@@ -187,6 +189,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
             group_id=group_id,
             stop_on_death=stop_on_death,
             workers=args.workers or own.workers,
+            fresh=args.fresh or own.fresh,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code

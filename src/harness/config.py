@@ -39,11 +39,14 @@ class Step(_Node):
     inputs: list[str] = []
     outputs: list[str] = []
     timeout: float = Field(600.0, gt=0)
+    snapshot: str | None = None  # the service whose data it changes: saved after it, restored instead
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
         if bool(self.run) == bool(self.call):
             raise ValueError("give exactly one of 'run' (a command) or 'call' ('module:function')")
+        if self.snapshot and not self.inputs:
+            raise ValueError("'snapshot' needs 'inputs': the files whose change means the step must run again")
         if self.call and ":" not in self.call:
             raise ValueError(f"'call' must look like 'module:function', got {self.call!r}")
         return self
@@ -202,6 +205,20 @@ def _check_references(stack: Stack, fname: str) -> None:
                         f"{section}.{name}.after",
                         f"unknown dependency '{dep}' (known: {', '.join(sorted(known))})",
                     )
+    snapshotted: dict[str, str] = {}
+    for name, step in stack.steps.items():
+        target = step.snapshot
+        if target is None:
+            continue
+        where = f"steps.{name}.snapshot"
+        if target not in closure(stack, [name]) or target not in stack.services:
+            raise ConfigError(fname, where, f"'{target}' is not a service this step runs after")
+        if not KINDS[getattr(stack.services[target], "kind", "process")].can_snapshot:
+            able = ", ".join(k for k, kind in KINDS.items() if kind.can_snapshot)
+            raise ConfigError(fname, where, f"'{target}' is of a kind that cannot snapshot its data ({able} can)")
+        if target in snapshotted:
+            raise ConfigError(fname, where, f"steps.{snapshotted[target]} already snapshots '{target}'")
+        snapshotted[target] = name
     for i, allowed in enumerate(stack.tests.allow_backend_errors):
         if allowed.service is not None and allowed.service not in stack.services:
             where = f"tests.allow_backend_errors[{i}].service"

@@ -95,6 +95,11 @@ class Orchestrator:
         nodes = self.plan.closure(names)
         records = self.ledger.records()
         running = {n for n in nodes if n in records and self.supervisor(n, records[n]).running()}
+        if run.fresh:  # what uses a data step's result starts again after the restore
+            steps = [n for n in nodes if getattr(self.plan.node(n).model, "snapshot", None)]
+            users = sorted(n for n in running if any(s in self.plan.closure([n]) for s in steps))
+            running -= set(users)
+            self.stop(users)
         ok = False
         try:
             self.plan.log_dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +133,7 @@ class Orchestrator:
         try:
             if not self.plan.node(name).is_service:
                 progress.update(name, "running")
+                target = getattr(self.plan.node(name).model, "snapshot", None)
                 outcome = run_recorded_step(
                     self.plan.node(name),
                     self.plan.root,
@@ -135,6 +141,8 @@ class Orchestrator:
                     record=RunRecorder(self.ledger, run).record,
                     cancel=run.cancel,
                     marker=owner_marker(self.plan.state_dir, run.token),
+                    data=self.kind(target).snapshots(self.plan.context(target)) if target else None,
+                    fresh=run.fresh,
                 )
                 progress.update(name, outcome)
                 run.timeline.add(name, "ok", t0, outcome)
@@ -172,10 +180,6 @@ class Orchestrator:
             # OSError, a driver's error...: still this service's failure, said without a traceback.
             raise ServiceFailed(name, f"{type(exc).__name__}: {exc}") from exc
 
-    def known(self, name: str) -> bool:
-        """A record of a node the plan still has (one removed from stack.toml stops with no order)."""
-        return name.removeprefix("step:") in self.plan.nodes
-
     def stop_records(self, records: Sequence[ProcRecord], marker: str, *, whole_instance: bool = False) -> StopReport:
         """Each service stops as soon as everything that depends on it has stopped, side by side.
 
@@ -185,7 +189,7 @@ class Orchestrator:
         """
         by_name = {r.name: r for r in records}
         node = {n: n.removeprefix("step:") for n in by_name}
-        depends = {n: set(self.plan.closure([node[n]])) for n in by_name if self.known(n)}
+        depends = {n: set(self.plan.closure([node[n]])) for n in by_name if node[n] in self.plan.nodes}
         dependents = {n: [d for d in by_name if d != n and node[n] in depends.get(d, ())] for n in by_name}
         reports: list[StopReport] = []
         run_graph(dependents, lambda n: reports.append(self.supervisor(n, by_name[n]).stop()), cancel=threading.Event())

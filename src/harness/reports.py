@@ -45,6 +45,7 @@ class Run:
     timeline: Timeline = field(default_factory=Timeline)
     started: list[str] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
+    fresh: bool = False  # data steps restore their snapshot even when up to date (--fresh)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
 
     def started_one(self, name: str) -> None:

@@ -89,8 +89,9 @@ class Session:
         finally:
             self.orch.ledger.lock.release()
 
-    def up(self, names: Sequence[str], *, keep_on_failure: bool = False) -> None:
+    def up(self, names: Sequence[str], *, keep_on_failure: bool = False, fresh: bool = False) -> None:
         """Bring ``names`` up as part of this session (the run is marked incomplete until done)."""
+        self.run.fresh = fresh
         # The backend first: one refused (docker asked for, no engine) starts and records nothing.
         title = f"{self.orch.plan.stack.stack.name} (instance {self.orch.plan.instance}, "
         title += f"{self.orch.backend} backend): {self.what}"

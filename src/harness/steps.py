@@ -20,9 +20,11 @@ from typing import IO, Any
 
 from harness.config import Step
 from harness.errors import StepFailed
+from harness.kinds.base import DataSnapshots
 from harness.ledger import Ledger
 from harness.plan import NodePlan
 from harness.processes import ProcRecord, is_running, log_tail, record_for, spawn, stop_record, wait_exit
+from harness.settings import flag
 
 STEP_GRACE = 5.0
 
@@ -125,6 +127,33 @@ def run_step(
     return "ran", digest
 
 
+def no_cache(node: NodePlan) -> bool:
+    """``--no-cache`` (``HARNESS_NO_CACHE``): every step runs, no snapshot is restored."""
+    return bool(flag(node.env.get("HARNESS_NO_CACHE")))
+
+
+def from_snapshot(node: NodePlan, root: Path, ledger: Ledger, data: DataSnapshots, *, fresh: bool) -> str | None:
+    """A data step's outcome without running it (``up to date``, ``restored``), or None: run it.
+
+    Up to date: the snapshot of its inputs hash exists in the service's data (so the data is the
+    one the step ran on) and the step last set it. Restored: the snapshot exists but the data was
+    set since by other inputs, or ``fresh`` asks for the step's result as it was. With ``fresh``
+    and no snapshot, the data is emptied first, so the step runs on nothing.
+    """
+    step = node.model
+    assert isinstance(step, Step)
+    digest = inputs_digest(root, step)
+    if not no_cache(node) and data.has(digest):
+        if ledger.step_hash(node.name) == digest and not fresh:
+            return "up to date"
+        data.restore(digest)
+        ledger.set_step_hash(node.name, digest)
+        return "restored"
+    if fresh:
+        data.empty()
+    return None
+
+
 def run_recorded_step(
     node: NodePlan,
     root: Path,
@@ -133,8 +162,17 @@ def run_recorded_step(
     record: Callable[[ProcRecord], None],
     cancel: threading.Event,
     marker: str,
+    data: DataSnapshots | None = None,
+    fresh: bool = False,
 ) -> str:
-    """Run a step of a run: its process recorded while it runs, its cache hash kept in the ledger."""
+    """Run a step of a run: its process recorded while it runs, its cache hash kept in the ledger.
+
+    ``data``: the snapshots of the service a data step changes (``snapshot = "<service>"``).
+    """
+    if data is not None:
+        known = from_snapshot(node, root, ledger, data, fresh=fresh)
+        if known:
+            return known
     recorded: list[ProcRecord] = []
 
     def on_spawn(rec: ProcRecord) -> None:
@@ -146,7 +184,9 @@ def run_recorded_step(
             node,
             root,
             key=f"step:{node.name}",
-            cached_digest=ledger.step_hash(node.name),
+            cached_digest=None
+            if data is not None or flag(node.env.get("HARNESS_NO_CACHE"))
+            else ledger.step_hash(node.name),
             cancel=cancel,
             on_spawn=on_spawn,
             marker=marker,
@@ -158,4 +198,7 @@ def run_recorded_step(
             ledger.forget(rec.name)
     if digest:
         ledger.set_step_hash(node.name, digest)
+    if data is not None and digest:
+        why = data.save(digest)
+        return f"ran (no snapshot: {why})" if why else "ran, snapshot saved"
     return outcome

@@ -110,6 +110,7 @@ def run_suite(
     group_id: str | None = None,
     stop_on_death: bool | None = None,
     workers: str | None = None,
+    fresh: bool = False,
 ) -> RunRecord:
     """Run one suite inside an entered session; the record is written whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -173,7 +174,7 @@ def run_suite(
             timeline.add("reuse check", "ok", t0)
         else:
             started_by_us = True
-            session.up(nodes)
+            session.up(nodes, fresh=fresh)
         stage = "tests"
         if suite.watch:
             watch = start_watch(session, [n for n in nodes if plan.node(n).is_service], record.dir)

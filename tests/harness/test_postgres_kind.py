@@ -3,6 +3,7 @@ an existing cluster cannot take (named, with what to do, at once)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import uuid
@@ -128,3 +129,74 @@ def test_a_new_cluster_is_copied_from_the_initdb_cache_keyed_by_its_settings(sta
     # HARNESS_NO_CACHE=1 ignores it.
     assert harness(changed, "up", instance=INSTANCE, env={**cache, "HARNESS_NO_CACHE": "1"}).returncode == 0
     assert _cluster_lines(path)[-1] == "--- harness: cluster made ---"
+
+
+MIGRATE = """
+import os, psycopg
+with psycopg.connect(os.environ["DB_DSN"]) as conn:
+    conn.execute("CREATE TABLE IF NOT EXISTS items (name text{column})")
+    conn.execute("INSERT INTO items (name) VALUES ('seeded')")
+print("migrated")
+"""
+
+DATA_STEP = """
+[steps.migrate]
+run = "{python} migrate.py"
+after = ["db"]
+inputs = ["migrate.py"]
+snapshot = "db"
+
+[profiles.app]
+services = ["db", "migrate"]
+
+[suites.t]
+profile = "app"
+paths = ["test_items.py"]
+"""
+
+ITEMS_TEST = """
+import os, psycopg
+
+def test_the_run_starts_from_the_migrated_data():
+    with psycopg.connect(os.environ["DB_DSN"]) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM items")] == ["seeded"]
+"""
+
+
+def test_a_data_step_is_snapshotted_and_restored_fresh_or_runs_again_on_new_inputs(stack):
+    write, port = stack
+    path = write()
+    path.write_text(path.read_text() + DATA_STEP)
+    (path.parent / "migrate.py").write_text(MIGRATE.format(column=""))
+    (path.parent / "test_items.py").write_text(ITEMS_TEST)
+    dsn = f"host=127.0.0.1 port={port + INSTANCE * 100} user=owner dbname=app"
+
+    def up(*flags: str) -> str:
+        """What became of the migrate step: "ran, snapshot saved", "up to date", "restored"."""
+        res = harness(path, "up", "migrate", *flags, instance=INSTANCE)
+        assert res.returncode == 0, res.stderr
+        last = [ln.split()[1:-2] for ln in res.stderr.splitlines() if ln.split()[:1] == ["migrate"]][-1]
+        return " ".join(last)
+
+    def names() -> list[str]:
+        with psycopg.connect(dsn) as conn:
+            return [r[0] for r in conn.execute("SELECT name FROM items ORDER BY name")]
+
+    assert up() == "ran, snapshot saved"
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO items (name) VALUES ('left by a test')")
+    assert harness(path, "down", instance=INSTANCE).returncode == 0
+    assert up() == "up to date" and names() == ["left by a test", "seeded"], "a cold start keeps the data, runs nothing"
+    assert up("--fresh") == "restored" and names() == ["seeded"]
+    # A suite with --fresh starts from the step's result too, and its record says it was restored.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO items (name) VALUES ('left by a test')")
+    res = harness(path, "suite", "t", "--fresh", instance=INSTANCE)
+    assert res.returncode == 0, res.stdout + res.stderr
+    record = json.loads((path.parent / "logs" / "latest" / "results.json").read_text())
+    assert next(s["detail"] for s in record["stages"] if s["name"] == "migrate") == "restored"
+    # A changed migration runs again; after down --clean (a new cluster) it runs again.
+    (path.parent / "migrate.py").write_text(MIGRATE.format(column=", added int"))
+    assert up() == "ran, snapshot saved"
+    assert harness(path, "down", "--clean", instance=INSTANCE).returncode == 0
+    assert up() == "ran, snapshot saved" and names() == ["seeded"]

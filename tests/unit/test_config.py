@@ -115,6 +115,22 @@ BAD = {
         "suites.smoke.profile",
         "unknown profile",
     ),
+    "snapshot without inputs": (
+        GOOD.replace('after = ["db"]\n', 'after = ["db"]\nsnapshot = "db"\n'),
+        "steps.migrate",
+        "'snapshot' needs 'inputs'",
+    ),
+    "snapshot of a service not depended on": (
+        GOOD.replace('after = ["db"]\n', 'after = ["db"]\ninputs = ["m.py"]\nsnapshot = "api"\n'),
+        "steps.migrate.snapshot",
+        "'api' is not a service this step runs after",
+    ),
+    "snapshot of a kind that cannot": (
+        GOOD.replace('after = ["db"]\n', 'after = ["db", "cache"]\ninputs = ["m.py"]\nsnapshot = "cache"\n')
+        + '[services.cache]\nkind = "redis"\nport = 26379\n',
+        "steps.migrate.snapshot",
+        "cannot snapshot its data (postgres can)",
+    ),
     "bad toml": ("[services\n", "", "not valid TOML"),
     "wrong type": (GOOD.replace("port = 28000", 'port = "eighty"'), "services.api.port", "integer"),
 }

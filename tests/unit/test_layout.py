@@ -57,5 +57,9 @@ def test_the_engine_names_nothing_of_the_reference_stack():
 
 
 def test_modules_stay_small():
-    big = {p.name: n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 330}
-    assert big == {}, "split modules that grew past ~300 lines"
+    # A kind is one module (everything a kind of service is, and nowhere else): it may hold more.
+    limit = {"kinds": 400}
+    big = {
+        p.name: n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > limit.get(p.parent.name, 330)
+    }
+    assert big == {}, "split modules that grew past ~300 lines (a kind's past ~400)"

@@ -200,6 +200,29 @@ class Launch:
     containers: str = ""  # "project/service" of compose containers to remove once it is stopped
 
 
+class DataSnapshots(Protocol):
+    """A service's data saved right after a data step ran, under that step's inputs hash (a tag).
+
+    The step snapshotting it (``snapshot = "<service>"``) is then up to date while the tag's
+    snapshot exists and the data was last set by it; a later start with that tag restores it
+    instead of running the step; ``--fresh`` restores it even then. See ``steps.py``.
+    """
+
+    def has(self, tag: str) -> bool: ...
+
+    def save(self, tag: str) -> str | None:
+        """Snapshot the data now; None, or why it could not be (the step's result stands)."""
+        ...
+
+    def restore(self, tag: str) -> None:
+        """Put back the snapshot of ``tag`` (it exists: ``has``)."""
+        ...
+
+    def empty(self) -> None:
+        """Make the data as it is before any step ran (``--fresh`` with no snapshot yet)."""
+        ...
+
+
 class Kind(Generic[S, E]):
     """Defaults for every hook; a kind module subclasses this and overrides what it needs."""
 
@@ -208,6 +231,7 @@ class Kind(Generic[S, E]):
     endpoint_type: type[Endpoint] = Endpoint
     extra: ClassVar[str | None] = None  # the pip extra that brings its Python dependencies
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules it needs (checked at load)
+    can_snapshot: ClassVar[bool] = False  # snapshots() gives its data snapshots (checked at load)
 
     @property
     def containerised(self) -> bool:
@@ -247,6 +271,10 @@ class Kind(Generic[S, E]):
 
     def after_ready(self, ctx: ServiceContext[S, E]) -> None:
         """Finish set-up that needs the running service (roles, databases, buckets)."""
+
+    def snapshots(self, ctx: ServiceContext[S, E]) -> DataSnapshots | None:
+        """How a data step's result is saved and restored (None: this kind cannot snapshot)."""
+        return None
 
     def start_timeout(self, svc: S) -> float:
         return svc.start_timeout or 60.0

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.compose import Compose, remove_containers, remove_volumes
 from harness.errors import HarnessError
-from harness.kinds.base import Endpoint, Kind, Launch, ServiceContext, ServiceModel
+from harness.kinds.base import DataSnapshots, Endpoint, Kind, Launch, ServiceContext, ServiceModel
 from harness.probes import Probe
 
 Ctx = ServiceContext[Any, Any]
@@ -24,6 +24,7 @@ class ContainerKind(Kind[ServiceModel, Endpoint]):
     def __init__(self, inner: Kind[Any, Any], compose: Compose) -> None:
         self.inner, self.compose = inner, compose
         self.name = inner.name  # type: ignore[misc]
+        self.can_snapshot = inner.can_snapshot  # type: ignore[misc]
         self.model = inner.model
 
     def launch(self, ctx: Ctx) -> Launch:
@@ -58,6 +59,9 @@ class ContainerKind(Kind[ServiceModel, Endpoint]):
 
     def after_ready(self, ctx: Ctx) -> None:
         self.inner.after_ready(ctx)
+
+    def snapshots(self, ctx: Ctx) -> DataSnapshots | None:
+        return self.inner.snapshots(ctx)  # through the service's own protocol: the same in a container
 
     def start_timeout(self, svc: ServiceModel) -> float:
         return self.inner.start_timeout(svc)
