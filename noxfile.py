@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import nox
+import nox.virtualenv
 
 from harness.dockerd import private_dockerd
 from harness.nox import suite_sessions
@@ -30,8 +31,21 @@ DOCKER_INSTANCE = "5"  # the docker-backend p0 runs beside, never on, a develope
 
 
 def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
-    """The harness itself (editable) with the named extras from pyproject.toml."""
-    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    """The harness itself (editable) with the named extras from pyproject.toml, compiled to bytecode.
+
+    uv writes no bytecode by default, and where PYTHONDONTWRITEBYTECODE is set (as on the CI
+    machines) nothing ever does: every service start compiled its imports again (the reference
+    Temporal worker took 5 s to be ready instead of 1.8 s). A venv made before this gets its
+    bytecode once (compileall, ~10 s).
+    """
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".", env={"UV_COMPILE_BYTECODE": "1"})
+    if isinstance(session.virtualenv, nox.virtualenv.VirtualEnv):
+        marker = Path(session.virtualenv.location) / ".bytecode-compiled"
+        if not marker.exists():
+            purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+            where = str(session.run("python", "-c", purelib, silent=True)).strip()
+            session.run("python", "-m", "compileall", "-q", "-j", "0", where, silent=True)
+            marker.touch()
 
 
 @nox.session

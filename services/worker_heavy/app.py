@@ -198,15 +198,15 @@ def render(vectors: dict[str, list[float]], title: str, workdir: Path) -> bytes:
 @app.post("/benchmark/simulate")
 def simulate(req: SimulateRequest) -> dict[str, Any]:
     sim_id = req.simulation_id or f"sim-{uuid.uuid4().hex[:12]}"
+    text = netlist_from_bundle(req)  # a malformed request is refused (4xx) whether or not it is busy
     BUSY.enter(sim_id)
     try:
-        return _simulate(req, sim_id)
+        return _simulate(req, sim_id, text)
     finally:
         BUSY.leave()
 
 
-def _simulate(req: SimulateRequest, sim_id: str) -> dict[str, Any]:
-    text = netlist_from_bundle(req)
+def _simulate(req: SimulateRequest, sim_id: str, text: str) -> dict[str, Any]:
     checked = validate(text, catalog().lookup, req.cost_cap)
     result: dict[str, Any] = {
         "simulation_id": sim_id,

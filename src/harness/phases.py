@@ -76,6 +76,12 @@ def plan_phases(markers: str | None, workers: int) -> list[Phase]:
     return [Phase("parallel", f"{both}not {DISRUPTIVE}", workers), Phase(DISRUPTIVE, f"{both}{DISRUPTIVE}", 0)]
 
 
+def disruptive_left(run_dir: Path) -> bool:
+    """Whether the parallel phase deselected disruptive tests (``run_order.py`` says; unsaid: yes)."""
+    said = [json.loads(p.read_text()) for p in run_dir.glob("disruptive-*.json")]
+    return any(said) if said else True
+
+
 def overall_exit(codes: Sequence[int]) -> int:
     """One pytest exit code for the phases: an empty phase is fine when another ran tests."""
     ran = [c for c in codes if c != NO_TESTS]

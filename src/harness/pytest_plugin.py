@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from . import browser, gate, liveness, shards
+from . import browser, liveness, run_order, shards
 from .backend_errors import MARKER, Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .cases import case_of, not_run, skipped_module, wrong_ids
 from .latency import Call, summarize
@@ -92,18 +92,12 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{browser.MARKER}(*regex): browser page or console errors matching one of these are expected",
     ):
         config.addinivalue_line("markers", line)
+    if not config.pluginmanager.has_plugin("harness-run-order"):  # the gate; what a phase left
+        config.pluginmanager.register(run_order, "harness-run-order")
     run_dir = os.environ.get("HARNESS_RUN_DIR")
     if run_dir and liveness.enabled() and _live is None:
         _live = liveness.Liveness(Path(run_dir), os.environ.get("PYTEST_XDIST_WORKER", "main"))
         _live.start()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Started while the stack came up (``gate.py``): wait for it before the header and any test."""
-    reason = gate.wait_from_env()
-    if reason is not None:
-        pytest.exit(f"harness: no test ran: {reason}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -23,6 +23,7 @@ FILES = (
     "backend_errors.py",
     "browser.py",
     "gate.py",
+    "run_order.py",
 )
 
 

@@ -20,7 +20,17 @@ from harness import suite_plugin
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
 from harness.ledger import LOCK_TOKEN_VAR
 from harness.masking import mask_text
-from harness.phases import NO_TESTS, Phase, combine, overall_exit, plan_phases, take_workers, worker_count
+from harness.phases import (
+    DISRUPTIVE,
+    NO_TESTS,
+    Phase,
+    combine,
+    disruptive_left,
+    overall_exit,
+    plan_phases,
+    take_workers,
+    worker_count,
+)
 from harness.plan import Plan
 from harness.results import RunRecord, collect_logs, log_offsets, utc_now, write_record
 from harness.session import Session
@@ -181,6 +191,9 @@ def run_suite(
         t_tests = t_tests if early is not None else time.monotonic()
         codes = []
         for n, phase in enumerate(phases):
+            if phase.name == DISRUPTIVE and not disruptive_left(record.dir):
+                phases = phases[:n]  # none to run alone: no pytest started for nothing
+                break
             codes.append((early if n == 0 and early is not None else test_run(phase)).wait())
             if codes[-1] not in (0, 1, NO_TESTS) or _stopped_early(record.dir, phase.name):
                 break  # collection errors, or a service died with stop-on-death: not the next phase

@@ -105,3 +105,36 @@ def test_a_stack_that_fails_ends_the_waiting_pytest_with_the_reason(make_stack):
     record = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())
     assert record["status"] == "error" and record["failed_stage"] == "api" and record["tests"]["total"] == 0
     assert no_pytest_in(sd.root)
+
+
+DISRUPTIVE_TEST = """
+import pytest
+
+@pytest.mark.disruptive
+def test_alone():
+    pass
+"""
+
+
+def test_the_disruptive_phase_runs_only_when_there_are_disruptive_tests(make_stack):
+    sd = project(make_stack, flags="")
+    (sd.root / "tests" / "test_more.py").write_text("def test_one():\n    pass\n\ndef test_two():\n    pass\n")
+    (sd.root / "tests" / "conftest.py").write_text(
+        CONFTEST + "\ndef pytest_configure(config):\n    config.addinivalue_line('markers', 'disruptive: alone')\n"
+    )
+    (sd.root / "tests" / "test_disruptive.py").write_text(DISRUPTIVE_TEST)
+
+    def phases() -> tuple[list[str], list[str]]:
+        res = sd.cli("suite", "t", "--workers", "2", instance=3)
+        assert res.returncode == 0, res.stdout + res.stderr
+        results = json.loads((sd.root / "logs" / "latest" / "pytest-results.json").read_text())
+        commands = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("$ ")]
+        return [p["phase"] for p in results["phases"]], commands
+
+    ran, commands = phases()
+    assert ran == ["parallel", "disruptive"] and len(commands) == 2
+    record = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())
+    assert record["tests"]["passed"] == 4
+    (sd.root / "tests" / "test_disruptive.py").unlink()
+    ran, commands = phases()
+    assert ran == ["parallel"] and len(commands) == 1, "no pytest started for an empty disruptive phase"

@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict
 T = TypeVar("T")
 
 
-def poll(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str, interval: float = 0.1) -> T:
+def poll(
+    fetch: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    max_interval: float = 1.0,
+) -> T:
     """Call ``fetch`` until ``until(value)``; fail after ``timeout`` with the last value seen."""
     deadline = time.monotonic() + timeout
     value = fetch()
@@ -26,7 +34,7 @@ def poll(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last value: {value!r}")
         time.sleep(interval)
-        interval = min(interval * 1.5, 1.0)
+        interval = min(interval * 1.5, max_interval)
         value = fetch()
     return value
 
@@ -156,6 +164,7 @@ class Stack:
             lambda r: r.status_code != 409,
             timeout=120,
             what="worker_heavy to be free",
+            max_interval=0.2,  # it runs one simulation at a time: take the turn as soon as it is free
         )
         assert resp.status_code == 200, resp.text
         return Simulation.model_validate(resp.json())

@@ -8,7 +8,8 @@ import pytest
 
 from tests.integration.support import RC_FILTER
 
-pytestmark = pytest.mark.integration_p0
+# One xdist worker runs them in turn (--dist loadgroup): worker_heavy runs one simulation at a time.
+pytestmark = [pytest.mark.integration_p0, pytest.mark.xdist_group("worker_heavy")]
 
 
 def completed_episode(stack, session_id):

@@ -8,7 +8,8 @@ import pytest
 
 from tests.integration.support import ENDLESS, NON_CONVERGENT, RC_FILTER, UNDEFINED_MODEL, Simulation, poll
 
-pytestmark = pytest.mark.integration_p0
+# One xdist worker runs them in turn (--dist loadgroup): worker_heavy runs one simulation at a time.
+pytestmark = [pytest.mark.integration_p0, pytest.mark.xdist_group("worker_heavy")]
 
 
 @pytest.mark.int_id("INT-016")
@@ -64,7 +65,7 @@ def test_int_020_timeout(stack, session_id):
 
 @pytest.mark.int_id("INT-026")
 def test_int_026_one_simulation_at_a_time(stack, session_id):
-    body = {"bundle_base64": stack.bundle_with(session_id, ENDLESS), "netlist_path": "circuit.cir", "timeout_s": 6}
+    body = {"bundle_base64": stack.bundle_with(session_id, ENDLESS), "netlist_path": "circuit.cir", "timeout_s": 3}
     first: dict[str, Simulation] = {}
 
     def run_first() -> None:
@@ -73,6 +74,7 @@ def test_int_026_one_simulation_at_a_time(stack, session_id):
             lambda r: r.status_code != 409,
             timeout=120,
             what="worker_heavy to be free",
+            max_interval=0.2,
         )
         first["sim"] = Simulation.model_validate(resp.json())
 
@@ -86,7 +88,7 @@ def test_int_026_one_simulation_at_a_time(stack, session_id):
             what="the first simulation to start",
         )
         second = stack.heavy.post("/benchmark/simulate", json=body)
-        assert second.status_code == 409, second.text  # the first runs for 6 s: ample margin
+        assert second.status_code == 409, second.text  # the first runs for 3 s: ample margin
         running = second.json()["running"]
         assert running == ready["running"] and running.startswith("sim-")
         assert running in second.json()["error"]
