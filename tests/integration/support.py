@@ -195,6 +195,7 @@ class Stack:
             lambda e: e.status in ("completed", "failed", "interrupted"),
             timeout=timeout,
             what=f"episode {episode_id} to end",
+            max_interval=0.25,  # an episode ends within a second or two: notice it soon after
         )
 
     def wait_controller_healthy(self, what: str, timeout: float = 60) -> None:
