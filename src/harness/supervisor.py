@@ -66,6 +66,7 @@ class ServiceSupervisor:
     fingerprint: str = ""
     grace: float = DEFAULT_GRACE
     startup: Probe | None = field(default=None, repr=False)  # set by start(): the launch's own probe
+    note: str = ""  # set by start(): the launch's note for the record
 
     def _require(self) -> tuple[Kind[Any, Any], ServiceContext[Any, Any]]:
         if self.kind is None or self.ctx is None:
@@ -121,6 +122,7 @@ class ServiceSupervisor:
         )
         recorder.record(self.record)
         self.startup = launch.startup_probe or kind.startup_probe(ctx)
+        self.note = launch.note
 
     def _helper(
         self, ctx: ServiceContext[Any, Any], marker: str, recorder: Recorder, cancel: threading.Event

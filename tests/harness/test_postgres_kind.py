@@ -110,9 +110,14 @@ def test_a_new_cluster_is_copied_from_the_initdb_cache_keyed_by_its_settings(sta
     write, port = stack
     cache = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
     path = write()
-    for expected in ("made", "copied from the initdb cache"):
-        assert harness(path, "up", instance=INSTANCE, env=cache).returncode == 0
+    for expected, said in (
+        ("made", "made by initdb"),
+        ("copied from the initdb cache", "copied from the initdb cache"),
+    ):
+        res = harness(path, "up", instance=INSTANCE, env=cache)
+        assert res.returncode == 0
         assert _cluster_lines(path)[-1] == f"--- harness: cluster {expected} ---"
+        assert f"- cluster {said}" in res.stderr, "the stage's detail says (and so does a suite's record)"
         assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
     # The copy is a working cluster with the superuser password initdb was given.
     assert harness(path, "up", instance=INSTANCE, env=cache).returncode == 0

@@ -198,6 +198,7 @@ class Launch:
     startup_probe: Probe | None = None  # ready enough for after_ready; None: the kind's probe
     after_spawn: Callable[[], None] = field(default=lambda: None)
     containers: str = ""  # "project/service" of compose containers to remove once it is stopped
+    note: str = ""  # for the run record's stage detail (e.g. its data was restored from a cache)
 
 
 class DataSnapshots(Protocol):

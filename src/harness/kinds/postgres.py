@@ -296,8 +296,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
             for d in (root, sockets):
                 os.chown(d, user.pw_uid, user.pw_gid)
         sockets.chmod(0o700)
-        if not (data / "PG_VERSION").exists():
-            self._new_cluster(ctx, data, user)
+        note = self._new_cluster(ctx, data, user) if not (data / "PG_VERSION").exists() else ""
         _check_unchanged(ctx, data)
         _apply_auth(data / "pg_hba.conf", ctx.svc)
         ep = ctx.endpoint
@@ -306,16 +305,18 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         for key, value in ctx.svc.settings.items():
             argv += ["-c", f"{key}={setting_text(value)}"]
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
-        return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT)
+        return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT, note=note)
 
-    def _new_cluster(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
+    def _new_cluster(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> str:
         """initdb's cluster, or a copy of the one it made before with the same binary and settings."""
         shutil.rmtree(data, ignore_errors=True)
         how = materialize("postgres-initdb", _initdb_key(ctx), data, lambda d: self._initdb(ctx, d, user), ctx.env)
         if user is not None and how == "restored":
             chown_tree(data, user.pw_uid, user.pw_gid)
         with open(ctx.log_path, "a", encoding="utf-8") as log:
-            log.write(f"--- harness: cluster {'copied from the initdb cache' if how == 'restored' else 'made'} ---\n")
+            note = "cluster copied from the initdb cache" if how == "restored" else "cluster made by initdb"
+            log.write(f"--- harness: {note.replace(' by initdb', '')} ---\n")
+        return note
 
     def _initdb(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
         with tempfile.NamedTemporaryFile("w", dir=ctx.data_dir, delete=False) as pw:
