@@ -86,7 +86,11 @@ def serial_up(nodes: list[str], services: set[str], instance: str) -> float:
 
 
 def bare_pytest(instance: str) -> float:
-    """The quick test by plain pytest, with the environment ``harness env`` derives (no harness run)."""
+    """The quick test by plain pytest, with the environment ``harness env`` derives (no harness run)
+    and the p0 suite's own pytest arguments (the plugins it leaves out), as the suite runs it."""
+    from harness.config import load_stack
+
+    suite_args = load_stack(ROOT / "stack.toml", dict(os.environ)).suites["p0"].args
     derived = subprocess.run(
         [sys.executable, "-m", "harness", "--instance", instance, "env"], cwd=ROOT, capture_output=True, text=True
     )
@@ -104,6 +108,7 @@ def bare_pytest(instance: str) -> float:
             "harness.pytest_plugin",
             "-m",
             "integration_p0",
+            *suite_args,
             QUICK_TEST,
         ],
         cwd=ROOT,
