@@ -55,6 +55,12 @@ def looks_like_selection(arg: str, root: Path) -> bool:
     return "::" in arg or (root / arg).exists()
 
 
+def only_files(args: Sequence[str], root: Path) -> bool:
+    """The arguments select tests, and only by file or test id (no directory)."""
+    chosen = [a for a in args if looks_like_selection(a, root)]
+    return bool(chosen) and all("::" in a or (root / a).is_file() for a in chosen)
+
+
 def test_command(
     plan: Plan, suite_name: str, pytest_args: Sequence[str], junit: Path, phase: Phase | None = None
 ) -> list[str]:
@@ -132,6 +138,8 @@ def run_suite(
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
     workers = given if given is not None else workers
+    if workers is None and only_files(pytest_args, plan.suites[suite_name].cwd):
+        workers = "0"  # a file or a few tests: starting xdist workers would cost more than they save
     if shard:
         record.shard = shard
         record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)

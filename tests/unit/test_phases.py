@@ -69,3 +69,15 @@ def test_combine_folds_junit_and_results_as_one_run(tmp_path):
     assert data["phases"] == [{"phase": "parallel", "workers": 2}, {"phase": "disruptive", "workers": 0}]
     junit = (tmp_path / "junit.xml").read_text()
     assert 'name="test_a"' in junit and 'name="test_b"' in junit and "<failure" in junit
+
+
+def test_a_selection_of_files_or_test_ids_runs_without_workers(tmp_path):
+    from harness.suites import only_files
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("")
+    assert only_files(["tests/test_a.py", "-x"], tmp_path)
+    assert only_files(["tests/test_a.py::test_one"], tmp_path)
+    assert not only_files(["tests"], tmp_path), "a directory may hold many tests: workers stay"
+    assert not only_files(["tests/test_a.py", "tests"], tmp_path)
+    assert not only_files(["-x", "-k", "slow"], tmp_path), "no selection: the suite's paths, workers stay"
