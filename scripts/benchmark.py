@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -32,20 +31,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE = re.compile(r"^\s+(\S+)\s+(ready|ran|up to date|already running)\s+([\d.]+) s", re.M)
 QUICK_TEST = "tests/integration/architecture_p0/test_health.py"
 SETTLE = {"xvfb": 2.0, "temporal": 5.0}  # what the replaced runner slept after starting these
 POLL = 0.5  # how often it polled a service's health
 
 
-def run(args: list[str], instance: str) -> tuple[float, str]:
+def run(args: list[str], instance: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
     res = subprocess.run(
         [sys.executable, "-m", "harness", "--instance", instance, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     took = time.perf_counter() - t0
     if res.returncode:
@@ -134,8 +132,9 @@ def main() -> int:
     figures: dict[str, list[float]] = {k: [] for k in keys}
     run(["down"], inst)
     for n in range(1, args.rounds + 1):
-        took, out = run(["up", "--profile", args.profile], inst)
-        stages = {m[1]: float(m[3]) for m in STAGE.finditer(out)}
+        timeline = ROOT / "logs" / "bench-timeline.json"
+        took, _ = run(["up", "--profile", args.profile], inst, {"HARNESS_TIMELINE": str(timeline)})
+        stages = {s["name"]: s["duration"] for s in json.loads(timeline.read_text())}
         figures["cold up"].append(took)
         figures["critical path"].append(critical_path(stages, deps))
         figures["warm up"].append(run(["up", "--profile", args.profile], inst)[0])

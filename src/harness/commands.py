@@ -7,8 +7,11 @@ the terminal, and an outcome becomes an exit code.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -51,6 +54,9 @@ def _bring_up(app: App, names: list[str], keep: bool, what: str, fresh: bool = F
     try:
         with Session(app.orch, what) as session:
             session.up(names, keep_on_failure=keep, fresh=fresh)
+        if app.settings.environ.get("HARNESS_TIMELINE"):  # each stage to the millisecond, for tools
+            timeline = [dataclasses.asdict(s) for s in session.run.timeline.stages]
+            Path(app.settings.environ["HARNESS_TIMELINE"]).write_text(json.dumps(timeline, indent=1))
         rows = [r for r in app.orch.status(health=False) if r.service in names or r.state == "running"]
         app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
     except KeyboardInterrupt:

@@ -63,7 +63,10 @@ def test_up_status_down_leaves_nothing(make_stack):
 
 def test_second_up_is_idempotent(make_stack):
     sd = make_stack(TWO_APPS)
-    assert sd.cli("up").returncode == 0
+    timeline = sd.root / "timeline.json"
+    assert sd.cli("up", env={"HARNESS_TIMELINE": str(timeline)}).returncode == 0
+    stages = {s["name"]: s for s in json.loads(timeline.read_text())}  # for tools: to the millisecond
+    assert set(stages) == {"api", "helper"} and stages["api"]["start_offset"] >= stages["helper"]["duration"]
     pid_before = httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"]
     again = sd.cli("up")
     assert again.returncode == 0, again.stderr
