@@ -140,6 +140,8 @@ def run_suite(
     workers = given if given is not None else workers
     if workers is None and only_files(pytest_args, plan.suites[suite_name].cwd):
         workers = "0"  # a file or a few tests: starting xdist workers would cost more than they save
+    # A bad worker count is refused here, before a run directory exists.
+    phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
     if shard:
         record.shard = shard
         record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
@@ -172,7 +174,6 @@ def run_suite(
     timeline = session.run.timeline
     watch: Watch | None = None
     last_lines: collections.deque[str] = collections.deque(maxlen=5)
-    phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
 
     def test_run(phase: Phase, gate_file: Path | None = None) -> TestRun:
         argv = test_command(plan, suite_name, pytest_args, phase.junit(record.dir), phase)
