@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -231,14 +231,27 @@ def run_suite(
         record.failure = f"interrupted during {stage}"
         orch.console.print(f"[yellow]interrupted during {stage}; tearing down[/yellow]")
     finally:
-        if early is not None:
-            early.close(mask_text(record.failure or f"stopped during {stage}", env))
-        if watch is not None:
-            watch.stop()
-            record.events = [asdict(e) for e in watch.events]
-            record.resources = watch.resources()
-        _finish(session, record, env, offsets, teardown=started_by_us and not keep, kept=started_by_us and keep)
+        closing = mask_text(record.failure or f"stopped during {stage}", env)
+        _finish(
+            session,
+            record,
+            env,
+            offsets,
+            teardown=started_by_us and not keep,
+            kept=started_by_us and keep,
+            first=lambda: _wind_down(early, closing, watch, record),
+        )
     return record
+
+
+def _wind_down(early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord) -> None:
+    """A pytest still waiting at the gate is told why and seen gone; the watch's findings kept."""
+    if early is not None:
+        early.close(reason)
+    if watch is not None:
+        watch.stop()
+        record.events = [asdict(e) for e in watch.events]
+        record.resources = watch.resources()
 
 
 def _stopped_early(run_dir: Path, phase: str = "") -> str:
@@ -252,14 +265,22 @@ def _stopped_early(run_dir: Path, phase: str = "") -> str:
 
 
 def _finish(
-    session: Session, record: RunRecord, env: dict[str, str], offsets: dict[str, int], *, teardown: bool, kept: bool
+    session: Session,
+    record: RunRecord,
+    env: dict[str, str],
+    offsets: dict[str, int],
+    *,
+    teardown: bool,
+    kept: bool,
+    first: Callable[[], None],
 ) -> None:
-    """Tear down (unless kept), then write the record; a second Ctrl-C cannot skip the record."""
+    """``first``, tear down (unless kept), write the record; a second Ctrl-C cannot skip any of it."""
     from harness import sinks
 
     orch, timeline = session.orch, session.run.timeline
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        first()
         if teardown:
             t0 = time.monotonic()
             try:

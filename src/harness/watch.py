@@ -163,12 +163,19 @@ class Watch:
                 self._do_restart(name, rec)
             return
         if not is_running(rec):
-            if seen.dead_pid != rec.pid and name not in stopping:
+            if seen.dead_pid != rec.pid and name not in stopping and not self._stopped_on_purpose(name, rec):
                 seen.dead_pid = rec.pid
                 self._died(name, rec)
             return
         if now >= seen.next_probe:
             self._live_probe(name, rec, seen)
+
+    def _stopped_on_purpose(self, name: str, rec: ProcRecord) -> bool:
+        """Asked again once it is seen dead: a stop through the harness marks the service before it
+        signals, and forgets its record after, so one of the two shows now. (The tick's own reads
+        can predate both: a service killed at once, as Temporal is, was taken for a death.)"""
+        now = self._records().get(name)
+        return name in self._stopping() or now is None or now.pid != rec.pid
 
     def _died(self, name: str, rec: ProcRecord) -> None:
         svc, how = self._settings(name), exit_status(rec.pid)

@@ -1,0 +1,48 @@
+"""The watch's judgement of a dead service, driven with fake ledger reads (no processes)."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+from harness.processes import ProcRecord
+from harness.watch import Watch
+
+
+def dead_record() -> ProcRecord:
+    # A pid whose start time cannot match: is_running() says it is gone.
+    return ProcRecord("temporal", 2**22 - 3, 1.0, ["temporal"], "/dev/null", time.time())
+
+
+def watch(tmp_path, records, stopping) -> Watch:
+    settings = SimpleNamespace(liveness=None, restart="no", max_restarts=3, backoff=0.5, backoff_max=10)
+    w = Watch(
+        ["temporal"],
+        records=records,
+        stopping=stopping,
+        settings=lambda name: settings,
+        probe=lambda name, rec: None,
+        restart=lambda name: None,
+        count_restart=lambda name: 0,
+        depends_on=lambda name: set(),
+        run_dir=tmp_path,
+    )
+    w.running_dir.mkdir(parents=True, exist_ok=True)
+    return w
+
+
+def test_a_stop_through_the_harness_between_the_ticks_reads_is_not_a_death(tmp_path):
+    rec = dead_record()
+    # The tick read the record and no stop mark; the harness then marked, killed and forgot it.
+    w = watch(tmp_path, records=lambda: {}, stopping=lambda: {})
+    w._seen["temporal"].pid = rec.pid
+    w._check("temporal", rec, {})
+    assert [e.event for e in w.events if e.fails] == []
+
+
+def test_a_death_nobody_asked_for_fails(tmp_path):
+    rec = dead_record()
+    w = watch(tmp_path, records=lambda: {"temporal": rec}, stopping=lambda: {})
+    w._seen["temporal"].pid = rec.pid
+    w._check("temporal", rec, {})
+    assert [(e.service, e.event, e.fails) for e in w.events] == [("temporal", "died", True)]
