@@ -165,8 +165,8 @@ class Orchestrator:
             sup.start(owner_marker(self.plan.state_dir, run.token), RunRecorder(self.ledger, run), run.cancel)
             progress.update(name, "waiting")
             sup.wait_ready(run.cancel)
-            progress.update(name, "ready", getattr(sup, "note", ""))
-            run.timeline.add(name, "ok", t0, getattr(sup, "note", ""))
+            progress.update(name, "ready", note := getattr(sup, "note", ""))  # how its data was made
+            run.timeline.add(name, "ok", t0, note)
         except Interrupted:
             progress.update(name, "cancelled")
             run.timeline.add(name, "cancelled", t0)

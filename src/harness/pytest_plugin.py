@@ -116,7 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if os.environ.get("HARNESS_SHARD"):
         k, n = shards.parse(os.environ["HARNESS_SHARD"])
         durations = shards.load_durations(os.environ.get("HARNESS_DURATIONS"))
-        disruptive = [i.nodeid for i in items if i.get_closest_marker("disruptive") is not None]
+        disruptive = [i.nodeid for i in items if i.get_closest_marker(run_order.DISRUPTIVE) is not None]
         mine = set(shards.split([i.nodeid for i in items], n, durations, disruptive)[k - 1])
         config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in mine])
         items[:] = [i for i in items if i.nodeid in mine]

@@ -184,9 +184,7 @@ def run_recorded_step(
             node,
             root,
             key=f"step:{node.name}",
-            cached_digest=None
-            if data is not None or flag(node.env.get("HARNESS_NO_CACHE"))
-            else ledger.step_hash(node.name),
+            cached_digest=None if data is not None or no_cache(node) else ledger.step_hash(node.name),
             cancel=cancel,
             on_spawn=on_spawn,
             marker=marker,

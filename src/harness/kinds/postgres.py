@@ -218,12 +218,12 @@ class TemplateSnapshots:
             cursors = [conn.execute(st.encode(), args or None) for st in statements]
             return [row[0] for cur in cursors if cur.description for row in cur.fetchall()]
 
-    def _names(self, tag: str) -> list[tuple[str, str]]:
-        """(database, its copy), as SQL identifiers."""
-        return [(ident(db), ident(f"snap_{tag[:12]}_{db}"[:63])) for db in self.databases]
+    def _copy(self, tag: str, db: str) -> str:
+        """The name of ``db``'s copy for ``tag`` (a database name holds at most 63 bytes)."""
+        return f"snap_{tag[:12]}_{db}"[:63]
 
     def has(self, tag: str) -> bool:
-        copies = [f"snap_{tag[:12]}_{db}"[:63] for db in self.databases]
+        copies = [self._copy(tag, db) for db in self.databases]
         return len(self._run("SELECT datname FROM pg_database WHERE datname = ANY(%s)", args=(copies,))) == len(copies)
 
     def save(self, tag: str) -> str | None:
@@ -232,8 +232,9 @@ class TemplateSnapshots:
         stale = self._run(r"SELECT datname FROM pg_database WHERE datname LIKE 'snap\_%'")
         try:
             self._run(*(f"DROP DATABASE {ident(name)}" for name in stale))
-            for db, copy in self._names(tag):
-                self._run(f"CREATE DATABASE {copy} TEMPLATE {db}", f"ALTER DATABASE {copy} ALLOW_CONNECTIONS false")
+            for db in self.databases:
+                copy, source = ident(self._copy(tag, db)), ident(db)
+                self._run(f"CREATE DATABASE {copy} TEMPLATE {source}", f"ALTER DATABASE {copy} ALLOW_CONNECTIONS false")
         except psycopg.errors.ObjectInUse as exc:
             return str(exc).strip().splitlines()[0]
         return None
@@ -246,10 +247,10 @@ class TemplateSnapshots:
 
     def _remake(self, tag: str | None) -> None:
         """Each database dropped (its sessions ended) and made again: from its copy, or empty."""
-        for db, copy in self._names(tag or ""):
-            template = f" TEMPLATE {copy}" if tag else ""
-            drop = f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-            self._run(drop, f"CREATE DATABASE {db} OWNER {ident(self.owner)}{template}")
+        for db in self.databases:
+            template = f" TEMPLATE {ident(self._copy(tag, db))}" if tag else ""
+            drop = f"DROP DATABASE IF EXISTS {ident(db)} WITH (FORCE)"
+            self._run(drop, f"CREATE DATABASE {ident(db)} OWNER {ident(self.owner)}{template}")
 
 
 class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
