@@ -111,6 +111,9 @@ def _stop(session: pytest.Session, reason: str) -> None:
     session.shouldstop = reason
 
 
+# First: pytest-xdist's loadgroup renames grouped tests (``id@group``) in the same hook, and the
+# shard split and the ids check must see the tests' own ids (the recorded durations are keyed so).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep this shard's tests (``$HARNESS_SHARD``), and check ids against ``[tests] id_pattern``."""
     if os.environ.get("HARNESS_SHARD"):

@@ -1,7 +1,7 @@
-"""A suite's pytest starts while its stack comes up (``early_start``), and no test runs before it is up.
+"""When a suite's tests run: pytest started early behind the gate, the phases, shards under xdist.
 
-The stack's service takes 1.5 s to listen. The suite's conftest notes, when pytest imports it,
-whether the service answered yet; its test calls the service and notes when it ran.
+The stack's service takes 1.5 s to listen (unless told otherwise). The suite's conftest notes, when
+pytest imports it, whether the service answered yet; its test calls the service and notes when.
 """
 
 from __future__ import annotations
@@ -138,3 +138,43 @@ def test_the_disruptive_phase_runs_only_when_there_are_disruptive_tests(make_sta
     (sd.root / "tests" / "test_disruptive.py").unlink()
     ran, commands = phases()
     assert ran == ["parallel"] and len(commands) == 1, "no pytest started for an empty disruptive phase"
+
+
+GROUPED = """
+import pytest
+
+@pytest.mark.xdist_group("g")
+def test_g1():
+    pass
+
+def test_g2():
+    pass
+
+@pytest.mark.xdist_group("g")
+def test_g3():
+    pass
+"""
+
+
+def test_shards_under_xdist_loadgroup_are_balanced_by_the_tests_own_ids(make_stack):
+    """xdist renames grouped tests (``id@g``); the split must still find their recorded durations."""
+    sd = project(make_stack, flags="")
+    tests = sd.root / "tests"
+    (tests / "test_api.py").unlink()
+    (tests / "test_a_group.py").write_text(GROUPED)
+    (tests / "test_more.py").write_text(
+        "def test_one():\n    pass\n\ndef test_two():\n    pass\n\ndef test_three():\n    pass\n"
+    )
+    slow = {f"tests/test_a_group.py::test_g{n}": 5.0 for n in (1, 3)}
+    fast = ["tests/test_a_group.py::test_g2"] + [f"tests/test_more.py::test_{w}" for w in ("one", "two", "three")]
+    (sd.root / "durations.json").write_text(json.dumps({**slow, **dict.fromkeys(fast, 1.0)}))
+    text = sd.file.read_text().replace("early_start = true", 'early_start = true\nargs = ["--dist", "loadgroup"]')
+    sd.file.write_text(text + '\n[tests]\ndurations = "durations.json"\n')
+    ran = []
+    for k in (1, 2):
+        res = sd.cli("suite", "t", "--workers", "2", "--shard", f"{k}/2", instance=3)
+        assert res.returncode == 0, res.stdout + res.stderr
+        record = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())
+        ran.append({c["nodeid"].split("::")[-1].split("@")[0] for c in record["tests"]["cases"]})
+    assert ran[0] | ran[1] == {"test_g1", "test_g2", "test_g3", "test_one", "test_two", "test_three"}
+    assert [len(shard & {"test_g1", "test_g3"}) for shard in ran] == [1, 1], ran
