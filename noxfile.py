@@ -1,7 +1,8 @@
 """Sessions for the harness and the stack it tests.
 
-``nox`` with no arguments runs what CI runs: ``lint``, ``tests``, ``integration`` (every tier
-against one stack) and ``docker`` (the docker backend on a private engine, compose v1 and v2).
+``nox`` with no arguments runs what CI runs: ``lint``, ``docs`` (the manual, built strictly),
+``tests``, ``integration`` (every tier against one stack) and ``docker`` (the docker backend on a
+private engine, compose v1 and v2).
 The integration sessions are generated from stack.toml's ``[suites]`` and tagged
 ``integration``; arguments after ``--`` reach the suite (``--reuse``, ``--keep``, pytest's).
 Exit codes of the integration sessions reach CI as the harness gives them: 0 passed, 1 tests
@@ -10,6 +11,7 @@ failed, 2 the stack could not come up, 130 interrupted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -18,13 +20,16 @@ from pathlib import Path
 import nox
 import nox.virtualenv
 
-from harness.dockerd import private_dockerd
-from harness.nox import suite_sessions
+from harness.cli.nox_sessions import suite_sessions
+from harness.docker.private_engine import private_dockerd
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "tests", "integration", "docker"]
+# `nox -s integration_p0` a second time reuses its venv: recreating it (and compiling its bytecode
+# again) cost 2.5 times the run it made. `nox --reuse-venv=no` or deleting .nox/ starts afresh.
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "docs", "tests", "integration", "docker"]
 # Where the docker session's private engine keeps its data (images stay cached between runs).
 DOCKER_ROOT = Path(os.environ.get("HARNESS_DOCKER_ROOT", "/var/tmp/harness-docker"))
 DOCKER_INSTANCE = "5"  # the docker-backend p0 runs beside, never on, a developer's instance 0
@@ -33,19 +38,28 @@ DOCKER_INSTANCE = "5"  # the docker-backend p0 runs beside, never on, a develope
 def install(session: nox.Session, *, extras: tuple[str, ...] = ()) -> None:
     """The harness itself (editable) with the named extras from pyproject.toml, compiled to bytecode.
 
-    uv writes no bytecode by default, and where PYTHONDONTWRITEBYTECODE is set (as on the CI
-    machines) nothing ever does: every service start compiled its imports again (the reference
-    Temporal worker took 5 s to be ready instead of 1.8 s). A venv made before this gets its
-    bytecode once (compileall, ~10 s).
+    Only when what it installs from changed: the venv is reused (``reuse_venv``), and an editable
+    install needs doing again only when pyproject.toml (dependencies, extras, entry points) or the
+    extras asked for did. uv writes no bytecode by default, and where PYTHONDONTWRITEBYTECODE is
+    set (as on the CI machines) nothing ever does: every service start compiled its imports again
+    (the reference Temporal worker took 5 s to be ready instead of 1.8 s), so each install
+    compiles it, once.
     """
-    session.install("-e", f".[{','.join(extras)}]" if extras else ".", env={"UV_COMPILE_BYTECODE": "1"})
-    if isinstance(session.virtualenv, nox.virtualenv.VirtualEnv):
-        marker = Path(session.virtualenv.location) / ".bytecode-compiled"
-        if not marker.exists():
-            purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-            where = str(session.run("python", "-c", purelib, silent=True)).strip()
-            session.run("python", "-m", "compileall", "-q", "-j", "0", where, silent=True)
-            marker.touch()
+    spec = f".[{','.join(extras)}]" if extras else "."
+    venv = session.virtualenv
+    if not isinstance(venv, nox.virtualenv.VirtualEnv):  # `nox --no-venv`: install as asked, every time
+        session.install("-e", spec)
+        return
+    inputs = hashlib.sha256(Path("pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+    stamp = Path(venv.location) / ".harness-installed"
+    if stamp.is_file() and stamp.read_text() == inputs:
+        session.log(f"{spec} is installed as pyproject.toml says (venv reused)")
+        return
+    session.install("-e", spec, env={"UV_COMPILE_BYTECODE": "1"})
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    where = str(session.run("python", "-c", purelib, silent=True)).strip()
+    session.run("python", "-m", "compileall", "-q", "-j", "0", where, silent=True)
+    stamp.write_text(inputs)
 
 
 @nox.session
@@ -64,6 +78,14 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint", *sorted(str(p) for p in Path(".github/workflows").glob("*.yml")))
     # Offline: the schemas ship in the package; the recipe has not run on a live cluster.
     session.run("kubernetes-validate", *sorted(str(p) for p in Path("deploy/k8s").glob("*.yaml")))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The manual as a site (MkDocs, Material): strict, so a broken link or a page not in the nav fails."""
+    install(session, extras=("docs",))
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -5,6 +5,6 @@ Settings live under ``harness`` (stack file, instance), overridable from ``invok
 ``INVOKE_HARNESS_STACK``; otherwise ``$HARNESS_STACK`` and ``$HARNESS_INSTANCE`` apply.
 """
 
-from harness.invoke import namespace
+from harness.cli.invoke_tasks import namespace
 
 ns = namespace()

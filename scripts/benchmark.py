@@ -53,8 +53,8 @@ def run(args: list[str], instance: str, env: dict[str, str] | None = None) -> tu
 
 def plan_graph(profile: str) -> tuple[list[str], dict[str, list[str]], set[str]]:
     """The profile's nodes in dependency order, each node's dependencies, and which are services."""
-    from harness.plan import load_plan
-    from harness.settings import resolve_settings
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import load_plan
 
     plan = load_plan(resolve_settings(stack=str(ROOT / "stack.toml")))
     nodes = plan.closure(plan.profile_nodes(profile))
@@ -86,9 +86,10 @@ def serial_up(nodes: list[str], services: set[str], instance: str) -> float:
 def bare_pytest(instance: str) -> float:
     """The quick test by plain pytest, with the environment ``harness env`` derives (no harness run)
     and the p0 suite's own pytest arguments (the plugins it leaves out), as the suite runs it."""
-    from harness.config import load_stack
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import read_stack
 
-    suite_args = load_stack(ROOT / "stack.toml", dict(os.environ)).suites["p0"].args
+    suite_args = read_stack(resolve_settings(stack=str(ROOT / "stack.toml"))).suites["p0"].args
     derived = subprocess.run(
         [sys.executable, "-m", "harness", "--instance", instance, "env"], cwd=ROOT, capture_output=True, text=True
     )
@@ -103,7 +104,7 @@ def bare_pytest(instance: str) -> float:
             "-p",
             "no:cacheprovider",
             "-p",
-            "harness.pytest_plugin",
+            "harness.plugin.pytest_plugin",
             "-m",
             "integration_p0",
             *suite_args,

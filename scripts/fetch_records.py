@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(group: str, dest: Path) -> int:
-    from harness.sinks import s3_target
+    from harness.record.sinks import s3_target
 
     client, bucket, prefix = s3_target(os.environ)
     listed = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

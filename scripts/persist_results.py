@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness import sinks
+from harness.record import sinks
 
 
 def main(argv: list[str]) -> int:

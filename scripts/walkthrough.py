@@ -33,8 +33,8 @@ UNKNOWN_PART = RC_FILTER.replace("R-0603-1k", "R-0603-NOPE-42")
 
 def stack_env(instance: str | None) -> dict[str, str]:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-    from harness.plan import load_plan
-    from harness.settings import resolve_settings
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import load_plan
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     return dict(load_plan(resolve_settings(stack=os.path.join(root, "stack.toml"), instance=instance)).derived_env)

@@ -1,39 +1,16 @@
-"""Steps that ship with the harness, for ``call = "harness.builtins:..."`` in stack.toml."""
+"""Kept so ``call = "harness.builtins:ensure_binary"`` in older stack files still works.
 
-from __future__ import annotations
+The steps that ship with the harness live in :mod:`harness.runtime.step_library`.
+"""
 
-import os
-import shutil
-import subprocess
+import warnings
 
-from harness.errors import StepFailed
-from harness.steps import StepContext
+from harness.runtime.step_library import ensure_binary
 
+warnings.warn(
+    "harness.builtins is now harness.runtime.step_library; update `call =` in your stack.toml",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
-def ensure_binary(ctx: StepContext) -> None:
-    """Make sure ``args.binary`` is on PATH; as root, install ``args.apt`` with apt-get if not.
-
-    Anyone else gets a message naming the package to install, since installing needs root.
-    """
-    binary = str(ctx.args.get("binary", ctx.name))
-    package = str(ctx.args.get("apt", binary))
-    if shutil.which(binary, path=ctx.env.get("PATH")):
-        ctx.say(f"{binary}: found at {shutil.which(binary, path=ctx.env.get('PATH'))}")
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise StepFailed(
-            ctx.name,
-            f"'{binary}' is not installed; install the Debian package '{package}' (sudo apt-get install -y {package})",
-        )
-    ctx.say(f"{binary}: not found; running apt-get install -y {package}")
-    env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (
-        ["apt-get", "install", "-y", "-q", package],
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", package],
-    ):
-        res = subprocess.run(argv, stdout=ctx.log, stderr=subprocess.STDOUT, env=env, check=False)
-        if res.returncode == 0 and argv[1] == "install":
-            break
-    if not shutil.which(binary, path=ctx.env.get("PATH")):
-        raise StepFailed(ctx.name, f"apt-get could not install '{package}'; see {ctx.log_path}")
+__all__ = ["ensure_binary"]

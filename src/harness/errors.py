@@ -6,6 +6,8 @@ definition) is at fault and nothing ran.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 EXIT_OK = 0
 EXIT_TESTS_FAILED = 1
 EXIT_STACK_FAILED = 2
@@ -54,3 +56,15 @@ class Interrupted(HarnessError):
     """Ctrl-C or SIGTERM arrived; cleanup has run."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# Worst first: a stack that could not come up, then an interrupt, then failed tests.
+SEVERITY = (EXIT_STACK_FAILED, EXIT_INTERRUPTED, EXIT_TESTS_FAILED, EXIT_OK)
+
+
+def worst(codes: Sequence[int], severity: Sequence[int] = SEVERITY) -> int:
+    """The worst of ``codes`` by ``severity`` (worst first); a code it does not list counts as the worst."""
+    unknown = [c for c in codes if c not in severity]
+    if unknown:
+        return unknown[0]
+    return next((c for c in severity if c in codes), severity[-1])

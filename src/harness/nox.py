@@ -1,93 +1,12 @@
-"""nox sessions for any stack: ``from harness.nox import suite_sessions`` in a noxfile.
+"""Kept so ``from harness.nox import suite_sessions`` in older noxfiles still works.
 
-One session per ``[suites.NAME]`` of the stack file (``integration_NAME``, or the suite's own
-``session =`` name), described by the suite's ``description`` for ``nox -l``. Arguments after
-``--`` reach the suite (``--reuse``, ``--keep`` and pytest's own).
-
-nox only knows exit 1 for a failed session. The harness's exit codes (1 tests failed, 2 the
-stack could not come up, 130 interrupted) still reach CI: each failing session is reported to
-nox as failed (so with several sessions nox runs the rest and prints its summary), and when
-nox exits, the worst harness code replaces nox's own.
+The nox front door lives in :mod:`harness.cli.nox_sessions`.
 """
 
-from __future__ import annotations
+import warnings
 
-import atexit
-import os
-import sys
-from collections.abc import Callable
-from pathlib import Path
+from harness.cli.nox_sessions import run_suite, suite_sessions
 
-import nox
+warnings.warn("harness.nox is now harness.cli.nox_sessions", DeprecationWarning, stacklevel=2)
 
-from harness.config import load_stack
-from harness.settings import resolve_settings
-
-_worst = [0]
-_RANK = {0: 0, 1: 1, 130: 2, 2: 3}
-
-
-def _exit_with_worst() -> None:
-    if _worst[0] > 1:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_worst[0])
-
-
-def run_suite(session: nox.Session, suite: str, *, stack: str | None = None) -> None:
-    """Run one suite through the harness in the session's venv; keep its exit code for CI."""
-    exit_file = Path(session.create_tmp()) / "harness-exit-code"
-    exit_file.unlink(missing_ok=True)
-    session.run(
-        "python",
-        "-m",
-        "harness",
-        *(["--stack", stack] if stack else []),
-        "suite",
-        suite,
-        "--",
-        *session.posargs,
-        env={"HARNESS_EXIT_FILE": str(exit_file)},
-        success_codes=[0, 1, 2, 130],
-        # The harness tears the stack down on Ctrl-C: give it time before nox escalates.
-        interrupt_timeout=60,
-        terminate_timeout=30,
-    )
-    code = int(exit_file.read_text()) if exit_file.exists() else 2
-    if _RANK.get(code, 3) > _RANK[_worst[0]]:
-        _worst[0] = code if code in _RANK else 2
-    if code:
-        reason = {1: "tests failed", 2: "the stack could not come up", 130: "interrupted"}.get(code, f"exit {code}")
-        session.error(f"harness exited {code}: {reason}; the record is in logs/latest/")
-
-
-def suite_sessions(
-    install: Callable[[nox.Session], None],
-    *,
-    stack: str = "stack.toml",
-    tags: tuple[str, ...] = ("integration",),
-) -> list[str]:
-    """Register one nox session per suite of ``stack``; returns their names.
-
-    ``install`` prepares a session's venv (the harness and what the suites import).
-    """
-    settings = resolve_settings(stack=stack)
-    suites = load_stack(settings.stack_file, settings.environ).suites
-    atexit.register(_exit_with_worst)
-    names = []
-    for name, suite in suites.items():
-        session_name = suite.session or f"integration_{name}"
-        body = _session(name, install, None if stack == "stack.toml" else stack)
-        body.__doc__ = suite.description or f"The {name} suite."
-        nox.session(name=session_name, tags=list(tags))(body)
-        names.append(session_name)
-    return names
-
-
-def _session(suite: str, install: Callable[[nox.Session], None], stack: str | None) -> Callable[[nox.Session], None]:
-    def body(session: nox.Session) -> None:
-        install(session)
-        run_suite(session, suite, stack=stack)
-
-    body.__name__ = f"integration_{suite}"
-    return body
+__all__ = ["run_suite", "suite_sessions"]

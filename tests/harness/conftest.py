@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.ports import port_free
+from harness.host.ports import port_free
 
 # These tests are about the engine on the native backend; test_docker_backend.py asks for docker
 # itself. Without this, a machine with a Docker engine would run them on containers.
@@ -111,9 +111,9 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., StackDir]]:
 
 def owned_processes(state_dir: Path) -> list[psutil.Process]:
     """Live processes carrying this state dir's HARNESS_OWNER marker."""
-    from harness.processes import marked_processes
+    from harness.host.processes import tagged_processes
 
-    return [p for p in marked_processes(f"{state_dir.resolve()}#") if p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in tagged_processes(f"{state_dir.resolve()}#") if p.status() != psutil.STATUS_ZOMBIE]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -180,8 +180,8 @@ def harness(
 
 def derived_env(stack: Path, instance: int) -> dict[str, str]:
     """The variables the harness derives for ``stack``'s instance (ports, DSNs, credentials)."""
-    from harness.plan import load_plan
-    from harness.settings import resolve_settings
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import load_plan
 
     return dict(load_plan(resolve_settings(stack=str(stack), instance=instance)).derived_env)
 

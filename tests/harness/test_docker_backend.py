@@ -20,10 +20,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.backends import engine_problem
-from harness.compose import PROJECT_LABEL, SERVICE_LABEL
+from harness.docker.compose import PROJECT_LABEL, SERVICE_LABEL
+from harness.docker.engine import engine_problem
+from harness.host.ports import port_free
 from harness.kinds.s3 import s3_client
-from harness.ports import port_free
 
 from .conftest import harness, reference_up, wait_for
 
@@ -76,7 +76,7 @@ def volumes() -> list[str]:
 
 def test_compose_cli_is_the_one_asked_for():
     """CI runs this file under both compose CLIs (HARNESS_COMPOSE=v1, then v2): each must be the one used."""
-    from harness.compose import compose_command
+    from harness.docker.compose import compose_command
 
     asked = os.environ.get("HARNESS_COMPOSE", "auto")
     used = compose_command(asked)

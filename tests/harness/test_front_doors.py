@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import COMMANDS
+from harness.cli.table import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,7 +104,7 @@ profile = "app"
 NOXFILE = """
 import nox
 
-from harness.nox import suite_sessions
+from harness.cli.nox_sessions import suite_sessions
 
 nox.options.default_venv_backend = "none"
 suite_sessions(lambda session: None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.ports import port_free
+from harness.host.ports import port_free
 
 from .conftest import harness, owned_processes
 

@@ -10,15 +10,16 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
+from harness.host.ports import port_free
 from harness.kinds.s3 import s3_client
 from harness.kinds.xvfb import DisplayProbe
-from harness.ports import port_free
 
 from .conftest import reference_up
 
@@ -42,9 +43,9 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
 def infra():
     with reference_up(cli, INFRA, INSTANCE) as env:
         yield env
-    from harness.processes import marked_processes
+    from harness.host.processes import tagged_processes
 
-    assert marked_processes(f"{ROOT / '.harness' / str(INSTANCE)}#") == []
+    assert tagged_processes(f"{ROOT / '.harness' / str(INSTANCE)}#") == []
     for key in ("POSTGRES_PORT", "S3_PORT", "TEMPORAL_PORT"):
         assert port_free(int(env[key])), f"{key} {env[key]} still listening after down"
 
@@ -125,13 +126,15 @@ def test_stop_and_restart_one_service_only(infra):
     """Temporal is stopped by SIGKILL (its fastest safe signal): what it had committed survives."""
     from temporalio.client import Client
 
+    workflow = f"kept-across-kill-{uuid.uuid4().hex[:8]}"  # the instance's history outlives a run
+
     async def start() -> None:
         client = await Client.connect(infra["TEMPORAL_ADDRESS"])
-        await client.start_workflow("NobodyRunsThis", id="kept-across-kill", task_queue="nobody-polls")
+        await client.start_workflow("NobodyRunsThis", id=workflow, task_queue="nobody-polls")
 
     async def describe() -> str:
         client = await Client.connect(infra["TEMPORAL_ADDRESS"])
-        return (await client.get_workflow_handle("kept-across-kill").describe()).workflow_type
+        return (await client.get_workflow_handle(workflow).describe()).workflow_type
 
     asyncio.run(start())
     assert cli("stop", "temporal").returncode == 0

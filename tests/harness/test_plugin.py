@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from harness.plugin.protocol import LOG_DIR_VAR, PluginConfig
 
 SUITE = """
 import os, pathlib, pytest
@@ -49,13 +52,13 @@ def test_traceback_naming_this_tests_session(session_id):
 """
 
 
-def run(tmp_path: Path, *extra: str) -> dict[str, dict]:
+def run(tmp_path: Path, *extra: str, **config: object) -> dict[str, dict]:
     logs, out = tmp_path / "logs", tmp_path / "run"
     logs.mkdir(exist_ok=True)
     (logs / "api.log").write_text("")
     (tmp_path / "test_suite.py").write_text(SUITE)
-    env = {**os.environ, "HARNESS_LOG_DIR": str(logs), "HARNESS_RUN_DIR": str(out), "HARNESS_ID_MARKER": "test_id"}
-    env["HARNESS_ALLOWED_ERRORS"] = json.dumps([{"pattern": "known noise", "service": "api"}])
+    told = PluginConfig(run_dir=str(out), id_marker="test_id", allowed_errors=(("known noise", "api"),))
+    env = {**os.environ, LOG_DIR_VAR: str(logs), **dataclasses.replace(told, **config).to_env()}
     env.pop("PYTEST_XDIST_WORKER", None)
     res = subprocess.run(
         [
@@ -63,7 +66,7 @@ def run(tmp_path: Path, *extra: str) -> dict[str, dict]:
             "-m",
             "pytest",
             "-p",
-            "harness.pytest_plugin",
+            "harness.plugin.pytest_plugin",
             "-p",
             "no:cacheprovider",
             "-q",
@@ -114,7 +117,7 @@ def test_a_marker_that_would_allow_every_error_is_refused(tmp_path):
     )
     env = {**os.environ, "HARNESS_RUN_DIR": str(tmp_path / "run"), "HARNESS_LOG_DIR": str(tmp_path / "none")}
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-p", "harness.plugin.pytest_plugin", "-p", "no:cacheprovider", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -167,7 +170,17 @@ def test_outcomes_are_counted_as_pytest_counts_them(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "HARNESS_RUN_DIR": str(out), "HARNESS_LOG_DIR": str(tmp_path / "none")}
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "harness.plugin.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -180,22 +193,20 @@ def test_outcomes_are_counted_as_pytest_counts_them(tmp_path):
     assert outcomes == ["passed", "passed", "passed", "skipped", "xfailed", "xpassed"]
     assert cases["test_gpu.py"]["message"].endswith("needs a GPU")
     assert "test_outcomes.py::test_param[1]" in cases
-    from harness.rates import tally
+    from harness.record.rates import tally
 
     counted = tally(cases.values())
     assert (counted["passed"], counted["skipped"], counted["xfailed"], counted["xpassed"]) == (3, 1, 1, 1)
 
 
 @pytest.mark.parametrize(
-    ("env", "fails"),
+    ("config", "fails"),
     [
-        ({"HARNESS_BACKEND_ERRORS": "off"}, False),
-        ({"HARNESS_BACKEND_ERRORS_IGNORE": "db,api"}, False),
-        ({"HARNESS_BACKEND_ERRORS_IGNORE": "db"}, True),
+        ({"backend_errors": False}, False),
+        ({"backend_errors_ignore": ("db", "api")}, False),
+        ({"backend_errors_ignore": ("db",)}, True),
     ],
 )
-def test_the_backend_error_check_is_a_setting(tmp_path, monkeypatch, env, fails):
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    cases = run(tmp_path)
+def test_the_backend_error_check_is_a_setting(tmp_path, config, fails):
+    cases = run(tmp_path, **config)
     assert (cases["test_error_line"]["outcome"] == "failed") == fails

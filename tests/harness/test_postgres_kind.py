@@ -92,8 +92,8 @@ def test_an_authentication_failure_during_readiness_fails_at_once(stack):
 
 
 def test_user_postgres_with_another_password_is_refused_at_load(tmp_path):
-    from harness.plan import load_plan
-    from harness.settings import resolve_settings
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import load_plan
 
     path = tmp_path / "stack.toml"
     path.write_text('[services.db]\nkind = "postgres"\nport = 25432\nuser = "postgres"\npassword = "x"\n')

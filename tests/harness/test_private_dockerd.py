@@ -1,4 +1,4 @@
-"""The private Docker engine CI starts (harness.dockerd): stopped by pid whatever happens.
+"""The private Docker engine CI starts (harness.docker.private_engine): stopped by pid whatever happens.
 
 Each test starts a real ``dockerd`` on its own data root under ``tmp_path`` (no network, no
 firewall rules: ``--iptables=false --bridge=none``). ``nox -s docker`` installs Docker and runs
@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.dockerd import PrivateEngine, private_dockerd
+from harness.docker.private_engine import PrivateEngine, private_dockerd
 from harness.errors import HarnessError
 
 from .conftest import wait_for
@@ -50,7 +50,7 @@ def _holder(root: Path, ready: Path) -> subprocess.Popen[bytes]:
     """A process that holds a private engine until it is signalled."""
     code = textwrap.dedent(f"""
         import pathlib, time
-        from harness.dockerd import private_dockerd
+        from harness.docker.private_engine import private_dockerd
         with private_dockerd(pathlib.Path({str(root)!r})) as engine:
             pathlib.Path({str(ready)!r}).write_text(engine.host)
             time.sleep(600)

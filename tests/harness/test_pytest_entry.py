@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from harness.ports import port_free
+from harness.host.ports import port_free
 
 from .conftest import owned_processes
 

@@ -9,8 +9,8 @@ import httpx
 import psutil
 import pytest
 
+from harness.host.ports import port_free
 from harness.kinds.redis import RedisProbe
-from harness.ports import port_free
 
 from .conftest import owned_processes
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.host.ports import port_free
 from harness.kinds.s3 import s3_client
-from harness.ports import port_free
 
 from .conftest import derived_env, harness, owned_processes, wait_for
 

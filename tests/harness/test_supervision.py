@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from harness.ports import port_free
+from harness.host.ports import port_free
 
 from .conftest import APP, owned_processes, wait_for
 
@@ -325,7 +325,7 @@ socketserver.TCPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRe
 
 
 def test_a_stray_that_cleared_its_environment_and_left_its_session_is_stopped(make_stack, tmp_path):
-    from harness import cgroups
+    from harness.host import cgroups
 
     if cgroups.hierarchy() is None:
         pytest.skip("no writable cgroup hierarchy here: such a stray escapes (the README says so)")
@@ -476,6 +476,21 @@ def test_keep_on_failure_also_holds_on_ctrl_c(make_stack):
     assert owned_processes(sd.state_dir()) == []
 
 
+def answering_pid(port: int) -> int:
+    """The test app's pid once it answers on ``port`` (polled for up to 10 s)."""
+    seen: dict[str, int] = {}
+
+    def answers() -> bool:
+        try:
+            seen["pid"] = httpx.get(f"http://127.0.0.1:{port}/health").json()["pid"]
+        except httpx.HTTPError:
+            return False
+        return True
+
+    wait_for(answers, 10, f"the app on port {port} to answer")
+    return seen["pid"]
+
+
 def test_an_unchanged_but_unhealthy_service_is_restarted_by_the_next_up(make_stack, tmp_path):
     flag = tmp_path / "healthy"
     flag.write_text("yes")
@@ -486,7 +501,7 @@ def test_an_unchanged_but_unhealthy_service_is_restarted_by_the_next_up(make_sta
     ready = {{ command = "test -f {flag}", timeout = 3 }}
     """)
     assert sd.cli("up").returncode == 0
-    pid = httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"]
+    pid = answering_pid(sd.ports[0])  # its readiness is the flag file: the app may still be binding
     flag.unlink()  # its readiness check now fails, though nothing about it changed
     res = sd.cli("up", timeout=60)
     assert "not healthy" in res.stderr
@@ -495,7 +510,7 @@ def test_an_unchanged_but_unhealthy_service_is_restarted_by_the_next_up(make_sta
         lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 10, "the old one"
     )
     assert sd.cli("up").returncode == 0
-    assert httpx.get(f"http://127.0.0.1:{sd.ports[0]}/health").json()["pid"] != pid
+    assert answering_pid(sd.ports[0]) != pid
 
 
 SLOW = """

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.plan import Plan, load_plan
-from harness.settings import resolve_settings
+from harness.config.settings import resolve_settings
+from harness.runtime.plan import Plan, load_plan
 
 
 def plan_of(path: Path, instance: int | str | None = 0, environ: dict[str, str] | None = None, **flags: Any) -> Plan:

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from harness.errors import ConfigError
-from harness.suites import test_command as suite_command
+from harness.suite.command import test_command as suite_command
 
 from .helpers import plan_of
 
@@ -105,9 +105,9 @@ def test_the_process_environment_wins_over_dotenv(tmp_path, monkeypatch):
 def test_report_and_history_for_suites_without_catalog_ids(tmp_path):
     from rich.console import Console
 
-    from harness.history import show_history
-    from harness.report import render_html
-    from harness.results import append_history
+    from harness.cli.history_view import show_history
+    from harness.record.history import append_history
+    from harness.record.report import render_html
 
     case = {
         "nodeid": "t.py::test_a[x-1]",
@@ -147,8 +147,9 @@ def test_report_and_history_for_suites_without_catalog_ids(tmp_path):
 
 
 def test_the_suites_own_options_after_the_double_dash_are_taken_out():
-    from harness.commands import suite_switches
+    from harness.cli.table import command, own_switches
 
-    own, rest = suite_switches(["--shard", "1/2", "-k", "x", "--reuse", "tests/a.py", "--group-id", "g", "--sh"])
+    args = ["--shard", "1/2", "-k", "x", "--reuse", "tests/a.py", "--group-id", "g", "--sh"]
+    own, rest = own_switches(command("suite"), args)
     assert (own.shard, own.reuse, own.keep, own.group_id) == ("1/2", True, False, "g")
     assert rest == ["-k", "x", "tests/a.py", "--sh"], "pytest's own arguments pass through, no abbreviations taken"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import select_backend
 from harness.errors import HarnessError
+from harness.runtime.backend import select_backend
 
 from .helpers import plan_of
 
@@ -89,7 +89,7 @@ def test_the_reference_compose_file_pins_images_and_names_volumes():
 
 
 def test_compose_cli_choice(tmp_path, monkeypatch):
-    from harness import compose as compose_mod
+    from harness.docker import compose as compose_mod
 
     monkeypatch.setattr(compose_mod, "_answers", lambda argv: list(argv) == ["docker-compose"])
     compose_mod.compose_command.cache_clear()
@@ -145,7 +145,7 @@ def test_vfs_fix_says_what_it_found_and_edits_only_when_asked(tmp_path, monkeypa
 
     from rich.console import Console
 
-    from harness import backends
+    from harness.cli import storage_check as backends
 
     monkeypatch.setenv("HARNESS_BACKEND", "auto")
     monkeypatch.setattr(backends, "engine_problem", lambda timeout=3.0: None)
@@ -172,7 +172,7 @@ def test_vfs_fix_says_what_it_found_and_edits_only_when_asked(tmp_path, monkeypa
 
 
 def test_vfs_fix_refuses_a_broken_daemon_json(tmp_path):
-    from harness.backends import apply_vfs
+    from harness.docker.storage import apply_vfs
 
     bad = tmp_path / "daemon.json"
     bad.write_text("{not json")
@@ -184,7 +184,7 @@ def test_vfs_fix_refuses_a_broken_daemon_json(tmp_path):
 def test_vfs_fix_without_an_engine_says_what_up_will_do(monkeypatch):
     from rich.console import Console
 
-    from harness import backends
+    from harness.cli import storage_check as backends
 
     monkeypatch.setattr(backends, "engine_problem", lambda timeout=3.0: "nothing listens at unix:///x.sock")
     asked = Console(record=True, width=300)

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from harness.graph import CycleError, run_graph, topological_order
+from harness.config.graph import CycleError, topological_order
+from harness.runtime.parallel import run_graph
 
 
 def test_order_puts_dependencies_first_and_keeps_declaration_order():

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backend_errors import BadAllowance, compile_allowances, unallowed
-from harness.latency import Call, percentile, route_of, summarize
+from harness.plugin.backend_errors import BadAllowance, compile_allowances, unallowed
+from harness.plugin.latency import Call, percentile, route_of, summarize
 
 
 @pytest.mark.parametrize(
@@ -64,16 +64,12 @@ def test_bad_allowances_are_refused_naming_the_test(patterns, said):
 
 
 def test_the_stacks_own_rules_fold_generated_ids_first():
-    import json
-
-    from harness.latency import rules_from
+    from harness.plugin.latency import rules_from
 
     rules = rules_from(
-        json.dumps(
-            [
-                {"pattern": "/assets/artifacts/sim-[0-9a-f]+/[^/]+$", "replace": "/assets/artifacts/{sim}/{file}"},
-                {"pattern": "/(sim-[0-9a-f]+)(?=/|$)", "replace": "/{sim}"},
-            ]
+        (
+            ("/assets/artifacts/sim-[0-9a-f]+/[^/]+$", "/assets/artifacts/{sim}/{file}"),
+            ("/(sim-[0-9a-f]+)(?=/|$)", "/{sim}"),
         )
     )
     eid = "0123456789abcdef0123456789abcdef"

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from harness.errors import LockedError
-from harness.ledger import InstanceLock, State, StateStore
-from harness.processes import ProcRecord, same_process
+from harness.host.processes import ProcessEntry, same_process
+from harness.runtime.ledger import State, StateStore
+from harness.runtime.lock import InstanceLock
 
 
 def test_lock_is_exclusive_and_names_the_holder(tmp_path):
@@ -25,7 +26,7 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path):
 
 def test_state_round_trips_and_survives_garbage(tmp_path):
     store = StateStore(tmp_path)
-    rec = ProcRecord("db", 123, 1.5, ["postgres"], "/tmp/db.log", 2.0)
+    rec = ProcessEntry("db", 123, 1.5, ["postgres"], "/tmp/db.log", 2.0)
     store.save(State(owner_pid=9, complete=False, processes={"db": rec}, step_hashes={"x": "h"}))
     loaded, _ = store.load()
     assert loaded.processes["db"] == rec and loaded.step_hashes == {"x": "h"} and not loaded.complete

@@ -19,10 +19,12 @@ import pytest
 from rich.console import Console
 
 from harness.errors import HarnessError, Interrupted, LockedError, ServiceFailed
-from harness.ledger import Ledger
-from harness.orchestrator import Orchestrator, StatusRow, StopReport
-from harness.processes import ProcRecord
-from harness.session import Session
+from harness.host.processes import ProcessEntry
+from harness.runtime.inspection import status
+from harness.runtime.ledger import Ledger
+from harness.runtime.orchestrator import Orchestrator
+from harness.runtime.outcomes import StatusRow, StopReport
+from harness.runtime.session import Session
 
 from .helpers import plan_of
 
@@ -73,18 +75,18 @@ class World:
 class FakeService:
     name: str
     world: World
-    record: ProcRecord | None = None
+    entry: ProcessEntry | None = None
     fingerprint: str = "fp"
 
     def pre_start(self) -> None:
         self.world.note("check", self.name)
 
-    def start(self, marker, recorder, cancel) -> None:
+    def start(self, owner, entries, cancel) -> None:
         self.world.note("start", self.name)
-        self.record = ProcRecord(
+        self.entry = ProcessEntry(
             self.name, 0, 0.0, ["serve", self.name], f"/logs/{self.name}.log", time.time(), fingerprint=self.fingerprint
         )
-        recorder.record(self.record)
+        entries.add(self.entry)
         with self.world.lock:
             self.world.running.add(self.name)
 
@@ -146,7 +148,7 @@ def test_up_starts_each_service_after_its_dependencies(make, world):
     for dep, dependent in [("a", "b"), ("b", "c"), ("a", "e"), ("d", "e")]:
         assert started.index(dep) < started.index(dependent), started
         assert world.journal.index(("ready", dep)) < world.journal.index(("start", dependent))
-    assert set(orch.ledger.records()) == {"a", "b", "c", "d", "e"}
+    assert set(orch.ledger.entries()) == {"a", "b", "c", "d", "e"}
     assert orch.ledger.read(lambda s: s.complete), "the run is recorded as complete"
     assert [s.name for s in session.run.timeline.stages if s.status == "ok"] != []
 
@@ -161,7 +163,7 @@ def test_a_failure_cancels_the_rest_and_the_trap_stops_what_started(make, world)
     assert "e" not in world.order("start")
     assert world.running == set(), "the trap stopped everything this run started"
     assert set(world.order("stop")) >= {"a", "b", "d"}
-    assert orch.ledger.records() == {}
+    assert orch.ledger.entries() == {}
     statuses = {s.name: s.status for s in session.run.timeline.stages}
     assert statuses["b"] == "failed" and statuses["d"] == "cancelled"
 
@@ -172,7 +174,7 @@ def test_ctrl_c_runs_the_trap_and_says_interrupted(make, world):
     with Session(orch, "up") as session, pytest.raises(Interrupted, match="interrupted"):
         session.up(["c"])
     assert world.running == set()
-    assert orch.ledger.records() == {}
+    assert orch.ledger.entries() == {}
 
 
 def test_keep_on_failure_leaves_started_services_up(make, world):
@@ -182,7 +184,7 @@ def test_keep_on_failure_leaves_started_services_up(make, world):
         session.up(["c"], keep_on_failure=True)
     assert world.order("stop") == []
     assert {"a", "b", "c"} <= world.running
-    assert {"a", "b", "c"} <= set(orch.ledger.records())
+    assert {"a", "b", "c"} <= set(orch.ledger.entries())
 
 
 def test_down_stops_each_service_as_soon_as_its_dependents_are_gone(make, world):
@@ -199,7 +201,7 @@ def test_down_stops_each_service_as_soon_as_its_dependents_are_gone(make, world)
     # ...and nothing waits for more: c and e stop together, and d does not wait for b (a level).
     assert t["c"][0] < t["e"][1] and t["e"][0] < t["c"][1]
     assert t["d"][0] < t["b"][1]
-    assert orch.ledger.records() == {}
+    assert orch.ledger.entries() == {}
 
 
 def test_a_second_up_keeps_healthy_services_and_replaces_unhealthy_ones(make, world):
@@ -223,7 +225,7 @@ def test_teardown_stops_only_what_the_session_started(make, world):
         session.teardown()
         assert session.preexisting() == []  # fakes run no real pid, so none counts as running
     assert world.order("stop") == ["c", "b"], "dependents first"
-    assert "a" in world.running and set(orch.ledger.records()) == {"a"}
+    assert "a" in world.running and set(orch.ledger.entries()) == {"a"}
 
 
 def test_a_killed_run_is_reaped_when_the_next_session_starts(make, world, tmp_path):
@@ -243,7 +245,7 @@ def test_a_killed_run_is_reaped_when_the_next_session_starts(make, world, tmp_pa
         pass
     assert sorted(world.order("stop")) == ["a", "b"]
     assert "reaped 2 process(es)" in console.export_text()
-    assert again.ledger.records() == {} and again.ledger.read(lambda s: s.complete)
+    assert again.ledger.entries() == {} and again.ledger.read(lambda s: s.complete)
 
 
 @pytest.mark.parametrize(
@@ -260,7 +262,7 @@ def test_an_unreadable_state_file_is_named_and_status_does_not_stop_anything(mak
         pass
     assert looker.ledger.problem and str(looker.ledger.path) in looker.ledger.problem
     assert world.order("stop") == [], "status only looks"
-    rows = looker.status()
+    rows = status(looker)
     assert all(isinstance(r, StatusRow) for r in rows)
     assert {r.state for r in rows} == {"unknown"}
 
@@ -295,13 +297,13 @@ def test_sigterm_and_sighup_raise_the_same_interrupt_as_ctrl_c(make):
 
 def test_ledger_is_the_only_writer_and_survives_concurrent_records(tmp_path):
     ledger = Ledger(tmp_path, 0)
-    recs = [ProcRecord(f"s{i}", i, 0.0, ["x"], "/l", 0.0) for i in range(40)]
-    threads = [threading.Thread(target=ledger.record, args=(r,)) for r in recs]
+    recs = [ProcessEntry(f"s{i}", i, 0.0, ["x"], "/l", 0.0) for i in range(40)]
+    threads = [threading.Thread(target=ledger.add, args=(r,)) for r in recs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert set(Ledger(tmp_path, 0).records()) == {r.name for r in recs}
+    assert set(Ledger(tmp_path, 0).entries()) == {r.name for r in recs}
 
 
 @pytest.mark.parametrize("made_by_harness", [True, False])
@@ -330,7 +332,7 @@ def test_down_clean_outside_the_project_deletes_only_where_the_harness_made_the_
 
 
 def test_a_service_whose_cwd_is_missing_is_named_as_such(tmp_path):
-    from harness.orchestrator import Orchestrator as Real
+    from harness.runtime.orchestrator import Orchestrator as Real
 
     path = tmp_path / "stack.toml"
     path.write_text('[services.api]\ncommand = "true"\ncwd = "not-there"\n')
@@ -342,8 +344,9 @@ def test_a_service_whose_cwd_is_missing_is_named_as_such(tmp_path):
 def test_ctrl_c_after_the_stack_came_up_says_it_is_up(make, world, monkeypatch):
     import argparse
 
-    from harness import commands, ui
-    from harness.settings import resolve_settings
+    from harness.cli import commands
+    from harness.cli import terminal as ui
+    from harness.config.settings import resolve_settings
 
     orch = make()
     console = Console(record=True, width=200)
@@ -366,9 +369,9 @@ def test_ctrl_c_after_the_stack_came_up_says_it_is_up(make, world, monkeypatch):
 def test_ledgers_of_two_processes_see_each_others_records(tmp_path):
     """A harness command run by a suite's tests writes the same state file as the suite."""
     outer, nested = Ledger(tmp_path, 0), Ledger(tmp_path, 0)
-    outer.record(ProcRecord("api", 1, 0.0, ["x"], "/l", 0.0))
+    outer.add(ProcessEntry("api", 1, 0.0, ["x"], "/l", 0.0))
     nested.forget("api")
-    nested.record(ProcRecord("api", 2, 0.0, ["x"], "/l", 0.0))
-    assert outer.records()["api"].pid == 2, "the outer run stops what the nested command started"
-    outer.record(ProcRecord("db", 3, 0.0, ["x"], "/l", 0.0))
-    assert set(nested.records()) == {"api", "db"}
+    nested.add(ProcessEntry("api", 2, 0.0, ["x"], "/l", 0.0))
+    assert outer.entries()["api"].pid == 2, "the outer run stops what the nested command started"
+    outer.add(ProcessEntry("db", 3, 0.0, ["x"], "/l", 0.0))
+    assert set(nested.entries()) == {"api", "db"}

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from harness.errors import HarnessError
-from harness.phases import Phase, combine, overall_exit, plan_phases, take_workers, worker_count
+from harness.suite.phases import Phase, combine, overall_exit, plan_phases, take_workers, worker_count
 
 
 def test_worker_count():
@@ -72,7 +72,7 @@ def test_combine_folds_junit_and_results_as_one_run(tmp_path):
 
 
 def test_a_selection_of_files_or_test_ids_runs_without_workers(tmp_path):
-    from harness.suites import only_files
+    from harness.suite.command import only_files
 
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_a.py").write_text("")

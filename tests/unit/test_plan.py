@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
+from harness.config.masking import mask_env, mask_text
 from harness.errors import HarnessError
-from harness.masking import mask_env, mask_text
 
 from .helpers import plan_of
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from harness.errors import Interrupted, ServiceFailed
-from harness.probes import AllOf, CommandProbe, HttpProbe, TcpProbe, wait_ready
+from harness.host.probes import AllOf, CommandProbe, HttpProbe, TcpProbe, wait_ready
 
 
 @dataclass
@@ -81,7 +81,7 @@ def test_tcp_and_command_probes_against_real_things():
 
 
 def test_the_log_tail_is_the_last_30_lines_of_a_longer_log(tmp_path):
-    from harness.processes import TAIL_LINES, log_tail
+    from harness.host.processes import TAIL_LINES, log_tail
 
     log = tmp_path / "svc.log"
     log.write_text("".join(f"line {i}\n" for i in range(1, 5001)))

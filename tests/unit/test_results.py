@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 import textwrap
 
-from harness.history import flaky_tests, read_history
-from harness.results import RunRecord, write_record
+from harness.record.history import flaky_tests, read_history
+from harness.record.results import write_record
+from harness.suite.outcome import RunRecord
 
 from .helpers import plan_of
 
@@ -79,8 +80,8 @@ def test_history_skips_torn_lines(tmp_path):
 def test_pass_rates_per_tier_id_and_file_reach_results_report_and_history(tmp_path):
     from rich.console import Console
 
-    from harness.history import show_history
-    from harness.rates import categories
+    from harness.cli.history_view import show_history
+    from harness.record.rates import categories
 
     def case(nodeid, int_id, tier, outcome):
         return {

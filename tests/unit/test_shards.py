@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.merge import markdown, merge
-from harness.shards import parse, split
+from harness.plugin.shards import parse, split
+from harness.record.merge import merge
+from harness.record.summary import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from harness.errors import StepFailed
-from harness.steps import run_step
+from harness.runtime.steps import run_step
 
 from .helpers import plan_of
 
@@ -26,14 +26,14 @@ def build(tmp_path, run: str, extra: str = ""):
     return plan_of(tmp_path / "stack.toml", 0, environ={"PATH": "/usr/bin:/bin"})
 
 
-def go(plan, cached=None, marker=""):
+def go(plan, cached=None, owner=""):
     return run_step(
         plan.node("build"),
         plan.root,
         cached_digest=cached,
         cancel=threading.Event(),
         on_spawn=lambda rec: None,
-        marker=marker,
+        owner=owner,
     )
 
 
@@ -73,7 +73,7 @@ def test_callable_step_gets_context(tmp_path):
 
 def test_command_steps_carry_the_run_marker(tmp_path):
     inst = build(tmp_path, "printenv HARNESS_OWNER > out.txt")
-    outcome, _ = go(inst, marker="/state/0#run1")
+    outcome, _ = go(inst, owner="/state/0#run1")
     assert outcome == "ran"
     assert (tmp_path / "out.txt").read_text() == "/state/0#run1\n"
 
@@ -125,22 +125,23 @@ def data_step(tmp_path, environ=None):
 
 
 def run_data(plan, ledger, data, fresh=False):
-    from harness.steps import run_recorded_step
+    from harness.runtime.steps import run_tracked_step
 
-    return run_recorded_step(
+    return run_tracked_step(
         plan.node("migrate"),
         plan.root,
         ledger,
-        record=lambda rec: None,
+        add_entry=lambda entry: None,
         cancel=threading.Event(),
-        marker="",
+        owner="",
         data=data,
         fresh=fresh,
+        no_cache=plan.settings.no_cache,
     )
 
 
 def test_a_data_step_is_snapshotted_then_up_to_date_restored_or_run_again(tmp_path):
-    from harness.ledger import Ledger
+    from harness.runtime.ledger import Ledger
 
     plan, data = data_step(tmp_path), FakeData(tmp_path / "data.txt")
     ledger = Ledger(tmp_path / "state", 0)
@@ -159,7 +160,7 @@ def test_a_data_step_is_snapshotted_then_up_to_date_restored_or_run_again(tmp_pa
 
 
 def test_a_snapshot_of_other_inputs_is_restored_instead_of_running(tmp_path):
-    from harness.ledger import Ledger
+    from harness.runtime.ledger import Ledger
 
     plan, data = data_step(tmp_path), FakeData(tmp_path / "data.txt")
     ledger = Ledger(tmp_path / "state", 0)
@@ -171,7 +172,7 @@ def test_a_snapshot_of_other_inputs_is_restored_instead_of_running(tmp_path):
 
 
 def test_fresh_without_a_snapshot_empties_the_data_and_a_failed_save_is_said(tmp_path):
-    from harness.ledger import Ledger
+    from harness.runtime.ledger import Ledger
 
     plan, data = data_step(tmp_path), FakeData(tmp_path / "data.txt")
     ledger = Ledger(tmp_path / "state", 0)
@@ -182,7 +183,7 @@ def test_fresh_without_a_snapshot_empties_the_data_and_a_failed_save_is_said(tmp
 
 
 def test_no_cache_runs_the_step_and_restores_nothing(tmp_path):
-    from harness.ledger import Ledger
+    from harness.runtime.ledger import Ledger
 
     plan, data = data_step(tmp_path), FakeData(tmp_path / "data.txt")
     ledger = Ledger(tmp_path / "state", 0)

@@ -5,20 +5,20 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from harness.processes import ProcRecord
-from harness.watch import Watch
+from harness.host.processes import ProcessEntry
+from harness.suite.watch import Watch
 
 
-def dead_record() -> ProcRecord:
+def dead_record() -> ProcessEntry:
     # A pid whose start time cannot match: is_running() says it is gone.
-    return ProcRecord("temporal", 2**22 - 3, 1.0, ["temporal"], "/dev/null", time.time())
+    return ProcessEntry("temporal", 2**22 - 3, 1.0, ["temporal"], "/dev/null", time.time())
 
 
-def watch(tmp_path, records, stopping) -> Watch:
+def watch(tmp_path, entries, stopping) -> Watch:
     settings = SimpleNamespace(liveness=None, restart="no", max_restarts=3, backoff=0.5, backoff_max=10)
     w = Watch(
         ["temporal"],
-        records=records,
+        entries=entries,
         stopping=stopping,
         settings=lambda name: settings,
         probe=lambda name, rec: None,
@@ -34,7 +34,7 @@ def watch(tmp_path, records, stopping) -> Watch:
 def test_a_stop_through_the_harness_between_the_ticks_reads_is_not_a_death(tmp_path):
     rec = dead_record()
     # The tick read the record and no stop mark; the harness then marked, killed and forgot it.
-    w = watch(tmp_path, records=lambda: {}, stopping=lambda: {})
+    w = watch(tmp_path, entries=lambda: {}, stopping=lambda: {})
     w._seen["temporal"].pid = rec.pid
     w._check("temporal", rec, {})
     assert [e.event for e in w.events if e.fails] == []
@@ -42,7 +42,7 @@ def test_a_stop_through_the_harness_between_the_ticks_reads_is_not_a_death(tmp_p
 
 def test_a_death_nobody_asked_for_fails(tmp_path):
     rec = dead_record()
-    w = watch(tmp_path, records=lambda: {"temporal": rec}, stopping=lambda: {})
+    w = watch(tmp_path, entries=lambda: {"temporal": rec}, stopping=lambda: {})
     w._seen["temporal"].pid = rec.pid
     w._check("temporal", rec, {})
     assert [(e.service, e.event, e.fails) for e in w.events] == [("temporal", "died", True)]

@@ -1,155 +1,25 @@
-"""The contract every service kind satisfies, and the schema pieces all kinds share.
+"""The contract every service kind satisfies.
 
 A kind module holds everything about one kind of service: its pydantic model (the keys
-``stack.toml`` accepts), its typed endpoint (the ``{name.field}`` placeholders), the variables it
-exports, its compose variables, its pre-start checks, how it is launched and probed, and the
-set-up it does once ready. :class:`Kind` gives each hook a default, so a kind says only what
-is particular to it.
+``stack.toml`` accepts, built on ``config/models.py``), its typed endpoint (the ``{name.field}``
+placeholders, built on ``config/endpoints.py``), the variables it exports, its compose
+variables, its pre-start checks, how it is launched and probed, and the set-up it does once
+ready. :class:`Kind` gives each hook a default, so a kind says only what is particular to it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from harness.config.endpoints import Endpoint
+from harness.config.models import ContainerModel, ServiceModel
 from harness.errors import HarnessError
-from harness.probes import Probe
-
-NAME = r"^[a-z][a-z0-9_]*$"
-Port = Annotated[int, Field(ge=1024, le=65000)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Ready(Model):
-    """How an app process proves it is ready: exactly one of http, tcp or command."""
-
-    http: str | None = None
-    status: int = 200
-    expect: str | None = None
-    tcp: bool = False
-    command: str | None = None
-    timeout: float = Field(60.0, gt=0)
-    passes: int = Field(1, ge=1, le=100)  # consecutive successful probes before it counts as ready
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Ready:
-        chosen = [k for k in ("http", "command") if getattr(self, k)] + (["tcp"] if self.tcp else [])
-        if len(chosen) != 1:
-            raise ValueError("give exactly one of 'http', 'tcp = true' or 'command'")
-        return self
-
-
-class NodeModel(Model):
-    """What services and steps share: ordering, lifecycle task, and process environment."""
-
-    after: list[Annotated[str, Field(pattern=NAME)]] = []
-    task: str | None = None
-    env: dict[str, str] = {}
-    cwd: str | None = None
-    path: list[str] = []
-
-
-class Live(Model):
-    """The readiness probe re-run while tests run: every ``interval`` s; ``failures`` in a row is a failure."""
-
-    interval: float = Field(2.0, gt=0, le=3600)
-    failures: int = Field(3, ge=1, le=1000)
-
-
-class ServiceModel(NodeModel):
-    kind: str = "process"
-    host: str = Field("127.0.0.1", pattern=r"^127\.0\.0\.1$")
-    port: Port | None = None
-    ports: dict[Annotated[str, Field(pattern=NAME)], Port] = {}
-    url: str | None = None
-    stop_timeout: float = Field(10.0, gt=0)
-    start_timeout: float | None = Field(None, gt=0)
-    backend_errors: bool = True  # its ERROR lines and tracebacks fail the test during which they appear
-    live: Live | bool = True  # false: only "process alive" is watched during a suite
-    restart: Literal["no", "on-failure", "always"] = "no"  # after it dies during a suite
-    max_restarts: int = Field(3, ge=0, le=1000)
-    backoff: float = Field(0.5, gt=0, le=600)  # first restart's delay; doubles each time
-    backoff_max: float = Field(10.0, gt=0, le=3600)
-
-    @property
-    def liveness(self) -> Live | None:
-        """The live check to run, or None when ``live = false``."""
-        if self.live is True:
-            return Live()
-        return self.live or None
-
-
-class ContainerModel(ServiceModel):
-    """A service the docker backend can run from ``stack.compose_file`` instead of natively."""
-
-    compose_service: str | None = None  # its name in the compose file (default: this service's)
-
-
-class Ports:
-    """``{name.ports.console}``: a service's named extra ports, with errors that list the names."""
-
-    def __init__(self, owner: str, ports: Mapping[str, int]) -> None:
-        self._owner, self._ports = owner, dict(ports)
-
-    def __getattr__(self, key: str) -> int:
-        if key.startswith("_"):
-            raise AttributeError(key)
-        try:
-            return self._ports[key]
-        except KeyError:
-            raise AttributeError(f"{self._owner}.ports has {', '.join(self._ports) or 'no named ports'}") from None
-
-    def items(self) -> list[tuple[str, int]]:
-        return list(self._ports.items())
-
-    def values(self) -> list[int]:
-        return list(self._ports.values())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ports) and other._ports == self._ports
-
-    def __repr__(self) -> str:
-        return f"Ports({self._ports!r})"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a service is reached; every field is a ``{name.field}`` placeholder."""
-
-    name: str
-    kind: str
-    host: str
-    port: int | None
-    ports: Ports
-    url: str
-    data_dir: str
-    log: str
-
-    def fields(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]
-
-    @classmethod
-    def extend(cls: type[E], base: Endpoint, **values: object) -> E:
-        """A kind's endpoint: ``base``'s fields, some replaced (``url``), and the kind's own."""
-        common = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-        return cls(**{**common, **values})
-
-    def __getattr__(self, key: str) -> object:
-        # Only reached for unknown attributes: the message lists what the placeholder could be.
-        if key.startswith("_"):
-            raise AttributeError(key)
-        raise AttributeError(f"{self.name} has {', '.join(self.fields())}")
-
+from harness.host.probes import Probe
 
 E = TypeVar("E", bound=Endpoint)
 S = TypeVar("S", bound=ServiceModel)
@@ -173,12 +43,13 @@ class ServiceContext(Generic[S, E]):
     rendered: Mapping[str, str]  # the kind's own templates (see Kind.templates), rendered
     stack_file: Path
     instance: int
+    cache: Path | None = None  # where a kind keeps what it may copy instead of redoing; None: no cache
     helper: HelperRunner | None = None  # set by the supervisor while it starts the service
 
     def run_helper(self, argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
         """Run a one-shot helper (initdb...) recorded and stopped like any process; its exit code.
 
-        Output goes to the service's log; the helper carries the run's marker, so a harness killed
+        Output goes to the service's log; the helper carries the run's owner tag, so a harness killed
         meanwhile leaves nothing that ``down`` cannot find.
         """
         if self.helper is None:

@@ -24,10 +24,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.dircache import chown_tree, materialize
+from harness.config.endpoints import Endpoint
+from harness.config.models import ContainerModel, Port
 from harness.errors import HarnessError
-from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
-from harness.probes import Probe, ProbeFailed
+from harness.host.dircache import chown_tree, materialize
+from harness.host.probes import Probe, ProbeFailed
+from harness.kinds.base import Kind, Launch, ServiceContext
 
 Scalar = str | int | float | bool
 Method = Literal["trust", "scram"]
@@ -311,7 +313,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
     def _new_cluster(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> str:
         """initdb's cluster, or a copy of the one it made before with the same binary and settings."""
         shutil.rmtree(data, ignore_errors=True)
-        how = materialize("postgres-initdb", _initdb_key(ctx), data, lambda d: self._initdb(ctx, d, user), ctx.env)
+        how = materialize("postgres-initdb", _initdb_key(ctx), data, lambda d: self._initdb(ctx, d, user), ctx.cache)
         if user is not None and how == "restored":
             chown_tree(data, user.pw_uid, user.pw_gid)
         with open(ctx.log_path, "a", encoding="utf-8") as log:
@@ -331,7 +333,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         finally:
             os.unlink(pw.name)
         if code:
-            from harness.processes import log_tail
+            from harness.host.processes import log_tail
 
             raise HarnessError(
                 f"{ctx.name}: initdb failed (exit {code}); last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"

@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import field_validator
 
+from harness.config.endpoints import Endpoint
+from harness.config.models import Ready, ServiceModel
 from harness.errors import HarnessError
-from harness.kinds.base import Endpoint, Kind, Launch, Ready, ServiceContext, ServiceModel
-from harness.probes import CommandProbe, HttpProbe, Probe, TcpProbe
+from harness.host.probes import CommandProbe, HttpProbe, Probe, TcpProbe
+from harness.kinds.base import Kind, Launch, ServiceContext
 
 
 class ProcessService(ServiceModel):

@@ -15,8 +15,10 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from harness.kinds.base import Endpoint, Kind, Launch, Port, ServiceContext, ServiceModel, which
-from harness.probes import Probe
+from harness.config.endpoints import Endpoint
+from harness.config.models import Port, ServiceModel
+from harness.host.probes import Probe
+from harness.kinds.base import Kind, Launch, ServiceContext, which
 
 
 class RedisService(ServiceModel):

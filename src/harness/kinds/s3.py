@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext
-from harness.probes import Probe
+from harness.config.endpoints import Endpoint
+from harness.config.models import ContainerModel, Port
+from harness.host.probes import Probe
+from harness.kinds.base import Kind, Launch, ServiceContext
 
 
 class S3Service(ContainerModel):

@@ -10,8 +10,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.kinds.base import ContainerModel, Endpoint, Kind, Launch, Port, ServiceContext, which
-from harness.probes import HttpProbe, Probe
+from harness.config.endpoints import Endpoint
+from harness.config.models import ContainerModel, Port
+from harness.host.probes import HttpProbe, Probe
+from harness.kinds.base import Kind, Launch, ServiceContext, which
 
 Scalar = str | int | float | bool
 

@@ -14,9 +14,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from harness.config.endpoints import Endpoint
+from harness.config.models import ServiceModel
 from harness.errors import PortInUseError
-from harness.kinds.base import Endpoint, Kind, Launch, ServiceContext, ServiceModel, which
-from harness.probes import AllOf, Probe
+from harness.host.probes import AllOf, Probe
+from harness.kinds.base import Kind, Launch, ServiceContext, which
 
 
 class XvfbService(ServiceModel):
@@ -112,7 +114,7 @@ class XvfbKind(Kind[XvfbService, XvfbEndpoint]):
         return {"DISPLAY": ep.display}
 
     def pre_start(self, ctx: Ctx) -> None:
-        from harness.processes import describe
+        from harness.host.processes import describe
 
         number = ctx.endpoint.display_number
         pid = display_holder(number)

@@ -123,7 +123,7 @@ def test_int_204_large_bundle_round_trips_and_validates(stack, session_id):
 
 @pytest.mark.int_id("INT-205")
 def test_int_205_light_endpoints_stay_under_500ms_at_p99(stack, session_id, latency_log):
-    from harness.latency import summarize
+    from harness.plugin.latency import summarize
 
     before = len(latency_log.calls)
     headers = {"X-Session-ID": session_id}

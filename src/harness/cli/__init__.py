@@ -1,0 +1,3 @@
+"""The edges: one command table turned into argparse, Invoke tasks and nox sessions, the pytest
+entry point, ``harness init``, and everything printed on the terminal.
+"""

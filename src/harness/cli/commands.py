@@ -1,0 +1,257 @@
+"""What each command does: a session over the orchestrator, and the typed result turned into text.
+
+These are the edges: the only place a :class:`StopReport` or :class:`StatusRow` becomes a line on
+the terminal, and an outcome becomes an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from harness.config.settings import Settings
+from harness.errors import EXIT_INTERRUPTED, HarnessError
+from harness.host.files import write_json
+
+if TYPE_CHECKING:
+    from harness.runtime.orchestrator import Orchestrator
+    from harness.runtime.plan import Plan
+
+
+class App:
+    """What a command works with: its settings, and the plan and orchestrator built from them."""
+
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings, self.console = settings, console
+
+    @cached_property
+    def plan(self) -> Plan:
+        from harness.runtime.plan import load_plan
+
+        plan = load_plan(self.settings)
+        if self.settings.instance == "auto":
+            self.console.print(f"--instance auto: instance {plan.instance}")
+        return plan
+
+    @cached_property
+    def orch(self) -> Orchestrator:
+        from harness.runtime.orchestrator import Orchestrator
+
+        return Orchestrator(self.plan, self.console)
+
+
+def _bring_up(app: App, names: list[str], keep: bool, what: str, fresh: bool = False) -> int:
+    from harness.cli.terminal import service_table
+    from harness.runtime.inspection import status as status_rows
+    from harness.runtime.session import Session
+
+    t0 = time.monotonic()
+    try:
+        with Session(app.orch, what) as session:
+            session.up(names, keep_on_failure=keep, fresh=fresh)
+        if app.settings.environ.get("HARNESS_TIMELINE"):  # each stage to the millisecond, for tools
+            timeline = [dataclasses.asdict(s) for s in session.run.timeline.stages]
+            write_json(Path(app.settings.environ["HARNESS_TIMELINE"]), timeline)
+        rows = [r for r in status_rows(app.orch, health=False) if r.service in names or r.state == "running"]
+        app.console.print(service_table(rows, f"{what}: ready in {time.monotonic() - t0:.1f} s"))
+    except KeyboardInterrupt:
+        # An interrupt during `up` itself runs the trap and arrives as Interrupted; this one came
+        # after everything was up.
+        app.console.print(
+            f"[yellow]interrupted after the stack came up: it is running on instance {app.plan.instance}; "
+            "`invoke down` stops it[/yellow]"
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def up(app: App, args: argparse.Namespace) -> int:
+    names = list(args.nodes) or app.plan.profile_nodes(args.profile)
+    app.plan.check_names(names)
+    return _bring_up(app, names, args.keep_on_failure, "up", args.fresh)
+
+
+def task(app: App, args: argparse.Namespace) -> int:
+    tasks = app.plan.tasks()
+    if args.task not in tasks:
+        raise HarnessError(f"unknown task '{args.task}' (the stack's tasks: {', '.join(tasks)})")
+    return _bring_up(app, tasks[args.task], args.keep_on_failure, args.task, args.fresh)
+
+
+def down(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.terminal import say_stopped
+    from harness.runtime.session import Session
+
+    with Session(app.orch, "down", reap_unreadable=False) as session:
+        report = session.orch.down(clean=args.clean)
+    say_stopped(app.console, report)
+    if args.clean:
+        app.console.print(f"removed the instance's data under {app.plan.state_dir}")
+    return 0
+
+
+def stop(app: App, args: argparse.Namespace) -> int:
+    from harness.runtime.session import Session
+
+    with Session(app.orch, "stop") as session:
+        report = session.orch.stop(args.services)
+    app.console.print(f"stopped {', '.join(report.items) or 'nothing (not running)'}")
+    return 0
+
+
+def status(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.terminal import service_table
+    from harness.runtime.inspection import status as status_rows
+    from harness.runtime.session import Session
+
+    try:
+        with Session(app.orch, "status", reap_unreadable=False):
+            pass  # reaps what a killed run left, when no other run holds the instance
+    except HarnessError as exc:
+        app.console.print(f"[yellow]{exc}[/yellow]")
+    if app.orch.ledger.problem:
+        app.console.print(
+            f"[yellow]the state file is unreadable ({app.orch.ledger.problem}); `down` still finds and stops "
+            "the instance's processes by their HARNESS_OWNER tag[/yellow]"
+        )
+    rows = status_rows(app.orch)
+    title = f"{app.plan.stack.stack.name} (instance {app.plan.instance}, {app.orch.backend} backend)"
+    app.console.print(service_table(rows, title, health=True))
+    return 0
+
+
+def watch(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.live_view import watch as live
+
+    return live(app.orch, app.console, interval=args.interval, count=args.count)
+
+
+def wait(app: App, args: argparse.Namespace) -> int:
+    from harness.runtime.inspection import wait as wait_healthy
+
+    took = wait_healthy(app.orch, list(args.services) or app.plan.services, args.timeout)
+    for name, seconds in took.items():
+        app.console.print(f"  {name:<18} healthy ({seconds:.1f} s)")
+    return 0
+
+
+def logs(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.service_logs import show_logs
+
+    service = None if args.service in (None, "all") else args.service
+    return show_logs(app.plan, app.console, service, lines=args.lines, follow=args.follow)
+
+
+def suite(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.terminal import suite_summary
+    from harness.record.results import persist_run
+    from harness.runtime.session import Session
+    from harness.suite.run import run_suite
+
+    plan = app.plan
+    if args.suite not in plan.stack.suites:
+        raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
+    if args.shard:
+        from harness.plugin.shards import parse
+
+        try:
+            parse(args.shard)
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from None
+    with Session(app.orch, f"suite {args.suite}") as session:
+        record = run_suite(
+            session,
+            args.suite,
+            list(args.pytest_args),
+            persist=lambda rec, env: persist_run(rec, env, app.console),
+            shard=args.shard,
+            group_id=args.group_id,
+            workers=args.workers,
+            fresh=args.fresh,
+        )
+    suite_summary(app.console, record.data, plan.stack.stack.log_dir)
+    return record.exit_code
+
+
+def env(app: App, args: argparse.Namespace) -> int:
+    """JSON on stdout: what a test process needs (the pytest entry point reads it)."""
+    import sys
+
+    from harness.runtime.inspection import status
+    from harness.suite.command import plugin_config
+
+    plan = app.plan
+    services = [n for n in plan.profile_nodes(args.profile) if plan.node(n).is_service]
+    running = {r.service for r in status(app.orch, health=False) if r.state == "running"}
+    payload = {
+        "env": {**plan.derived_env, **plugin_config(plan).to_env()},
+        "services": services,
+        "running": sorted(running & set(services)),
+    }
+    sys.stdout.write(json.dumps(payload) + "\n")
+    return 0
+
+
+def merge(app: App, args: argparse.Namespace) -> int:
+    from harness.record import sinks
+    from harness.record.merge import shard_records, write_merged
+
+    records = shard_records(args.records)
+    out = Path(args.out) if args.out else None
+    out, data = write_merged(records, out, app.plan.runs_dir, app.plan.history_file, app.console)
+    sinks.send(data, out, app.settings.environ, app.console)
+    app.console.print(f"merged {len(records)} shard(s) into {out}: {data['status']} (exit {data['exit_code']})")
+    return int(data["exit_code"])
+
+
+def summary(app: App, args: argparse.Namespace) -> int:
+    import sys
+
+    from harness.record.summary import markdown
+
+    path = Path(args.run) / "results.json"
+    if not path.is_file():
+        raise HarnessError(f"summary: no results.json in {args.run}")
+    sys.stdout.write(markdown(json.loads(path.read_text())))
+    return 0
+
+
+def durations(app: App, args: argparse.Namespace) -> int:
+    from harness.record.durations import write_durations
+
+    plan = app.plan
+    if not plan.stack.tests.durations:
+        raise HarnessError(f"durations: set [tests] durations (a file path) in {plan.file}")
+    target = plan.root / plan.stack.tests.durations
+    count = write_durations(plan.runs_dir, target)
+    app.console.print(f"wrote {count} test durations to {target}")
+    return 0
+
+
+def init(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.scaffold import init as write
+    from harness.kinds import KINDS
+
+    kinds = [kind for kind in KINDS if kind != "process" and getattr(args, kind, False)]
+    target = write(app.settings.stack_file, kinds, force=args.force)
+    app.console.print(f"wrote {target}: edit the app's command, the migrate step and the suite's paths")
+    return 0
+
+
+def history(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.history_view import show_history
+
+    return show_history(app.plan.history_file, app.console, limit=args.limit)
+
+
+def vfs_fix(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.storage_check import vfs_fix as check
+
+    return check(app.console, app.settings.chosen_backend, apply=args.apply)

@@ -1,0 +1,53 @@
+"""``harness history``: the last runs as a table, and tests whose outcome changed at one commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.record.history import flaky_tests, read_history
+from harness.record.rates import percent
+
+
+def tier_rates(run: dict[str, Any]) -> str:
+    """``<tier> 52/52 (100.0%)`` per tier of a history line (older lines have none)."""
+    parts = []
+    for tier, (passed, executed) in sorted(run.get("tiers", {}).items()):
+        parts.append(f"{tier} {passed}/{executed} ({percent(passed / executed if executed else None)})")
+    return ", ".join(parts) or "-"
+
+
+def show_history(path: Path, console: Console, *, limit: int) -> int:
+    runs = read_history(path)
+    if not runs:
+        console.print(f"no runs recorded yet in {path}")
+        return 0
+    table = Table(title=f"last {min(limit, len(runs))} of {len(runs)} runs ({path})", title_justify="left")
+    for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped", "tiers"):
+        table.add_column(col)
+    for run in runs[-limit:]:
+        table.add_row(
+            run["run_id"],
+            run["suite"],
+            run["git_commit"][:10],
+            f"{run['duration_s']:.1f} s",
+            run["status"],
+            str(run["passed"]),
+            str(run["failed"]),
+            str(run["errors"]),
+            str(run["skipped"]),
+            tier_rates(run),
+        )
+    console.print(table)
+    flaky = flaky_tests(runs)
+    if flaky:
+        console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
+        for nodeid, commits in sorted(flaky.items()):
+            for commit, outcomes in commits.items():
+                console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}", markup=False)
+    else:
+        console.print("no flaky tests: every test kept its outcome at each commit")
+    return 0

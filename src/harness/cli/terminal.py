@@ -1,0 +1,61 @@
+"""What commands print when they are done: the service tables, what down stopped, a suite's summary.
+
+The progress of ``up`` itself is the runtime's (``runtime/progress.py``); this is the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.config.masking import mask_text
+from harness.record.rates import executed, percent
+from harness.runtime.outcomes import StatusRow, StopReport
+from harness.runtime.progress import STYLES, styled
+
+
+def service_table(rows: Iterable[StatusRow], title: str, health: bool = False) -> Table:
+    """The services' table; with ``health`` (status, watch) also live health, CPU, memory, restarts."""
+    table = Table(title=title, title_justify="left")
+    live = ["health", "cpu", "memory", "restarts"] if health else []
+    for col in ("service", "state", *live, "url", "pid", "log"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        cells = [row.service, styled(row.state)]
+        if health:
+            cells.append(styled(row.health) if row.health in STYLES else row.health)
+            cells += [row.cpu, row.memory, str(row.restarts) if row.restarts else ""]
+        cells += [mask_text(row.url, {}), row.pid, row.log]
+        table.add_row(*cells)
+    return table
+
+
+def say_stopped(console: Console, report: StopReport) -> None:
+    """``down``'s summary: processes, then containers and volumes, and how they were found."""
+    procs = len(report.processes) + len(report.strays)
+    other = len(report.containers) + len(report.volumes)
+    summary = f"stopped {procs} process(es)" + (f" and removed {other} container(s)/volume(s)" if other else "")
+    console.print(summary + (": " + ", ".join(report.items) if report.items else ""), highlight=False)
+    if report.without_state:
+        console.print(
+            f"[yellow]without the state file ({escape(report.without_state)}): found by their HARNESS_OWNER "
+            "marker instead[/yellow]"
+        )
+
+
+def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
+    tests = data["tests"]
+    for tier, rate in tests.get("by_tier", {}).items():
+        ran = executed(rate)
+        console.print(f"  {tier}: {rate['passed']}/{ran} passed ({percent(rate['pass_rate'])})", highlight=False)
+    console.print(
+        f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
+        f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
+        f"{tests['skipped']} skipped"
+        + "".join(f", {tests[k]} {k.replace('_', ' ')}" for k in ("xfailed", "xpassed", "not_run") if tests.get(k))
+        + f"; results in {log_dir}/runs/{data['run_id']}/"
+    )

@@ -1,0 +1,109 @@
+"""A test's record for results.json, from pytest's reports (pure: the plugin's hooks call it).
+
+Every case has the same keys, whichever way it came about (a test that ran, one the run never
+reached, a module skipped as a whole): :func:`case` builds them all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from .protocol import ID_PROPERTY
+
+
+def case(
+    nodeid: str,
+    outcome: str,
+    *,
+    message: str = "",
+    duration: float = 0.0,
+    int_id: str | None = None,
+    markers: Sequence[str] = (),
+    backend_logs: Mapping[str, list[str]] | None = None,
+    browser_errors: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One test's case, with every key results.json gives a case."""
+    return {
+        "nodeid": nodeid,
+        "int_id": int_id,
+        "markers": list(markers),
+        "outcome": outcome,
+        "duration_s": round(duration, 3),
+        "message": message,
+        "backend_logs": dict(backend_logs or {}),
+        "browser_errors": list(browser_errors),
+    }
+
+
+def tier_markers(keywords: Iterable[str], tier_prefix: str) -> list[str]:
+    return sorted(k for k in keywords if tier_prefix and k.startswith(tier_prefix))
+
+
+def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> dict[str, Any]:
+    """One test's case from its setup, call and teardown reports, outcomes as pytest counts them."""
+    outcome, message, duration = "passed", "", 0.0
+    props: dict[str, str] = {}
+    for rep in reports:
+        duration += rep.duration
+        props.update({str(k): str(v) for k, v in rep.user_properties})
+        expected_failure = hasattr(rep, "wasxfail")
+        if rep.failed and outcome not in ("failed", "error"):
+            outcome = "failed" if rep.when == "call" else "error"
+            message = short(rep)
+        elif rep.skipped and expected_failure and outcome == "passed":
+            outcome, message = "xfailed", str(rep.wasxfail)
+        elif rep.skipped and outcome == "passed":
+            outcome, message = "skipped", short(rep)
+        elif rep.passed and expected_failure and rep.when == "call" and outcome == "passed":
+            outcome, message = "xpassed", str(rep.wasxfail)
+    logs = (
+        {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items() if k.startswith("backend_log.")}
+        if outcome in ("failed", "error")
+        else {}
+    )
+    return case(
+        nodeid,
+        outcome,
+        message=message,
+        duration=duration,
+        int_id=props.get(ID_PROPERTY),
+        markers=tier_markers(reports[0].keywords, tier_prefix),
+        backend_logs=logs,
+        browser_errors=json.loads(props.get("browser_errors", "[]")),
+    )
+
+
+def not_run(nodeid: str, reason: str, tier_prefix: str, keywords: Iterable[str] = ()) -> dict[str, Any]:
+    """A selected test the run never reached (it stopped early), with the reason."""
+    return case(nodeid, "not_run", message=reason, markers=tier_markers(keywords, tier_prefix))
+
+
+def skipped_module(report: pytest.CollectReport) -> dict[str, Any]:
+    """A module skipped as a whole (``pytest.skip(allow_module_level=True)``)."""
+    message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return case(report.nodeid, "skipped", message=message)
+
+
+def short(rep: pytest.TestReport | pytest.CollectReport) -> str:
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        return str(rep.longrepr[2])
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)[:2000]
+    text = str(rep.longrepr or "").strip()
+    return text.splitlines()[0][:2000] if text else ""
+
+
+def wrong_ids(items: list[pytest.Item], marker_name: str, pattern: str) -> list[str]:
+    """``nodeid: 'id'`` for each test whose id (its marker's first argument) does not match."""
+    wrong = []
+    for item in items:
+        marker = item.get_closest_marker(marker_name)
+        if marker is not None and marker.args and not re.fullmatch(pattern, str(marker.args[0])):
+            wrong.append(f"{item.nodeid}: {marker.args[0]!r}")
+    return wrong

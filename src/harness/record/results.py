@@ -1,0 +1,117 @@
+"""A run's record: ``logs/runs/<run_id>/`` with results.json, junit.xml, service logs, report.
+
+The record is written whatever happened (tests failed, the stack never came up, Ctrl-C), then
+``logs/latest`` is pointed at it and one line is appended to ``logs/history.jsonl``. Optional
+sinks (a results database, an S3 upload) run last and can only warn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.config.masking import mask_text
+from harness.host.files import write_atomic, write_json
+from harness.record.history import append_history
+from harness.record.rates import categories, tally
+from harness.suite.outcome import RunRecord
+
+RESULTS_VERSION = 1
+
+
+def git_commit(root: Path) -> str:
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
+    except OSError:
+        return "unknown"
+    return res.stdout.strip() if res.returncode == 0 else "unknown"
+
+
+def results_json(record: RunRecord) -> dict[str, Any]:
+    """What results.json says of a run (before secrets are masked)."""
+    tests = record.pytest.get("tests", [])
+    logs = record.dir / "logs"
+    return {
+        "version": RESULTS_VERSION,
+        "run_id": record.run_id,
+        "suite": record.suite,
+        "backend": record.backend,
+        "instance": record.instance,
+        "git_commit": git_commit(record.root),
+        "started_at": record.started_at,
+        "completed_at": record.completed_at,
+        "duration_s": _seconds_between(record.started_at, record.completed_at),
+        "exit_code": record.exit_code,
+        "status": record.status,
+        "failure": record.failure,
+        "failed_stage": record.failed_stage,
+        "shard": record.shard,
+        "group_id": record.group_id,
+        "argv": record.argv,
+        "python": record.pytest.get("python", ""),  # the interpreter that ran the tests (plugin suites)
+        "stages": record.stages,
+        "tests": {**tally(tests), **categories(tests), "cases": tests},
+        "latency": record.pytest.get("latency", {"endpoints": {}, "slow_endpoints": []}),
+        "events": record.events,
+        "resources": record.resources,
+        "logs": sorted(p.name for p in logs.glob("*.log")) if logs.is_dir() else [],
+    }
+
+
+def _seconds_between(start: str, end: str) -> float:
+    if not end:
+        return 0.0
+    parse = dt.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def collect_logs(record: RunRecord, env: Mapping[str, str]) -> None:
+    """Copy what every service logged during the run into the run directory, secrets masked."""
+    if record.log_dir is None or not record.log_dir.is_dir():
+        return
+    target = record.dir / "logs"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(record.log_dir.glob("*.log")):
+        with open(path, "rb") as fh:
+            fh.seek(record.log_offsets.get(path.name, 0))
+            text = fh.read().decode("utf-8", errors="replace")
+        write_atomic(target / path.name, mask_text(text, env))
+
+
+def write_record(record: RunRecord, env: Mapping[str, str]) -> dict[str, Any]:
+    """results.json (atomically), the HTML report, logs/latest and a history line."""
+    from harness.record.report import write_html_report
+
+    data: dict[str, Any] = json.loads(mask_text(json.dumps(results_json(record)), env))
+    write_json(record.dir / "results.json", data)
+    write_html_report(data, record.dir / "report.html")
+    latest = record.runs_dir.parent / "latest"
+    tmp_link = latest.with_name(f".latest.{os.getpid()}")
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    tmp_link.symlink_to(record.dir.relative_to(latest.parent))
+    os.replace(tmp_link, latest)
+    append_history(record.runs_dir.parent / "history.jsonl", data)
+    return data
+
+
+def persist_run(record: RunRecord, env: Mapping[str, str], console: Console) -> dict[str, Any]:
+    """Everything a finished run leaves: its logs, masked JUnit, the record files, the sinks."""
+    from harness.record import sinks
+
+    collect_logs(record, env)  # after teardown: shutdown messages are in it
+    junit = record.dir / "junit.xml"
+    if junit.exists():  # a failing test's traceback can quote a password: mask it like the rest
+        write_atomic(junit, mask_text(junit.read_text(encoding="utf-8"), env))
+    data = write_record(record, env)
+    sinks.send(data, record.dir, env, console)
+    return data
