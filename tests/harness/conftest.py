@@ -109,6 +109,36 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., StackDir]]:
             sd.cli("down", instance=inst)
 
 
+@pytest.fixture
+def reachable_stack(make_stack: Callable[..., StackDir]) -> Iterator[Callable[..., StackDir]]:
+    """``make_stack`` whose state dir other users can reach: as root, servers run as their own user.
+
+    pytest's temporary directories are closed to other users, so ``stack.state_dir`` is a directory
+    under the checkout's ``.harness/test-stacks/`` (world-searchable), and the stack's ``.harness``
+    a link to it (for ``state_dir()``); its instances are taken down and it is removed afterwards.
+    """
+    made: list[tuple[StackDir, Path]] = []
+
+    def make(template: str, n_ports: int = 4) -> StackDir:
+        sd = make_stack(template, n_ports)
+        target = ROOT / ".harness" / "test-stacks" / f"{sd.root.parent.name[:20]}-{uuid.uuid4().hex[:8]}"
+        target.mkdir(parents=True)
+        (sd.root / ".harness").symlink_to(target)
+        text = sd.file.read_text()
+        line = f'state_dir = "{target}"\n'
+        sd.file.write_text(
+            text.replace("[stack]\n", "[stack]\n" + line, 1) if "[stack]\n" in text else "[stack]\n" + line + text
+        )
+        made.append((sd, target))
+        return sd
+
+    yield make
+    for sd, target in made:
+        for inst in sorted({int(p.name) for p in target.glob("*") if p.name.isdigit()}):
+            sd.cli("down", instance=inst)
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def owned_processes(state_dir: Path) -> list[psutil.Process]:
     """Live processes carrying this state dir's HARNESS_OWNER marker."""
     from harness.host.processes import tagged_processes

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.runtime.backend import select_backend
+from harness.runtime.backend import compose_of, select_backend
 
 from .helpers import plan_of
 
@@ -53,7 +53,7 @@ def stack_at(tmp_path: Path, compose: str = 'compose_file = "compose.yaml"'):
 
 
 def compose_env(plan):
-    return plan.compose.env()
+    return compose_of(plan).env()
 
 
 def test_compose_env_follows_the_instance(tmp_path):
@@ -69,7 +69,7 @@ def test_compose_env_follows_the_instance(tmp_path):
 
 
 def test_one_project_per_stack_instance_and_service(tmp_path):
-    compose = plan_of(stack_at(tmp_path), 3).compose
+    compose = compose_of(plan_of(stack_at(tmp_path), 3))
     assert compose.project("db") == "mystack-3-db"
     assert compose.projects() == ["mystack-3-db", "mystack-3-minio", "mystack-3-flow"]
     assert compose.env()["HARNESS_INSTANCE_NAME"] == "mystack-3", "for fixed volume names per instance"
@@ -101,16 +101,16 @@ def test_compose_cli_choice(tmp_path, monkeypatch):
     finally:
         compose_mod.compose_command.cache_clear()
     plan = plan_of(stack_at(tmp_path), 0, environ={"HARNESS_COMPOSE": "V2"})
-    assert plan.compose.cli == "v2"
+    assert compose_of(plan).cli == "v2"
     with pytest.raises(HarnessError, match=r"HARNESS_COMPOSE='v3' is not one of auto, v1, v2"):
-        _ = plan_of(stack_at(tmp_path), 0, environ={"HARNESS_COMPOSE": "v3"}).compose
+        _ = compose_of(plan_of(stack_at(tmp_path), 0, environ={"HARNESS_COMPOSE": "v3"}))
 
 
 def test_compose_file_must_be_declared_and_exist(tmp_path):
     with pytest.raises(HarnessError, match=r"stack.compose_file is not set in .*stack.toml"):
-        plan_of(stack_at(tmp_path, compose=""), 0).compose.path()
+        compose_of(plan_of(stack_at(tmp_path, compose=""), 0)).path()
     with pytest.raises(HarnessError, match=r"compose.yaml \(stack.compose_file in .*stack.toml\) does not exist"):
-        plan_of(stack_at(tmp_path), 0).compose.path()
+        compose_of(plan_of(stack_at(tmp_path), 0)).path()
 
 
 def test_backend_choice(tmp_path, monkeypatch):

@@ -103,7 +103,7 @@ BAD = {
         "steps.migrate",
         "exactly one of 'run'",
     ),
-    "unknown kind": (GOOD.replace('kind = "postgres"', 'kind = "mysql"'), "services.db.kind", "unknown kind 'mysql'"),
+    "unknown kind": (GOOD.replace('kind = "postgres"', 'kind = "nosuch"'), "services.db.kind", "unknown kind 'nosuch'"),
     "unknown placeholder": (GOOD.replace("{db.dsn}", "{db.nope}"), "services.api.command", "unknown placeholder"),
     "unset variable": (
         GOOD.replace("${DEMO_DB_PASSWORD:-pw}", "${HARNESS_TEST_UNSET_VAR}"),

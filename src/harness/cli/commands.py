@@ -236,10 +236,10 @@ def durations(app: App, args: argparse.Namespace) -> int:
 
 
 def init(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.scaffold import STARTERS
     from harness.cli.scaffold import init as write
-    from harness.kinds import KINDS
 
-    kinds = [kind for kind in KINDS if kind != "process" and getattr(args, kind, False)]
+    kinds = [kind for kind in STARTERS if getattr(args, kind, False)]
     target = write(app.settings.stack_file, kinds, force=args.force)
     app.console.print(f"wrote {target}: edit the app's command, the migrate step and the suite's paths")
     return 0

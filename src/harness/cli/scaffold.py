@@ -20,11 +20,11 @@ from harness.config.schema import StackSettings, Suite
 from harness.errors import HarnessError
 from harness.kinds import KINDS
 
-# Last two digits all differ, so no two ports collide at any instance (port_offset 100).
-BASE_PORTS = {"postgres": 25432, "redis": 26379, "s3": 29010, "temporal": 27233, "xvfb": None}
+# Each kind's starter port (Kind.starter) ends in other digits, so none collide at any instance
+# (port_offset 100); rabbitmq also takes the next two (its epmd and distribution ports).
 APP_PORT = 28080
-NAMES = {"postgres": "db", "redis": "cache", "s3": "objects", "temporal": "temporal", "xvfb": "display"}
 COMMON = set(ServiceModel.model_fields) | {"kind"}
+STARTERS = [name for name, kind in KINDS.items() if kind.starter]  # what `harness init --<kind>` offers
 NOTES = {
     "port_offset": "instance N shifts every port by N * port_offset",
     "max_instance": "instances 0..max_instance; ports must not collide at any of them",
@@ -79,12 +79,12 @@ def render(name: str, kinds: Sequence[str]) -> str:
     ]
     deps = []
     for kind in kinds:
-        service = NAMES.get(kind, kind)
+        service, port = KINDS[kind].starter or (kind, None)
         deps.append(service)
         fields = KINDS[kind].model.model_fields
         out += [f"[services.{service}]", f'kind = "{kind}"']
-        if BASE_PORTS.get(kind):
-            out.append(f"port = {BASE_PORTS[kind]}")
+        if port:
+            out.append(f"port = {port}")
         out += commented({k: v for k, v in fields.items() if k not in COMMON})
         out.append("")
     first = deps[0] if deps else None
@@ -122,9 +122,9 @@ def render(name: str, kinds: Sequence[str]) -> str:
 
 
 def init(target: Path, kinds: Sequence[str], *, force: bool = False) -> Path:
-    unknown = [k for k in kinds if k not in KINDS or k == "process"]
+    unknown = [k for k in kinds if k not in STARTERS]
     if unknown:
-        known = ", ".join(k for k in KINDS if k != "process")
+        known = ", ".join(STARTERS)
         raise HarnessError(f"unknown kind(s) {', '.join(unknown)} (kinds: {known})")
     if target.exists() and not force:
         raise HarnessError(f"{target} exists; move it away, or pass --force to overwrite it")

@@ -175,7 +175,7 @@ INIT = Command(
     "write a starter stack.toml (at --stack) for the kinds named, every key written out",
     commands.init,
     (
-        *(Arg(kind, f"add a {kind} service", flag=True) for kind in KINDS if kind != "process"),
+        *(Arg(name, f"add a {name} service", flag=True) for name, kind in KINDS.items() if kind.starter),
         Arg("force", "overwrite an existing file", flag=True),
     ),
 )

@@ -12,17 +12,15 @@ with SIGKILL leaves one behind.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness.docker.engine import docker_client
 from harness.errors import HarnessError
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -96,8 +94,7 @@ class Compose:
     @property
     def prefix(self) -> str:
         """``<stack>-<instance>``: what every project and fixed volume name of the instance starts with."""
-        base = re.sub(r"[^a-z0-9_-]", "", self.stack_name.lower()) or "stack"
-        return f"{base}-{self.instance}"
+        return instance_prefix(self.stack_name, self.instance)
 
     def projects(self) -> list[str]:
         """The compose projects of every containerised service of the stack."""
@@ -130,40 +127,95 @@ class Compose:
         return res.stdout.split()
 
 
-def remove_containers(
-    targets: Sequence[tuple[str, str | None]], settle: float = 0.3, timeout: float = 10.0
-) -> list[str]:
-    """Force-remove the containers of ``(project, service or None)`` pairs; returns their names.
+def compose_labels(project: str, service: str | None = None) -> dict[str, str]:
+    """The labels compose puts on a project's containers (and on one service's, when given)."""
+    return {PROJECT_LABEL: project, **({SERVICE_LABEL: service} if service else {})}
 
-    A compose client killed mid-request can leave a create still in flight at the engine, so
-    the sweep repeats until nothing new has appeared for ``settle`` seconds (within ``timeout``).
+
+def instance_prefix(stack_name: str, instance: int) -> str:
+    """``<stack>-<instance>``: what every project, container, volume and network of an instance starts with."""
+    base = re.sub(r"[^a-z0-9_-]", "", stack_name.lower()) or "stack"
+    return f"{base}-{instance}"
+
+
+def render_service(
+    cli: str,
+    files: Sequence[Path],
+    service: str,
+    *,
+    project: str,
+    name: str,
+    host_ports: Mapping[int, int],
+    labels: Mapping[str, str],
+    network: str,
+    aliases: Sequence[str],
+    environment: Mapping[str, str],
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """One service of a project's compose file, alone, as a compose model of its own.
+
+    ``compose config`` (the project's own CLI) resolves interpolation, ``.env``, ``env_file``,
+    ``extends`` and relative paths; from its output the service is kept alone: every published
+    port becomes ``127.0.0.1:<host port>:<container port>`` from ``host_ports`` (a container port
+    without one is refused, naming it), no ``depends_on``, ``links`` or fixed ``container_name``
+    of the file's (the container is ``name``), the instance's network with ``aliases``, the
+    harness's labels, ``environment`` over the file's. Written as plain YAML without override tags,
+    it works alike under compose v1 and v2 (v1 rejects ``!override``; both concatenate ports).
     """
-    import docker
+    import yaml
 
-    client = docker_client()
-    removed: list[str] = []
-    deadline = time.monotonic() + timeout
-    last_seen = time.monotonic()
-    while True:
-        for project, service in targets:
-            labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-            # ignore_removed: a container removed between the listing and its inspection is gone anyway.
-            for container in client.containers.list(all=True, filters={"label": labels}, ignore_removed=True):
-                with contextlib.suppress(docker.errors.NotFound):
-                    container.remove(force=True)
-                if container.name not in removed:
-                    removed.append(str(container.name))
-                last_seen = time.monotonic()
-        if time.monotonic() - last_seen >= settle or time.monotonic() >= deadline:
-            return removed
-        time.sleep(0.05)
-
-
-def remove_volumes(project: str) -> list[str]:
-    """Delete the project's named volumes (``down --clean``: databases start from nothing)."""
-    client = docker_client()
-    removed = []
-    for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
-        volume.remove(force=True)
-        removed.append(str(volume.name))
-    return removed
+    argv = [*compose_command(cli), "--project-name", project]
+    for f in files:
+        argv += ["--file", str(f)]
+    res = subprocess.run([*argv, "config"], capture_output=True, text=True, env=dict(env), timeout=60, check=False)
+    if res.returncode:
+        detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"{', '.join(map(str, files))} is not a valid compose file: {detail}")
+    model = yaml.safe_load(res.stdout) or {}
+    services = model.get("services") or {}
+    if service not in services:
+        raise HarnessError(f"the compose file has no service '{service}' (it has {', '.join(services) or 'none'})")
+    svc = dict(services[service])
+    mode = str(svc.get("network_mode", ""))
+    if mode == "host" or mode.startswith(("service:", "container:")):
+        raise HarnessError(f"compose service '{service}': network_mode {mode} cannot have its ports remapped")
+    if "build" in svc and "image" not in svc:
+        raise HarnessError(
+            f"compose service '{service}' is built from a context and names no image: build it, then give "
+            "the image (image = ...) instead of compose_service"
+        )
+    for key in ("depends_on", "links", "external_links", "container_name", "scale", "build", "profiles"):
+        svc.pop(key, None)
+    published = []
+    for entry in svc.get("ports") or []:
+        target = int(entry["target"] if isinstance(entry, dict) else str(entry).split(":")[-1].split("/")[0])
+        if target not in host_ports:
+            raise HarnessError(
+                f"compose service '{service}' publishes container port {target}, which the stack gives no host "
+                f'port: add it to ports (for example ports = {{ p{target} = "<host port>:{target}" }})'
+            )
+        published.append(target)
+    # The short syntax: compose v1 rejects host_ip in the long one.
+    svc["ports"] = [f"127.0.0.1:{host_ports[t]}:{t}" for t in dict.fromkeys([*published, *host_ports])]
+    own = svc.get("labels") or {}
+    if isinstance(own, list):
+        own = dict(str(item).partition("=")[::2] for item in own)
+    svc["labels"] = {**own, **{k: v.replace("$", "$$") for k, v in labels.items()}}
+    environment_now = svc.get("environment") or {}
+    if isinstance(environment_now, list):
+        environment_now = dict(str(item).partition("=")[::2] for item in environment_now)
+    svc["environment"] = {**environment_now, **{k: v.replace("$", "$$") for k, v in environment.items()}}
+    svc["container_name"] = name
+    svc["networks"] = {"harness": {"aliases": list(aliases)}}
+    out: dict[str, Any] = {"services": {service: svc}, "networks": {"harness": {"external": True, "name": network}}}
+    if compose_command(cli) == ("docker-compose",):
+        out["version"] = str(model.get("version") or "3.9")
+    used = {str(v["source"] if isinstance(v, dict) else str(v).split(":")[0]) for v in svc.get("volumes") or []}
+    volumes = {
+        k: v if (v or {}).get("external") else {**(v or {}), "labels": dict(labels)}
+        for k, v in (model.get("volumes") or {}).items()
+        if k in used
+    }
+    if volumes:
+        out["volumes"] = volumes
+    return out

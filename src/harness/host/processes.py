@@ -40,7 +40,7 @@ class ProcessEntry:
     url: str = ""
     stop_signal: int = 15
     fingerprint: str = ""
-    containers: str = ""  # docker backend: "project/service", removed after the process stops
+    containers: str = ""  # the labels of its containers (docker/containers.py), removed once it has stopped
 
 
 def same_process(pid: int, create_time: float) -> bool:

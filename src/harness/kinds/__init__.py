@@ -11,14 +11,19 @@ import importlib.util
 from typing import Any
 
 from harness.kinds.base import Kind
+from harness.kinds.container import CONTAINER
+from harness.kinds.mysql import MYSQL
 from harness.kinds.postgres import POSTGRES
 from harness.kinds.process import PROCESS
+from harness.kinds.rabbitmq import RABBITMQ
 from harness.kinds.redis import REDIS
 from harness.kinds.s3 import S3
 from harness.kinds.temporal import TEMPORAL
 from harness.kinds.xvfb import XVFB
 
-KINDS: dict[str, Kind[Any, Any]] = {k.name: k for k in (PROCESS, POSTGRES, S3, TEMPORAL, XVFB, REDIS)}
+KINDS: dict[str, Kind[Any, Any]] = {
+    k.name: k for k in (PROCESS, POSTGRES, MYSQL, REDIS, RABBITMQ, S3, TEMPORAL, XVFB, CONTAINER)
+}
 
 
 def missing_extra(kind: Kind[Any, Any]) -> str | None:

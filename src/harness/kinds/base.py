@@ -44,6 +44,10 @@ class ServiceContext(Generic[S, E]):
     stack_file: Path
     instance: int
     cache: Path | None = None  # where a kind keeps what it may copy instead of redoing; None: no cache
+    instance_prefix: str = ""  # `<stack>-<instance>`: what the instance's names on an engine start with
+    compose_file: Path | None = None  # stack.compose_file, resolved
+    compose_cli: str = "auto"  # HARNESS_COMPOSE: auto, v1 or v2
+    owner: str = ""  # the run's owner tag (HARNESS_OWNER); set by the supervisor while it starts the service
     helper: HelperRunner | None = None  # set by the supervisor while it starts the service
 
     def run_helper(self, argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
@@ -68,7 +72,7 @@ class Launch:
     stop_signal: int = signal.SIGTERM
     startup_probe: Probe | None = None  # ready enough for after_ready; None: the kind's probe
     after_spawn: Callable[[], None] = field(default=lambda: None)
-    containers: str = ""  # "project/service" of compose containers to remove once it is stopped
+    containers: str = ""  # the labels of its containers (docker/containers.py), removed once it is stopped
     note: str = ""  # for the run record's stage detail (e.g. its data was restored from a cache)
 
 
@@ -104,6 +108,9 @@ class Kind(Generic[S, E]):
     extra: ClassVar[str | None] = None  # the pip extra that brings its Python dependencies
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules it needs (checked at load)
     can_snapshot: ClassVar[bool] = False  # snapshots() gives its data snapshots (checked at load)
+    needs_engine: ClassVar[bool] = False  # runs on a Docker engine whatever the backend (container nodes)
+    # `harness init --<kind>`: the service's suggested name and port (None: init does not offer it)
+    starter: ClassVar[tuple[str, int | None] | None] = None
 
     @property
     def containerised(self) -> bool:

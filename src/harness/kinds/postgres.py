@@ -29,6 +29,7 @@ from harness.config.models import ContainerModel, Port
 from harness.errors import HarnessError
 from harness.host.dircache import chown_tree, materialize
 from harness.host.probes import Probe, ProbeFailed
+from harness.host.users import check_reachable, server_user
 from harness.kinds.base import Kind, Launch, ServiceContext
 
 Scalar = str | int | float | bool
@@ -125,18 +126,13 @@ def setting_text(value: object) -> str:
 
 
 def _run_as(ctx: Ctx) -> pwd.struct_passwd | None:
-    name = ctx.svc.run_as
-    if name is None:
-        if os.geteuid() != 0:
-            return None
-        name = "postgres"
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise HarnessError(
-            f"{ctx.name}: PostgreSQL refuses to run as root and user '{name}' does not exist; "
-            f"create it or set services.{ctx.name}.run_as in {ctx.stack_file}"
-        ) from None
+    return server_user(
+        ctx.svc.run_as,
+        "postgres",
+        ctx.name,
+        f"services.{ctx.name}.run_as in {ctx.stack_file}",
+        "PostgreSQL refuses to run as root; install the PostgreSQL server (it makes the 'postgres' user)",
+    )
 
 
 def _apply_auth(hba: Path, svc: PostgresService) -> None:
@@ -181,17 +177,6 @@ def _check_unchanged(ctx: Ctx, data: Path) -> None:
             f"made in {data}, and an existing cluster keeps the old value; `harness down --clean` (or "
             "`invoke down --clean`) deletes the instance's data so the next up makes a new cluster"
         )
-
-
-def _check_reachable(path: Path, user: pwd.struct_passwd, service: str) -> None:
-    """Every parent must be searchable by the server's user, or initdb fails obscurely."""
-    for parent in reversed(path.parents):
-        st = parent.stat()
-        if not (st.st_mode & 0o001 or (st.st_uid == user.pw_uid and st.st_mode & 0o100)):
-            raise HarnessError(
-                f"{service}: user '{user.pw_name}' cannot enter {parent} (mode {oct(st.st_mode)[-3:]}); "
-                "put the checkout somewhere world-searchable or set stack.state_dir"
-            )
 
 
 def ident(name: str) -> str:
@@ -257,6 +242,7 @@ class TemplateSnapshots:
 
 class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
     name = "postgres"
+    starter = ("db", 25432)
     model = PostgresService
     extra = "postgres"
     requires = ("psycopg",)
@@ -295,7 +281,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         for d in (root, sockets):
             d.mkdir(parents=True, exist_ok=True)
         if user is not None:
-            _check_reachable(root, user, ctx.name)
+            check_reachable(root, user, ctx.name)
             for d in (root, sockets):
                 os.chown(d, user.pw_uid, user.pw_gid)
         sockets.chmod(0o700)

@@ -77,6 +77,7 @@ class RedisProbe:
 
 class RedisKind(Kind[RedisService, RedisEndpoint]):
     name = "redis"
+    starter = ("cache", 26379)
     model = RedisService
 
     def endpoint(self, svc: RedisService, base: Endpoint, instance: int) -> RedisEndpoint:

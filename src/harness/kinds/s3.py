@@ -89,6 +89,7 @@ class S3Probe:
 
 class S3Kind(Kind[S3Service, S3Endpoint]):
     name = "s3"
+    starter = ("objects", 29010)
     model = S3Service
     extra = "s3"
     requires = ("boto3", "moto")

@@ -70,6 +70,7 @@ class TemporalProbe:
 
 class TemporalKind(Kind[TemporalService, TemporalEndpoint]):
     name = "temporal"
+    starter = ("temporal", 27233)
     model = TemporalService
     extra = "temporal"
     requires = ("temporalio",)

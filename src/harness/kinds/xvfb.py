@@ -104,6 +104,7 @@ def display_holder(number: int) -> int | None:
 
 class XvfbKind(Kind[XvfbService, XvfbEndpoint]):
     name = "xvfb"
+    starter = ("display", None)
     model = XvfbService
 
     def endpoint(self, svc: XvfbService, base: Endpoint, instance: int) -> XvfbEndpoint:

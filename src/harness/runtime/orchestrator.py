@@ -20,11 +20,18 @@ from typing import Any
 from rich.console import Console
 
 from harness.config.checks import inside
+from harness.docker.compose import Compose
 from harness.errors import HarnessError, Interrupted, ServiceFailed
 from harness.host import cgroups
 from harness.host.processes import ProcessEntry, is_running, owner_tag, stop_processes, tagged_processes
 from harness.kinds.base import Kind
-from harness.runtime.backend import ContainerKind, remove_instance_volumes, select_backend, sweep_containers
+from harness.runtime.backend import (
+    ContainerKind,
+    InstanceContainers,
+    compose_of,
+    instance_containers,
+    select_backend,
+)
 from harness.runtime.ledger import KEPT, Ledger
 from harness.runtime.lock import STAMP
 from harness.runtime.outcomes import StopReport
@@ -65,11 +72,25 @@ class Orchestrator:
             return select_backend(self.plan)
         return self._backend
 
+    @cached_property
+    def compose(self) -> Compose:
+        return compose_of(self.plan)
+
+    @property
+    def on_engine(self) -> InstanceContainers:
+        """What the instance has on the engine; when the backend cannot be chosen (no engine), that
+        of its container nodes alone (stopping must not need an engine to say what it cannot do)."""
+        try:
+            backend = self.backend
+        except HarnessError:
+            backend = "native"
+        return instance_containers(self.plan, backend)
+
     def kind(self, name: str) -> Kind[Any, Any]:
         """How ``name`` is started and probed: its kind, in a container under the docker backend."""
         kind = self.plan.node(name).kind
         if kind.containerised and self.backend == "docker":
-            return ContainerKind(kind, self.plan.compose)
+            return ContainerKind(kind, self.compose)
         return kind
 
     def supervisor(self, name: str, record: ProcessEntry | None = None) -> Supervisor:
@@ -185,8 +206,8 @@ class Orchestrator:
         """Each service stops as soon as everything that depends on it has stopped, side by side.
 
         Then anything still carrying ``owner`` in its environment (grandchildren that left their
-        group) is stopped, and under ``whole_instance`` every compose project of the instance is
-        swept (also a container whose client was spawned but not yet recorded).
+        group) is stopped, and under ``whole_instance`` every container of the instance is swept
+        (also one created but not yet recorded, when its harness was killed in between).
         """
         by_name = {r.name: r for r in entries}
         node = {n: n.removeprefix("step:") for n in by_name}
@@ -195,8 +216,9 @@ class Orchestrator:
         reports: list[StopReport] = []
         run_graph(dependents, lambda n: reports.append(self.supervisor(n, by_name[n]).stop()), cancel=threading.Event())
         report = sum(reports, StopReport())
-        if whole_instance and self.plan.compose.services and any(r.containers for r in entries):
-            report += StopReport(containers=tuple(sweep_containers(self.plan.compose, self.console)))
+        on_engine = self.on_engine
+        if whole_instance and (on_engine.state or (on_engine.projects and any(r.containers for r in entries))):
+            report += StopReport(containers=tuple(on_engine.sweep(self.console)))
         strays = tuple(str(p.pid) for p in stop_processes(tagged_processes(owner), signal.SIGTERM, DEFAULT_GRACE))
         cgroups.prune(owner)
         return report + StopReport(strays=strays)
@@ -230,14 +252,11 @@ class Orchestrator:
         entries = list(self.ledger.entries().values())
         report = self.stop_entries(entries, self.instance_tag, whole_instance=True)
         if problem is not None:
-            report += StopReport(without_state=problem)
-            if self.plan.compose.services and self.backend == "docker":
-                report += StopReport(containers=tuple(sweep_containers(self.plan.compose, self.console)))
+            report += StopReport(without_state=problem, containers=tuple(self.on_engine.sweep(self.console)))
         self.ledger.forget(*[r.name for r in entries])
         self.ledger.finish_run()
         if clean:
-            if self.plan.compose.services and self.backend == "docker":
-                report += StopReport(volumes=tuple(remove_instance_volumes(self.plan.compose)))
+            report += StopReport(volumes=tuple(self.on_engine.remove_data()))
             if not (self.plan.state_dir / STAMP).exists() and not inside(self.plan.root, str(self.plan.state_dir)):
                 raise HarnessError(
                     f"down --clean: {self.plan.state_dir} is outside the project and has no {STAMP} file, so the "

@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from harness.config.models import ServiceModel
 from harness.config.schema import Stack, Step, closure
 from harness.config.settings import Settings
 from harness.config.templates import EnvView, own_placeholders, render
-from harness.docker.compose import Compose
+from harness.docker.compose import instance_prefix
 from harness.errors import ConfigError, HarnessError
 from harness.host.dircache import cache_root
 from harness.kinds import KINDS, missing_extra
@@ -141,6 +140,7 @@ class Plan:
     def context(self, name: str, env: Mapping[str, str] | None = None) -> ServiceContext[Any, Any]:
         node = self.nodes[name]
         assert isinstance(node.model, ServiceModel) and node.endpoint is not None
+        compose_file = self.stack.stack.compose_file
         return ServiceContext(
             name=name,
             svc=node.model,
@@ -153,32 +153,9 @@ class Plan:
             stack_file=self.file,
             instance=self.instance,
             cache=cache_root(self.env, no_cache=self.settings.no_cache),
-        )
-
-    @cached_property
-    def compose(self) -> Compose:
-        """The docker backend's view of this instance (projects and ``HARNESS_<SVC>_*`` variables)."""
-        services: dict[str, str] = {}
-        variables: dict[str, str] = {}
-        for name, node in self.nodes.items():
-            if not node.is_service or not node.kind.containerised or node.endpoint is None:
-                continue
-            ep, model = node.endpoint, node.model
-            services[name] = getattr(model, "compose_service", None) or name
-            prefix = f"HARNESS_{env_name(name)}_"
-            variables[prefix + "HOST"] = ep.host
-            variables[prefix + "PORT"] = str(ep.port)
-            for port_name, port in ep.ports.items():
-                variables[f"{prefix}{env_name(port_name)}_PORT"] = str(port)
-            variables.update({prefix + k: v for k, v in node.kind.compose_env(model, ep).items()})
-        return Compose(
-            self.stack.stack.name,
-            self.instance,
-            self.stack.stack.compose_file,
-            self.file,
-            services,
-            variables,
-            self.settings.chosen_compose,
+            instance_prefix=instance_prefix(self.stack.stack.name, self.instance),
+            compose_file=(self.root / compose_file).resolve() if compose_file else None,
+            compose_cli=(self.settings.compose or "auto").lower(),
         )
 
 

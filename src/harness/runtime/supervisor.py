@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.docker.compose import remove_containers
+from harness.docker.containers import parse_selector, remove_containers
 from harness.errors import HarnessError, Interrupted, PortInUseError, ServiceFailed
 from harness.host.ports import port_free, port_holder
 from harness.host.probes import Probe, ProbeFailed, wait_ready
@@ -91,7 +91,7 @@ class ServiceSupervisor:
         kind, ctx = self._require()
         if not ctx.cwd.is_dir():
             raise ServiceFailed(self.name, f"its cwd {ctx.cwd} does not exist (services.{self.name}.cwd)")
-        ctx = dataclasses.replace(ctx, helper=self._helper(ctx, owner, entries, cancel))
+        ctx = dataclasses.replace(ctx, owner=owner, helper=self._helper(ctx, owner, entries, cancel))
         launch = kind.launch(ctx)
         if cancel.is_set():
             raise Interrupted(f"{self.name}: cancelled before start")
@@ -178,8 +178,8 @@ class ServiceSupervisor:
         processes = tuple(f"{self.name} (pid {p.pid})" for p in stop_entry(self.entry, self.grace))
         containers: tuple[str, ...] = ()
         if self.entry.containers:
-            project, _, service = self.entry.containers.partition("/")
-            containers = tuple(f"container {c}" for c in remove_containers([(project, service or None)]))
+            removed = remove_containers([parse_selector(self.entry.containers)])
+            containers = tuple(f"container {c}" for c in removed)
         return StopReport(processes, containers=containers)
 
     def running(self) -> bool:
