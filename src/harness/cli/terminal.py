@@ -38,7 +38,7 @@ def say_stopped(console: Console, report: StopReport) -> None:
     """``down``'s summary: processes, then containers and volumes, and how they were found."""
     procs = len(report.processes) + len(report.strays)
     other = len(report.containers) + len(report.volumes)
-    summary = f"stopped {procs} process(es)" + (f" and removed {other} container(s)/volume(s)" if other else "")
+    summary = f"stopped {procs} process(es)" + (f" and removed {other} from the engine" if other else "")
     console.print(summary + (": " + ", ".join(report.items) if report.items else ""), highlight=False)
     if report.without_state:
         console.print(

@@ -206,7 +206,7 @@ def render_service(
         environment_now = dict(str(item).partition("=")[::2] for item in environment_now)
     svc["environment"] = {**environment_now, **{k: v.replace("$", "$$") for k, v in environment.items()}}
     svc["container_name"] = name
-    svc["networks"] = {"harness": {"aliases": list(aliases)}}
+    svc["networks"] = {"harness": {"aliases": list(dict.fromkeys(aliases))}}
     out: dict[str, Any] = {"services": {service: svc}, "networks": {"harness": {"external": True, "name": network}}}
     if compose_command(cli) == ("docker-compose",):
         out["version"] = str(model.get("version") or "3.9")

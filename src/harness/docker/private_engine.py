@@ -66,6 +66,8 @@ class PrivateEngine:
             "--host", self.host,
             "--iptables=false",
             "--bridge=none",
+            # Container nodes get one network per instance: the default pools hold only 31.
+            "--default-address-pool", "base=10.213.0.0/16,size=24",
         ]  # fmt: skip
 
 
