@@ -239,6 +239,8 @@ def init(app: App, args: argparse.Namespace) -> int:
     from harness.cli.scaffold import STARTERS
     from harness.cli.scaffold import init as write
 
+    if args.from_compose:
+        return init_from_compose(app, Path(args.from_compose), args.force)
     kinds = [kind for kind in STARTERS if getattr(args, kind, False)]
     target = write(app.settings.stack_file, kinds, force=args.force)
     app.console.print(f"wrote {target}: edit the app's command, the migrate step and the suite's paths")
@@ -254,4 +256,20 @@ def history(app: App, args: argparse.Namespace) -> int:
 def vfs_fix(app: App, args: argparse.Namespace) -> int:
     from harness.cli.storage_check import vfs_fix as check
 
-    return check(app.console, app.settings.chosen_backend, apply=args.apply)
+    return check(app.console, app.settings.backend_for(app.plan.stack.stack.backend), apply=args.apply)
+
+
+def init_from_compose(app: App, compose: Path, force: bool) -> int:
+    from harness.cli.compose_import import import_compose
+    from harness.cli.scaffold import write_new
+    from harness.config.settings import resolve_settings
+    from harness.runtime.plan import read_stack
+
+    target = app.settings.stack_file
+    imported = import_compose(compose, target)
+    write_new(target, imported.text, force=force)
+    read_stack(resolve_settings(stack=str(target)))  # what it wrote loads, or the error names the key
+    app.console.print(f"wrote {target} from {compose}", highlight=False)
+    for note in imported.notes:
+        app.console.print(f"[yellow]not mapped:[/yellow] {note}", highlight=False, soft_wrap=True)
+    return 0

@@ -126,8 +126,13 @@ def init(target: Path, kinds: Sequence[str], *, force: bool = False) -> Path:
     if unknown:
         known = ", ".join(STARTERS)
         raise HarnessError(f"unknown kind(s) {', '.join(unknown)} (kinds: {known})")
+    return write_new(target, render(target.resolve().parent.name or "stack", kinds), force=force)
+
+
+def write_new(target: Path, text: str, *, force: bool) -> Path:
+    """A starter file at ``target``; an existing one is kept unless ``force``."""
     if target.exists() and not force:
         raise HarnessError(f"{target} exists; move it away, or pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(target.resolve().parent.name or "stack", kinds))
+    target.write_text(text)
     return target

@@ -25,10 +25,11 @@ class Arg:
     default: Any = None
     type: Callable[[str], Any] = str
     short: str = ""
+    long: str = ""  # the option's spelling, when not derived from the name (``--from``)
 
     @property
     def option(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self.long or "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ INIT = Command(
     commands.init,
     (
         *(Arg(name, f"add a {name} service", flag=True) for name, kind in KINDS.items() if kind.starter),
+        Arg("from_compose", "write it from a docker compose file (what it cannot map is listed)", long="--from"),
         Arg("force", "overwrite an existing file", flag=True),
     ),
 )

@@ -67,7 +67,10 @@ class StackSettings(Model):
     state_dir: str = ".harness"
     log_dir: str = "logs"
     default_profile: str | None = None
-    compose_file: str | None = None  # docker backend: the project's compose file (compose_service = ...)
+    compose_file: str | None = None  # the project's compose file (compose_service = ...)
+    # Where postgres, s3 and temporal run: "docker" from compose_file, "native", or "auto" (docker when an
+    # engine answers and compose_file is set). HARNESS_BACKEND overrides it. Container nodes need an engine anyway.
+    backend: Literal["auto", "native", "docker"] = "auto"
     python: str | None = None  # the project's interpreter ({python}); default: the harness's own
     path: list[str] = []  # prepended to PATH for every service, step and suite
     dotenv: str | bool = ".env"  # the .env file beside stack.toml (false: none; or another file)

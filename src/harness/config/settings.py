@@ -80,7 +80,11 @@ class Settings:
 
     @property
     def chosen_backend(self) -> str:
-        return _one_of("HARNESS_BACKEND", self.backend, BACKENDS)
+        return self.backend_for(None)
+
+    def backend_for(self, stack_setting: str | None) -> str:
+        """``--backend``/``HARNESS_BACKEND``, else ``[stack] backend``, else ``auto``."""
+        return _one_of("HARNESS_BACKEND", self.backend or stack_setting, BACKENDS)
 
     @property
     def chosen_compose(self) -> str:

@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from harness.config.endpoints import Endpoint
 from harness.config.models import ContainerModel, ServiceModel
@@ -111,6 +111,11 @@ class Kind(Generic[S, E]):
     needs_engine: ClassVar[bool] = False  # runs on a Docker engine whatever the backend (container nodes)
     # `harness init --<kind>`: the service's suggested name and port (None: init does not offer it)
     starter: ClassVar[tuple[str, int | None] | None] = None
+    # `harness init --from <compose file>`: the images (no registry, no tag) that become this kind,
+    # the port they listen on in their container, and their other ports by name.
+    compose_images: ClassVar[tuple[str, ...]] = ()
+    compose_port: ClassVar[int | None] = None
+    compose_named_ports: ClassVar[dict[int, str]] = {}
 
     @property
     def containerised(self) -> bool:
@@ -123,6 +128,10 @@ class Kind(Generic[S, E]):
 
     def exports(self, prefix: str, ep: E) -> dict[str, str]:
         """Variables beyond ``<NAME>_HOST/_PORT/_URL/_LOG`` that every process and test gets."""
+        return {}
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """This kind's stack.toml keys for a compose service of one of ``compose_images``."""
         return {}
 
     def compose_env(self, svc: S, ep: E) -> dict[str, str]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field, model_validator
@@ -213,9 +214,27 @@ def _write_private(path: Path, text: str, user: pwd.struct_passwd | None) -> Non
 class MysqlKind(Kind[MysqlService, MysqlEndpoint]):
     name = "mysql"
     starter = ("mysql", 23306)
+    compose_images = ("mysql", "mariadb")
+    compose_port = 3306
     model = MysqlService
     extra = "mysql"
     requires = ("pymysql",)
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """The official images' MARIADB_* / MYSQL_* root password, database, user and password."""
+
+        def get(name: str) -> str:
+            return environment.get(f"MARIADB_{name}") or environment.get(f"MYSQL_{name}") or ""
+
+        root = get("ROOT_PASSWORD") or "root"
+        user = get("USER") or "root"
+        password = get("PASSWORD") if user != "root" else root
+        return {
+            "user": user,
+            "password": password or "app",
+            "database": get("DATABASE") or "app",
+            "root_password": root,
+        }
 
     def endpoint(self, svc: MysqlService, base: Endpoint, instance: int) -> MysqlEndpoint:
         where = f"{base.host}:{base.port}/{quote(svc.database, safe='')}"

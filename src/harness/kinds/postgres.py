@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -243,10 +244,20 @@ class TemplateSnapshots:
 class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
     name = "postgres"
     starter = ("db", 25432)
+    compose_images = ("postgres", "postgis/postgis")
+    compose_port = 5432
     model = PostgresService
     extra = "postgres"
     requires = ("psycopg",)
     can_snapshot = True
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """The official image's POSTGRES_USER (default postgres), POSTGRES_PASSWORD and POSTGRES_DB."""
+        user = environment.get("POSTGRES_USER") or "postgres"
+        password = environment.get("POSTGRES_PASSWORD") or "postgres"
+        # Its one role is the superuser: the harness's superuser gets the same password.
+        database = environment.get("POSTGRES_DB") or user
+        return {"user": user, "password": password, "database": database, "superuser_password": password}
 
     def endpoint(self, svc: PostgresService, base: Endpoint, instance: int) -> PostgresEndpoint:
         where = f"{base.host}:{base.port}/{svc.database}"

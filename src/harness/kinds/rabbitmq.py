@@ -24,6 +24,7 @@ import pwd
 import shutil
 import socket
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -277,7 +278,18 @@ def _run_as(ctx: Ctx) -> pwd.struct_passwd | None:
 class RabbitmqKind(Kind[RabbitmqService, RabbitmqEndpoint]):
     name = "rabbitmq"
     starter = ("broker", 25672)
+    compose_images = ("rabbitmq",)
+    compose_port = 5672
+    compose_named_ports = {15672: "management"}
     model = RabbitmqService
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """The official image's RABBITMQ_DEFAULT_USER, _PASS and _VHOST (unset: guest, guest, /)."""
+        return {
+            "user": environment.get("RABBITMQ_DEFAULT_USER") or "guest",
+            "password": environment.get("RABBITMQ_DEFAULT_PASS") or "guest",
+            "vhost": environment.get("RABBITMQ_DEFAULT_VHOST") or "/",
+        }
 
     def endpoint(self, svc: RabbitmqService, base: Endpoint, instance: int) -> RabbitmqEndpoint:
         auth = f"{quote(svc.user, safe='')}:{quote(svc.password, safe='')}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field
@@ -78,7 +79,16 @@ class RedisProbe:
 class RedisKind(Kind[RedisService, RedisEndpoint]):
     name = "redis"
     starter = ("cache", 26379)
+    compose_images = ("redis", "bitnami/redis", "valkey/valkey")
+    compose_port = 6379
     model = RedisService
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """``--requirepass X`` on its command line, or REDIS_PASSWORD (bitnami's image)."""
+        args = list(command)
+        password = args[args.index("--requirepass") + 1] if "--requirepass" in args[:-1] else ""
+        password = password or environment.get("REDIS_PASSWORD", "")
+        return {"password": password} if password else {}
 
     def endpoint(self, svc: RedisService, base: Endpoint, instance: int) -> RedisEndpoint:
         auth = f":{quote(svc.password, safe='')}@" if svc.password else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -90,9 +90,18 @@ class S3Probe:
 class S3Kind(Kind[S3Service, S3Endpoint]):
     name = "s3"
     starter = ("objects", 29010)
+    compose_images = ("minio/minio", "bitnami/minio")
+    compose_port = 9000
+    compose_named_ports = {9001: "console"}
     model = S3Service
     extra = "s3"
     requires = ("boto3", "moto")
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """MinIO's MINIO_ROOT_USER and MINIO_ROOT_PASSWORD (or the older ACCESS_KEY, SECRET_KEY)."""
+        access = environment.get("MINIO_ROOT_USER") or environment.get("MINIO_ACCESS_KEY") or "minioadmin"
+        secret = environment.get("MINIO_ROOT_PASSWORD") or environment.get("MINIO_SECRET_KEY") or "minioadmin"
+        return {"access_key": access, "secret_key": secret}
 
     def endpoint(self, svc: S3Service, base: Endpoint, instance: int) -> S3Endpoint:
         return S3Endpoint.extend(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -71,9 +72,16 @@ class TemporalProbe:
 class TemporalKind(Kind[TemporalService, TemporalEndpoint]):
     name = "temporal"
     starter = ("temporal", 27233)
+    compose_images = ("temporalio/auto-setup", "temporalio/temporal")
+    compose_port = 7233
     model = TemporalService
     extra = "temporal"
     requires = ("temporalio",)
+
+    def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
+        """auto-setup's DEFAULT_NAMESPACE (the dev server needs no database of its own)."""
+        namespace = environment.get("DEFAULT_NAMESPACE")
+        return {"namespace": namespace} if namespace else {}
 
     def endpoint(self, svc: TemporalService, base: Endpoint, instance: int) -> TemporalEndpoint:
         address = f"{base.host}:{base.port}"

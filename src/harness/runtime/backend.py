@@ -76,14 +76,16 @@ def engine_nodes(plan: Plan) -> list[str]:
 def select_backend(plan: Plan) -> str:
     """``native`` or ``docker`` for this run of the plan's stack (for the kinds compose can run).
 
-    Container nodes need an engine whichever it is: asked for natively, or with none answering,
-    that is said here, before anything starts.
+    Container nodes need an engine whichever it is: with ``HARNESS_BACKEND=native``, or with none
+    answering, that is said here, before anything starts.
     """
-    choice = plan.settings.chosen_backend
+    choice = plan.settings.backend_for(plan.stack.stack.backend)
     needing = engine_nodes(plan)
     if needing:
         where = f"services.{needing[0]} in {plan.file}"
-        if choice == "native":
+        # Asked for in the environment or on the command line: no engine wanted at all.
+        # (`[stack] backend = "native"` says where the kinds with a native form run.)
+        if plan.settings.backend and plan.settings.chosen_backend == "native":
             raise HarnessError(
                 f'HARNESS_BACKEND=native: {where} is a container node (kind = "container"), which runs on '
                 "a Docker engine; use HARNESS_BACKEND=auto or docker, or leave it out of the stack"

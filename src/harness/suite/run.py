@@ -83,8 +83,8 @@ def run_suite(
     reuse, keep = plan.settings.reuse, plan.settings.keep
     try:
         backend = orch.backend
-    except HarnessError:
-        backend = plan.settings.chosen_backend  # the same error comes back from `up`, and is recorded there
+    except HarnessError:  # the same error comes back from `up`, and is recorded there
+        backend = plan.settings.backend_for(plan.stack.stack.backend)
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
     workers = given if given is not None else workers
