@@ -136,7 +136,7 @@ def main() -> int:
         shutil.copytree(EXAMPLE, project)
         python = make_venv(project)
         init_and_edit(stack, int(args.instance))
-        env = json.loads(harness(stack, args.instance, "env").stdout)["env"]
+        env = json.loads(harness(stack, args.instance, "env", "--show-secrets").stdout)["env"]
         by_hand = ByHand(project, python, env)
 
         def through_harness() -> None:

@@ -91,7 +91,10 @@ def bare_pytest(instance: str) -> float:
 
     suite_args = read_stack(resolve_settings(stack=str(ROOT / "stack.toml"))).suites["p0"].args
     derived = subprocess.run(
-        [sys.executable, "-m", "harness", "--instance", instance, "env"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "harness", "--instance", instance, "env", "--show-secrets"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     values = json.loads(derived.stdout)["env"]
     t0 = time.perf_counter()

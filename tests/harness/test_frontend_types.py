@@ -4,6 +4,7 @@ frontend step with the compiler naming the field, before any browser starts."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="needs Node.
 
 @pytest.fixture
 def copy() -> Path:
-    """The stack file, the services and the frontend (its installed node_modules shared, not copied)."""
+    """The stack file, the services and the frontend (`npm ci` installs its node_modules afresh)."""
     target = ROOT / ".harness" / "test-stacks" / f"types-{uuid.uuid4().hex[:8]}"
     target.mkdir(parents=True)
     shutil.copy(ROOT / "stack.toml", target / "stack.toml")
@@ -27,8 +28,6 @@ def copy() -> Path:
     shutil.copytree(
         ROOT / "frontend", target / "frontend", ignore=shutil.ignore_patterns("node_modules", "dist", "types")
     )
-    if (ROOT / "frontend" / "node_modules").is_dir():
-        (target / "frontend" / "node_modules").symlink_to(ROOT / "frontend" / "node_modules")
     yield target / "stack.toml"
     shutil.rmtree(target, ignore_errors=True)
 
@@ -48,3 +47,16 @@ def test_a_response_field_the_ui_uses_renamed_fails_the_frontend_step_naming_it(
     assert "frontend_build" in res.stderr
     assert "Property 'status' does not exist" in res.stderr, res.stderr
     assert "openapi" in res.stderr  # the schema step ran again: the controller's code is its input
+
+
+def test_the_frontend_step_leaves_the_tree_as_it_found_it(copy):
+    """`npm ci`, not `npm install`: the lock file is used as it is, never rewritten (CI's tree stays clean)."""
+    tree = copy.parent
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    (tree / ".gitignore").write_text((ROOT / ".gitignore").read_text())
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "as checked out"]):
+        subprocess.run([*git, *argv], cwd=tree, check=True, capture_output=True)
+    res = harness(copy, "up", "frontend_build", "--no-cache", instance=INSTANCE, timeout=600)
+    assert res.returncode == 0, res.stderr
+    status = subprocess.run([*git, "status", "--porcelain"], cwd=tree, capture_output=True, text=True, check=True)
+    assert status.stdout == "", "the frontend step changed tracked files:\n" + status.stdout

@@ -155,16 +155,20 @@ def suite(app: App, args: argparse.Namespace) -> int:
     from harness.runtime.session import Session
     from harness.suite.run import run_suite
 
-    plan = app.plan
-    if args.suite not in plan.stack.suites:
-        raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
-    if args.shard:
-        from harness.plugin.shards import parse
+    try:
+        plan = app.plan
+        if args.suite not in plan.stack.suites:
+            raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
+        if args.shard:
+            from harness.plugin.shards import parse
 
-        try:
-            parse(args.shard)
-        except ValueError as exc:
-            raise HarnessError(str(exc)) from None
+            try:
+                parse(args.shard)
+            except ValueError as exc:
+                raise HarnessError(str(exc)) from None
+    except HarnessError as exc:
+        _record_unstarted(app, args.suite, str(exc))
+        raise
     with Session(app.orch, f"suite {args.suite}") as session:
         record = run_suite(
             session,
@@ -180,18 +184,35 @@ def suite(app: App, args: argparse.Namespace) -> int:
     return record.exit_code
 
 
+def _record_unstarted(app: App, suite: str, failure: str) -> None:
+    """A suite that could not start still leaves a record saying why (logs/latest is this run's)."""
+    from harness.record.results import record_failure
+
+    try:
+        plan = app.plan
+        root, runs_dir = plan.root, plan.runs_dir
+    except HarnessError:  # the stack file itself is at fault: its directory's default log dir
+        root = app.settings.stack_file.resolve().parent
+        runs_dir = root / "logs" / "runs"
+    if root.is_dir():
+        record_failure(root, runs_dir, suite, failure, app.settings.environ)
+
+
 def env(app: App, args: argparse.Namespace) -> int:
     """JSON on stdout: what a test process needs (the pytest entry point reads it)."""
     import sys
 
+    from harness.config.masking import mask_env
     from harness.runtime.inspection import status
     from harness.suite.command import plugin_config
 
     plan = app.plan
     services = [n for n in plan.profile_nodes(args.profile) if plan.node(n).is_service]
     running = {r.service for r in status(app.orch, health=False) if r.state == "running"}
+    derived = {**plan.derived_env, **plugin_config(plan).to_env()}
     payload = {
-        "env": {**plan.derived_env, **plugin_config(plan).to_env()},
+        "env": derived if args.show_secrets else mask_env(derived),
+        "python": plan.python,  # {python}: the interpreter commands, steps and the suites run
         "services": services,
         "running": sorted(running & set(services)),
     }

@@ -53,11 +53,37 @@ def run_suite(session: nox.Session, suite: str, *, stack: str | None = None) -> 
         interrupt_timeout=60,
         terminate_timeout=30,
     )
-    code = int(exit_file.read_text()) if exit_file.exists() else 2
+    if not exit_file.exists():
+        _worst[0] = EXIT_STACK_FAILED
+        _never_ran(session, suite, stack)
+    code = int(exit_file.read_text())
     _worst[0] = worst([_worst[0], code if code in SEVERITY else EXIT_STACK_FAILED])
     if code:
-        reason = {1: "tests failed", 2: "the stack could not come up", 130: "interrupted"}.get(code, f"exit {code}")
+        reason = {
+            1: "tests failed",
+            2: "the stack could not come up, or the suite's configuration is at fault",
+            130: "interrupted",
+        }.get(code, f"exit {code}")
         session.error(f"harness exited {code}: {reason}; the record is in logs/latest/")
+
+
+def _never_ran(session: nox.Session, suite: str, stack: str | None) -> None:
+    """The harness did not start in the session's venv: say why, in a record too (so logs/latest
+    does not keep pointing at an older run that passed)."""
+    from harness.record.results import record_failure
+
+    probe = session.run("python", "-c", "import harness", success_codes=[0, 1], silent=True)
+    said = str(probe or "").strip().splitlines()
+    why = said[-1] if said else "it exited before saying why"
+    failure = (
+        f"the harness did not run in this session's venv ({why}): install it there, for example "
+        "session.install('-e', '.') in this repository, or the harness's wheel in a project of your own "
+        "(docs/adopting.md)"
+    )
+    settings = resolve_settings(stack=stack)
+    st = read_stack(settings)
+    record_failure(st.root, (st.root / st.stack.log_dir / "runs").resolve(), suite, failure, settings.environ)
+    session.error(failure + "; the record is in logs/latest/")
 
 
 def suite_sessions(

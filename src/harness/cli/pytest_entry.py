@@ -37,7 +37,7 @@ def _bring_up(config: pytest.Config) -> None:
     exported before xdist starts workers (they inherit it), and taken down at the end if started here."""
     profile = config.getoption("harness_profile")
     profile_args = ["--profile", str(profile)] if profile else []
-    before = _harness(config, "env", *profile_args)
+    before = _harness(config, "env", "--show-secrets", *profile_args)  # the tests need them as they are
     if before.returncode:
         raise pytest.UsageError(f"--harness-stack: {before.stderr.strip() or before.stdout.strip()}")
     state = json.loads(before.stdout)

@@ -149,7 +149,10 @@ ENV = Command(
     "env",
     "print the environment the harness derives for the stack (and which services run) as JSON",
     commands.env,
-    (Arg("profile", "a profile: which of its services are running is reported too"),),
+    (
+        Arg("profile", "a profile: which of its services are running is reported too"),
+        Arg("show_secrets", "print passwords and keys as they are (masked otherwise)", flag=True),
+    ),
 )
 MERGE = Command(
     "merge",

@@ -5,6 +5,8 @@ The progress of ``up`` itself is the runtime's (``runtime/progress.py``); this i
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,8 +49,32 @@ def say_stopped(console: Console, report: StopReport) -> None:
         )
 
 
+BACKEND_ERROR = re.compile(r"^backend error during the test: (\S+) logged")
+
+
+def noisy_service(cases: Iterable[dict[str, Any]]) -> tuple[str, int, int] | None:
+    """(service, its failures, all failures) when one service's log lines failed most of them."""
+    failed = [c for c in cases if c["outcome"] in ("failed", "error")]
+    blamed = Counter(m.group(1) for c in failed if (m := BACKEND_ERROR.match(c.get("message") or "")))
+    if not blamed:
+        return None
+    service, count = blamed.most_common(1)[0]
+    return (service, count, len(failed)) if count >= 3 and count * 2 >= len(failed) else None
+
+
 def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
     tests = data["tests"]
+    noisy = noisy_service(tests.get("cases", []))
+    if noisy:
+        service, count, failed = noisy
+        console.print(
+            f"{count} of the {failed} failures are ERROR lines in {service}'s log: if {service} logs errors "
+            f"that are no failure of the system, set backend_errors = false under [services.{service}] "
+            "in stack.toml",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     for tier, rate in tests.get("by_tier", {}).items():
         ran = executed(rate)
         console.print(f"  {tier}: {rate['passed']}/{ran} passed ({percent(rate['pass_rate'])})", highlight=False)

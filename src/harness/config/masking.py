@@ -2,31 +2,49 @@
 
 A value is secret when its variable's name looks secret (PASSWORD, SECRET, TOKEN, API_KEY,
 ACCESS_KEY, PRIVATE, CREDENTIAL, DSN); passwords inside URLs are secret wherever they appear.
+
+The rule for free text, whatever a secret's length: it is masked wherever it is not part of a
+longer word, that is not preceded or followed by a letter (so a password "app" hides "user app",
+"app-pw" in "for%20app-pw" and "app_1", but not "application" or "happy"); one of ``ANYWHERE``
+characters or more is masked wherever it appears, inside a longer word too.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
 SECRET_WORDS = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|DSN", re.I)
 MASK = "***"
+ANYWHERE = 16  # this long, a value is no ordinary word: masked inside other words too
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
-MIN_HUNTED = 8  # shorter values ("app", "harness") are words too common to hunt for in free text
 
 
 def is_secret(key: str) -> bool:
     return bool(SECRET_WORDS.search(key))
 
 
+def secrets_of(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values among ``env``, longest first (a value inside another is masked after it)."""
+    return tuple(sorted({v for k, v in env.items() if v and is_secret(k)}, key=lambda v: (-len(v), v)))
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    token = r"(?<![A-Za-z]){}(?![A-Za-z])"
+    parts = [re.escape(v) if len(v) >= ANYWHERE else token.format(re.escape(v)) for v in values]
+    return re.compile("|".join(parts)) if parts else None
+
+
 def mask_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to print or persist: secret-looking keys' values and URL passwords replaced."""
-    return {k: (MASK if is_secret(k) and v else _URL_PASSWORD.sub(rf"\1{MASK}@", v)) for k, v in env.items()}
+    return {k: (MASK if is_secret(k) and v else mask_text(v, env)) for k, v in env.items()}
 
 
 def mask_text(text: str, env: Mapping[str, str]) -> str:
     """Remove secret values (and passwords inside URLs) from free text before it is shown."""
-    for key, value in env.items():
-        if is_secret(key) and value and len(value) >= MIN_HUNTED:
-            text = text.replace(value, MASK)
+    pattern = _pattern(secrets_of(env))
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
     return _URL_PASSWORD.sub(rf"\1{MASK}@", text)

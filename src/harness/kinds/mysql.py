@@ -28,7 +28,7 @@ from harness.config.models import Port, ServiceModel
 from harness.errors import HarnessError
 from harness.host.dircache import chown_tree, materialize
 from harness.host.probes import Probe
-from harness.host.users import check_reachable, server_user
+from harness.host.users import server_dir, server_user
 from harness.kinds.base import Kind, Launch, ServiceContext
 
 Scalar = str | int | float | bool
@@ -260,32 +260,33 @@ class MysqlKind(Kind[MysqlService, MysqlEndpoint]):
     def launch(self, ctx: Ctx) -> Launch:
         mariadbd = server_bin("mariadbd", ctx.env.get("PATH"))
         user = _run_as(ctx)
-        root, data = ctx.data_dir, ctx.data_dir / "data"
-        root.mkdir(parents=True, exist_ok=True)
+        root, moved = server_dir(ctx.data_dir, user, ctx.name)
+        data = root / "data"
         if len(str(data / "mysqld.sock")) > SOCKET_MAX:
             raise HarnessError(
                 f"{ctx.name}: the socket path {data / 'mysqld.sock'} is longer than {SOCKET_MAX} bytes; "
                 "set stack.state_dir to a shorter path"
             )
         if user is not None:
-            check_reachable(root, user, ctx.name)
             os.chown(root, user.pw_uid, user.pw_gid)
         root.chmod(0o700)
         done = root / INSTALLED  # a data dir whose install was cut short (a killed harness) is made anew
         note = ""
         if not (done.exists() and (data / "mysql").is_dir()):
             done.unlink(missing_ok=True)
-            note = self._install(ctx, data, user)
+            note = self._install(ctx, root, user)
             done.touch()
         init_file = root / "init.sql"
         _write_private(init_file, init_sql(ctx.svc.root_password), user)
         as_root = user is not None and user.pw_uid == 0
         cnf = root / "my.cnf"
         _write_private(cnf, option_file(ctx, data, init_file, as_root), user)
+        note = "; ".join(filter(None, [note, moved]))
         return Launch(argv=[mariadbd, f"--defaults-file={cnf}"], user=user.pw_name if user else None, note=note)
 
-    def _install(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> str:
+    def _install(self, ctx: Ctx, root: Path, user: pwd.struct_passwd | None) -> str:
         """mariadb-install-db's data dir, or a copy of the one it made before with the same binaries."""
+        data = root / "data"
         shutil.rmtree(data, ignore_errors=True)
         install = server_bin("mariadb-install-db", ctx.env.get("PATH"))
         binaries = [Path(install), Path(server_bin("mariadbd", ctx.env.get("PATH")))]
@@ -293,7 +294,7 @@ class MysqlKind(Kind[MysqlService, MysqlEndpoint]):
         key.update(options=" ".join(INSTALL_OPTIONS), sql=INSTALL_SQL)
 
         def make(target: Path) -> None:
-            extra = ctx.data_dir / "install.sql"
+            extra = root / "install.sql"
             _write_private(extra, INSTALL_SQL, user)
             argv = [install, "--no-defaults", f"--datadir={target}", *INSTALL_OPTIONS, f"--extra-file={extra}"]
             if user is not None and user.pw_uid == 0:

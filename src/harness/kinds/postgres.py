@@ -30,7 +30,7 @@ from harness.config.models import ContainerModel, Port
 from harness.errors import HarnessError
 from harness.host.dircache import chown_tree, materialize
 from harness.host.probes import Probe, ProbeFailed
-from harness.host.users import check_reachable, server_user
+from harness.host.users import server_dir, server_user
 from harness.kinds.base import Kind, Launch, ServiceContext
 
 Scalar = str | int | float | bool
@@ -287,16 +287,15 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
 
     def launch(self, ctx: Ctx) -> Launch:
         user = _run_as(ctx)
-        root = ctx.data_dir
+        root, moved = server_dir(ctx.data_dir, user, ctx.name)
         data, sockets = root / "data", root / "run"
-        for d in (root, sockets):
-            d.mkdir(parents=True, exist_ok=True)
+        sockets.mkdir(exist_ok=True)
         if user is not None:
-            check_reachable(root, user, ctx.name)
             for d in (root, sockets):
                 os.chown(d, user.pw_uid, user.pw_gid)
         sockets.chmod(0o700)
-        note = self._new_cluster(ctx, data, user) if not (data / "PG_VERSION").exists() else ""
+        made = self._new_cluster(ctx, root, user) if not (data / "PG_VERSION").exists() else ""
+        note = "; ".join(filter(None, [made, moved]))
         _check_unchanged(ctx, data)
         _apply_auth(data / "pg_hba.conf", ctx.svc)
         ep = ctx.endpoint
@@ -307,10 +306,12 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
         return Launch(argv=argv, user=user.pw_name if user else None, stop_signal=signal.SIGINT, note=note)
 
-    def _new_cluster(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> str:
+    def _new_cluster(self, ctx: Ctx, root: Path, user: pwd.struct_passwd | None) -> str:
         """initdb's cluster, or a copy of the one it made before with the same binary and settings."""
+        data = root / "data"
         shutil.rmtree(data, ignore_errors=True)
-        how = materialize("postgres-initdb", _initdb_key(ctx), data, lambda d: self._initdb(ctx, d, user), ctx.cache)
+        make = lambda d: self._initdb(ctx, root, d, user)  # noqa: E731
+        how = materialize("postgres-initdb", _initdb_key(ctx), data, make, ctx.cache)
         if user is not None and how == "restored":
             chown_tree(data, user.pw_uid, user.pw_gid)
         with open(ctx.log_path, "a", encoding="utf-8") as log:
@@ -318,8 +319,8 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
             log.write(f"--- harness: {note.replace(' by initdb', '')} ---\n")
         return note
 
-    def _initdb(self, ctx: Ctx, data: Path, user: pwd.struct_passwd | None) -> None:
-        with tempfile.NamedTemporaryFile("w", dir=ctx.data_dir, delete=False) as pw:
+    def _initdb(self, ctx: Ctx, root: Path, data: Path, user: pwd.struct_passwd | None) -> None:
+        with tempfile.NamedTemporaryFile("w", dir=root, delete=False) as pw:
             pw.write(ctx.svc.superuser_password + "\n")
         try:
             if user is not None:

@@ -36,7 +36,7 @@ from harness.config.endpoints import Endpoint
 from harness.config.models import Port, ServiceModel
 from harness.errors import HarnessError
 from harness.host.probes import Probe
-from harness.host.users import check_reachable, server_user
+from harness.host.users import server_dir, server_user
 from harness.kinds.base import Kind, Launch, ServiceContext
 
 Scalar = str | int | float | bool
@@ -311,11 +311,10 @@ class RabbitmqKind(Kind[RabbitmqService, RabbitmqEndpoint]):
         if server is None or epmd is None:
             raise HarnessError(f"{ctx.name}: {'rabbitmq-server' if server is None else 'epmd'} not found; {HINT}")
         user = _run_as(ctx)
-        root = ctx.data_dir
-        for d in (root, root / "mnesia", root / "log"):
-            d.mkdir(parents=True, exist_ok=True)
+        root, moved = server_dir(ctx.data_dir, user, ctx.name)
+        for d in (root / "mnesia", root / "log"):
+            d.mkdir(exist_ok=True)
         if user is not None:
-            check_reachable(root, user, ctx.name)
             for d in (root, root / "mnesia", root / "log"):
                 os.chown(d, user.pw_uid, user.pw_gid)
         root.chmod(0o700)
@@ -352,7 +351,7 @@ class RabbitmqKind(Kind[RabbitmqService, RabbitmqEndpoint]):
             "ERL_CRASH_DUMP": str(root / "erl_crash.dump"),  # not the service's cwd
         }
         argv = ["/bin/sh", "-c", WRAPPER, "rabbitmq", epmd, str(ep.ports.epmd), server]
-        return Launch(argv=argv, env=env, user=user.pw_name if user else None)
+        return Launch(argv=argv, env=env, user=user.pw_name if user else None, note=moved)
 
     def probe(self, ctx: Ctx) -> Probe | None:
         ep = ctx.endpoint

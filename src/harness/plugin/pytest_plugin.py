@@ -243,8 +243,11 @@ def _fail_on_backend_errors(
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         report.longrepr = (
             f"backend error during the test: {service} logged: {line}{more}\n"
-            f"(if it is expected, allow it: @pytest.mark.{ALLOW_BACKEND_ERRORS}"
-            f"(r'<regex matching the line>', service='{service}'))"
+            f"(if this test expects it, allow it: @pytest.mark.{ALLOW_BACKEND_ERRORS}"
+            f"(r'<regex matching the line>', service='{service}'); if {service} logs errors that are no "
+            f"failure of the system, as a database does for every statement a test breaks on purpose, stop "
+            f"checking its log: backend_errors = false under [services.{service}] in stack.toml, or under "
+            f"[suites.{_config().suite or '<suite>'}] for every service)"
         )
         if stop:
             _stop(item.session, f"stopped at the first backend error: {service} logged: {line[:200]}")

@@ -21,7 +21,7 @@ from harness.config.masking import mask_text
 from harness.host.files import write_atomic, write_json
 from harness.record.history import append_history
 from harness.record.rates import categories, tally
-from harness.suite.outcome import RunRecord
+from harness.suite.outcome import RunRecord, utc_now
 
 RESULTS_VERSION = 1
 
@@ -104,14 +104,38 @@ def write_record(record: RunRecord, env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
+def record_failure(root: Path, runs_dir: Path, suite: str, failure: str, env: Mapping[str, str]) -> RunRecord:
+    """The record of a suite run that never started (no stack, no harness in the venv): it says why,
+    and ``logs/latest`` points at it, not at an older run that passed."""
+    record = RunRecord(root, runs_dir, 0, suite, "none", failure=failure, failed_stage="start")
+    record.completed_at = utc_now()
+    record.data = write_record(record, env)
+    return record
+
+
+def mask_files(directory: Path, env: Mapping[str, str]) -> list[Path]:
+    """Every text file under ``directory`` with secrets masked (rewritten whole); those it changed."""
+    changed = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # not text: nothing a secret could be read from as such
+        masked = mask_text(text, env)
+        if masked != text:
+            write_atomic(path, masked)
+            changed.append(path)
+    return changed
+
+
 def persist_run(record: RunRecord, env: Mapping[str, str], console: Console) -> dict[str, Any]:
     """Everything a finished run leaves: its logs, masked JUnit, the record files, the sinks."""
     from harness.record import sinks
 
     collect_logs(record, env)  # after teardown: shutdown messages are in it
-    junit = record.dir / "junit.xml"
-    if junit.exists():  # a failing test's traceback can quote a password: mask it like the rest
-        write_atomic(junit, mask_text(junit.read_text(encoding="utf-8"), env))
+    mask_files(record.dir, env)  # JUnit, the plugin's results, events: a failing test's output can quote one
     data = write_record(record, env)
     sinks.send(data, record.dir, env, console)
     return data

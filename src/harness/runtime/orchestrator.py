@@ -9,7 +9,6 @@ Looking without changing anything (status, wait) is ``inspection.py``.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -24,6 +23,7 @@ from harness.docker.compose import Compose
 from harness.errors import HarnessError, Interrupted, ServiceFailed
 from harness.host import cgroups
 from harness.host.processes import ProcessEntry, is_running, owner_tag, stop_processes, tagged_processes
+from harness.host.users import remove_data
 from harness.kinds.base import Kind
 from harness.runtime.backend import (
     ContainerKind,
@@ -264,7 +264,7 @@ class Orchestrator:
                 )
             for entry in self.plan.state_dir.iterdir():
                 if entry.name not in KEPT:
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                    remove_data(entry)
             # A step without outputs left its result only in the data just deleted (migrations).
             data_steps = [n for n, node in self.plan.nodes.items() if not getattr(node.model, "outputs", True)]
             self.ledger.forget_step_hashes(*data_steps)

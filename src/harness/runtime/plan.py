@@ -33,6 +33,7 @@ from harness.kinds import KINDS, missing_extra
 from harness.kinds.base import Kind, ServiceContext
 from harness.plugin.protocol import INSTANCE_VAR, LOG_DIR_VAR, STACK_FILE_VAR, STATE_DIR_VAR, env_name
 from harness.runtime.instances import resolve_instance
+from harness.runtime.interpreter import project_python
 
 
 @dataclass(frozen=True)
@@ -186,17 +187,14 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     environ = dict(settings.environ)
     endpoints = _endpoints(stack, number, state_dir, log_dir)
 
-    # Absolute, not resolved: a venv's bin/python is a symlink to the base interpreter, and
-    # following it would run the base interpreter, without the venv's packages.
-    python = os.path.abspath(root / stack.stack.python) if stack.stack.python else sys.executable
     shared: dict[str, Any] = {
         "instance": number,
         "root": str(root),
         "state_dir": str(state_dir),
         "log_dir": str(log_dir),
-        "python": python,
         "env": EnvView(environ),
     }
+    python = shared["python"] = project_python(stack, shared)
     # A service's own `url` may be a template over the others' endpoints.
     for name, svc in stack.services.items():
         if svc.url:

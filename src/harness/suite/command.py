@@ -7,9 +7,12 @@ plugin's config (``protocol.PluginConfig``) carries the stack's conventions and 
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.plugin.protocol import PluginConfig
 from harness.runtime.plan import Plan
 from harness.suite import plugin_copy
@@ -43,6 +46,15 @@ def test_command(
 ) -> list[str]:
     suite = plan.stack.suites[suite_name]
     argv = list(plan.suites[suite_name].argv)
+    # The interpreter as it will be found, in full: shown in the echoed command and the record.
+    path = os.pathsep.join([*plan.suites[suite_name].path, plan.env.get("PATH", os.defpath)])
+    found = shutil.which(argv[0], path=path)
+    if found is None:
+        raise HarnessError(
+            f"suites.{suite_name}.command: {argv[0]!r} is not found on the suite's PATH ({plan.file}); "
+            "give a full path, or {python} for the stack's interpreter"
+        )
+    argv[0] = found
     markers = phase.markers if phase is not None else suite.markers
     if markers:
         argv += ["-m", markers]

@@ -1,7 +1,8 @@
 """A suite run: the lifecycle composed (up the profile, test, tear down), always recorded.
 
 Exit codes: 0 every selected test passed; 1 a test failed or errored, or none was selected;
-2 the stack could not be brought up (nothing ran); 130 interrupted. The record in
+2 the stack could not be brought up, or pytest refused the suite's arguments or files (a usage or
+collection error: status "configuration error"); 130 interrupted. The record in
 ``logs/runs/<run_id>/`` is written in every case, including Ctrl-C and SIGTERM: the run fills
 in its :class:`RunRecord` and hands it, in its last protected step, to ``persist`` (the
 caller's: ``record.results.persist_run``), so this package needs nothing of how records are kept.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +44,9 @@ from harness.suite.phases import (
 from harness.suite.pytest_process import TestRun
 from harness.suite.watch import Watch
 
+# What pytest says when it refuses to run: "pytest: error: unrecognized arguments: ...", the
+# summary's "ERROR tests/x.py - ModuleNotFoundError: ...", a traceback's "E   ImportError: ...".
+ERROR_LINE = re.compile(r"^(ERROR\b|E\s+\w*(Error|Exception)\b|\S+: error: )")
 GROUP_VARS = ("HARNESS_GROUP_ID", "GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID")
 Persist = Callable[[RunRecord, Mapping[str, str]], dict[str, Any]]
 
@@ -130,10 +135,11 @@ def run_suite(
         return TestRun(suite_name, argv, plan.suites[suite_name].cwd, phase_env, orch.console, last_lines, gate_file)
 
     # pytest starts (interpreter, plugins, conftest) while the stack comes up; tests wait for it.
-    early = test_run(phases[0], record.dir / GATE_FILE) if suite.plugin and suite.early_start and not reuse else None
+    early: TestRun | None = None
     t0 = t_tests = time.monotonic()
     try:
-        if early is not None:
+        if suite.plugin and suite.early_start and not reuse:
+            early = test_run(phases[0], record.dir / GATE_FILE)
             early.start()
         if reuse:
             stage = "reuse"
@@ -165,11 +171,14 @@ def run_suite(
             record.failure = f"pytest: {stopped}; the remaining tests are listed as not run"
             orch.console.print(f"[red]{record.failure}[/red]")
         elif code not in (0, 1):
-            # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): collection errors.
-            reason = "pytest stopped early (collection errors?)" if code == 2 else PYTEST_EXIT.get(code, f"exit {code}")
-            cause = next((ln for ln in reversed(last_lines) if "rror" in ln), last_lines[-1] if last_lines else "")
+            said = [ln for ln in last_lines if ERROR_LINE.search(ln)] or list(last_lines)
+            cause = said[-1] if said else ""
+            # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): errors while collecting.
+            reason = {2: "collection errors", 4: "usage error"}.get(code) or PYTEST_EXIT.get(code, f"exit {code}")
             record.failure = f"pytest: {reason}" + (f": {cause.strip()}" if cause else "")
-            orch.console.print(f"[red]{record.failure}[/red]")
+            if code in (2, 4):  # the suite's arguments or files are at fault, not a test
+                record.exit_code, record.status = EXIT_STACK_FAILED, "configuration error"
+            orch.console.print(f"[red]{record.failure}[/red]", highlight=False)
     except HarnessError as exc:
         record.exit_code = EXIT_INTERRUPTED if exc.exit_code == EXIT_INTERRUPTED else EXIT_STACK_FAILED
         record.status = "interrupted" if record.exit_code == EXIT_INTERRUPTED else "error"
