@@ -239,7 +239,6 @@ def _render(
     return "\n".join(out) + "\n"
 
 
-
 def _max_instance(ports: list[int], offset: int = 100, default: int = 20) -> int | None:
     """The highest instance at which no two host ports collide (None: the default holds).
 

@@ -23,7 +23,7 @@ LATENCY = LatencyLog()
 
 def id_marker() -> str:
     """The marker that carries a test's catalog id (``[tests] id_marker`` in stack.toml)."""
-    return PluginConfig.from_env().id_marker
+    return PluginConfig.current().id_marker
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def route_of(path: str, rules: list[Rule] | None = None) -> str:
 
 
 def _env_rules() -> list[Rule]:
-    return rules_from(PluginConfig.from_env().routes)
+    return rules_from(PluginConfig.current().routes)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ PHASES = (PARALLEL, DISRUPTIVE)
 
 # -- files in the run directory -----------------------------------------------------------------------
 EVENTS_FILE = "events.jsonl"  # the watch appends service events; the plugin fails tests on them
-RUNNING_DIR = "running"  # running/<worker>: the test each pytest process runs now
+TIMELINE_PARTS = "timeline-*.json"  # when each pytest process ran which test (events are attributed by it)
 GATE_FILE = "gate"  # "go", or why no test will run (an early-started pytest waits on it)
 
 
@@ -58,6 +58,11 @@ def results_file(phase: str = "") -> str:
 def latency_part(worker: str) -> str:
     """An xdist worker's timed calls, handed to the controller process through the run directory."""
     return f"latency-{worker}.json"
+
+
+def timeline_part(process: str) -> str:
+    """``[[nodeid, start, stop], ...]`` (epoch seconds) of one pytest process, written at its end."""
+    return f"timeline-{process}.json"
 
 
 def disruptive_part(process: str) -> str:
@@ -148,9 +153,22 @@ class PluginConfig:
                 values[f.name] = raw
         return cls(**values)
 
+    @classmethod
+    def current(cls) -> PluginConfig:
+        """This process's config, read from its environment once: it does not change during a
+        session, and reading it for every test of a large suite cost more than the tests."""
+        pid = os.getpid()  # an xdist worker (or any fork) reads its own
+        if pid not in _CURRENT:
+            _CURRENT.clear()
+            _CURRENT[pid] = cls.from_env()
+        return _CURRENT[pid]
+
     @property
     def results_path(self) -> Path:
         return Path(self.run_dir) / results_file(self.phase)
+
+
+_CURRENT: dict[int, PluginConfig] = {}
 
 
 @dataclass

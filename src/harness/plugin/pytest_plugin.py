@@ -34,7 +34,7 @@ import pytest
 
 from . import browser, run_order, service_events, shards
 from .backend_errors import Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
-from .backend_logs import new_lines, offsets
+from .backend_logs import service_logs
 from .cases import case_of, not_run, skipped_module, wrong_ids
 from .latency import Call, summarize
 from .protocol import (
@@ -55,10 +55,11 @@ BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 _records: list[dict[str, Any]] = []
 _live: service_events.ServiceEvents | None = None
 _stopped: list[str] = []  # why the run stopped early, if it did
+_logs = service_logs()  # the stack's service logs, sliced per test
 
 
 def _config() -> PluginConfig:
-    return PluginConfig.from_env()
+    return PluginConfig.current()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -150,7 +151,7 @@ __all__ = ["browser_errors", "latency_log", "service_client", "service_url", "se
 # -- per-test log capture -----------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    item.stash[OFFSETS_KEY] = offsets()
+    item.stash[OFFSETS_KEY] = _logs.offsets()
     if _live is not None:
         _live.begin(item.nodeid)
     try:
@@ -176,8 +177,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    marker = item.get_closest_marker(id_marker())
-    if report.when == "setup" and marker is not None and marker.args:
+    marker = item.get_closest_marker(id_marker()) if report.when == "setup" else None
+    if marker is not None and marker.args:
         # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
         item.user_properties.append((ID_PROPERTY, str(marker.args[0])))
         report.user_properties.append((ID_PROPERTY, str(marker.args[0])))
@@ -185,7 +186,7 @@ def pytest_runtest_makereport(
         _fail_on_events(item, report, _live.blame())
     if report.when == "call":
         _fail_on_browser_errors(item, report)
-        logs = new_lines(item.stash.get(OFFSETS_KEY, {}))
+        logs = _logs.new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
         config = _config()
         if config.backend_errors and report.passed:
@@ -256,7 +257,7 @@ def _fail_on_backend_errors(
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
     logs = item.stash.get(LOGS_KEY, None)
     if logs is None:
-        logs = new_lines(item.stash.get(OFFSETS_KEY, {}))
+        logs = _logs.new_lines(item.stash.get(OFFSETS_KEY, {}))
         item.stash[LOGS_KEY] = logs
     for service, lines in logs.items():
         text = "\n".join(lines[-60:])

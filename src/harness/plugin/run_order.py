@@ -34,7 +34,7 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = PluginConfig.from_env()
+    config = PluginConfig.current()
     if config.run_dir and config.phase == PARALLEL:
         who = getattr(session.config, "workerinput", {}).get("workerid", "main")
         (Path(config.run_dir) / disruptive_part(who)).write_text(json.dumps(sorted(set(_deselected))))

@@ -1,8 +1,10 @@
 """The plugin's side of the watch: which test runs now, and failing it when a service fails.
 
 The harness's watch (``suite/watch.py``) appends :class:`~.protocol.ServiceEvent` lines to the
-run directory's ``EVENTS_FILE`` and reads ``RUNNING_DIR/<worker>`` to name the test running at
-each event. Here a thread tails the events;
+run directory's ``EVENTS_FILE``; this process keeps when it ran which test in memory and leaves
+it in ``timeline_part(<worker>)`` at its end, by which the harness names the tests running at
+each event (nothing is written per test: a suite of thousands of fast tests would pay for it).
+Here a thread tails the events;
 when one that fails tests arrives during a test's call, SIGUSR1 to the main thread raises
 :class:`ServiceDown` inside the test (so a test blocked on a dead service ends within a tick),
 and the test's report is failed with the service, what happened and its log tail. An event
@@ -12,12 +14,15 @@ between tests fails the next test's set-up. Pure Python: this file is copied to 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
-from .protocol import EVENTS_FILE, RUNNING_DIR, ServiceEvent
+from .protocol import EVENTS_FILE, ServiceEvent, timeline_part
 
 POLL = 0.1
 
@@ -31,7 +36,8 @@ class ServiceEvents:
 
     def __init__(self, run_dir: Path, worker: str) -> None:
         self.events_path = run_dir / EVENTS_FILE
-        self.running = run_dir / RUNNING_DIR / worker
+        self.timeline_path = run_dir / timeline_part(worker)
+        self.timeline: list[list[object]] = []  # [nodeid, start, stop]
         self._offset = 0
         self._lock = threading.Lock()
         self._failing: list[ServiceEvent] = []  # events that fail tests, not yet blamed on one
@@ -42,25 +48,27 @@ class ServiceEvents:
         self._thread = threading.Thread(target=self._loop, name="harness-liveness", daemon=True)
 
     def start(self) -> None:
-        self.running.parent.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGUSR1, self._interrupt)
         self._thread.start()
 
     def stop(self) -> None:
         self._halt.set()
-        self.running.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.timeline_path.write_text(json.dumps(self.timeline))
 
     # -- the test's phases -------------------------------------------------------------------------
     def begin(self, nodeid: str) -> None:
-        self.running.write_text(nodeid)
+        self.timeline.append([nodeid, time.time(), None])
 
     def end(self) -> None:
-        self.running.write_text("")
+        if self.timeline:
+            self.timeline[-1][2] = time.time()
 
     def enter_call(self) -> None:
         with self._lock:
             self._in_call, self._raised = True, False
-        if self.pending():  # it failed before the call began: interrupt at once
+            failed_before = bool(self._failing)  # read by the thread; the call's end reads the file too
+        if failed_before:  # it failed before the call began: interrupt at once
             self._signal()
 
     def leave_call(self) -> None:
@@ -68,7 +76,7 @@ class ServiceEvents:
             self._in_call = False
 
     def pending(self) -> bool:
-        self._read()
+        """Failing events the thread (which reads every ``POLL`` s) has seen and no test was blamed for."""
         with self._lock:
             return bool(self._failing)
 
@@ -91,6 +99,8 @@ class ServiceEvents:
     def _read(self) -> bool:
         """New failing events since the last read; True when there were."""
         try:
+            if self.events_path.stat().st_size <= self._offset:  # the usual case: nothing new
+                return False
             with self.events_path.open("rb") as fh:
                 fh.seek(self._offset)
                 data = fh.read()

@@ -208,6 +208,7 @@ def _wind_down(early: TestRun | None, reason: str, watch: Watch | None, record: 
         early.close(reason)
     if watch is not None:
         watch.stop()
+        watch.attribute()
         record.events = [asdict(e) for e in watch.events]
         record.resources = watch.resources()
 

@@ -14,6 +14,7 @@ sampled once a second.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -25,7 +26,7 @@ from typing import Any
 
 from harness.host.processes import ProcessEntry, is_running, log_tail
 from harness.host.usage import TreeSampler, Usage
-from harness.plugin.protocol import EVENTS_FILE, RUNNING_DIR, ServiceEvent
+from harness.plugin.protocol import EVENTS_FILE, TIMELINE_PARTS, ServiceEvent
 
 TICK = 0.2
 SAMPLE_EVERY = 1.0
@@ -78,7 +79,7 @@ class Watch:
         self._depends_on = depends_on
         self._disrupted: dict[str, float] = {}  # service -> until when (inf: still down) its dependents are excused
         self.events_path = run_dir / EVENTS_FILE
-        self.running_dir = run_dir / RUNNING_DIR
+        self.run_dir = run_dir
         self.events: list[ServiceEvent] = []
         self.usage: dict[str, Usage] = {n: Usage() for n in self.services}
         self._seen = {n: _Seen() for n in self.services}
@@ -88,7 +89,6 @@ class Watch:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Watch:
-        self.running_dir.mkdir(parents=True, exist_ok=True)
         self.events_path.touch()
         now = time.monotonic()
         for name, rec in self._entries().items():
@@ -230,19 +230,22 @@ class Watch:
                     self.usage[name].add(*reading)
 
     # -- events ----------------------------------------------------------------------------------
-    def _running_tests(self) -> list[str]:
-        tests = []
-        for path in sorted(self.running_dir.glob("*")):
+    def attribute(self) -> None:
+        """Name in each event the tests that were running when it happened (from the timelines the
+        pytest processes left; a process killed outright left none)."""
+        spans: list[tuple[str, float, float]] = []
+        for part in sorted(self.run_dir.glob(TIMELINE_PARTS)):
             try:
-                text = path.read_text().strip()
-            except OSError:
+                spans += [
+                    (str(n), float(a), float(b) if b is not None else float("inf"))
+                    for n, a, b in json.loads(part.read_text())
+                ]
+            except (OSError, ValueError, TypeError):
                 continue
-            if text:
-                tests.append(text)
-        return tests
+        for event in self.events:
+            event.tests = [nodeid for nodeid, start, stop in spans if start <= event.time <= stop]
 
     def _emit(self, event: ServiceEvent) -> None:
-        event.tests = self._running_tests()
         self.events.append(event)
         with self.events_path.open("a", encoding="utf-8") as fh:
             fh.write(event.to_json() + "\n")
