@@ -5,6 +5,9 @@
 ``/config.js`` carries the controller URL and API key from the environment (serve-time
 injection, so one build serves every instance); unknown paths without a file extension get
 ``index.html`` so deep links like ``/episodes/<id>`` load the app.
+
+A client that hangs up before its answer is written (a browser leaving the page, a reset) is
+ordinary: one INFO line, not socketserver's traceback on stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 log = logging.getLogger("frontend")
 MAX_PATH = 1024
+# What writing to a client that has gone away raises.
+HUNG_UP = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
@@ -50,6 +55,8 @@ def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, b"the path contains a NUL byte", "text/plain")
             try:
                 self._serve(path)
+            except HUNG_UP:
+                raise  # nobody to answer (Server.handle_error notes it)
             except OSError as exc:  # a name the file system refuses (too long a component...)
                 self._send(400, f"bad path: {exc.strerror}".encode(), "text/plain")
 
@@ -79,6 +86,14 @@ def make_handler(dist: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        if isinstance(sys.exc_info()[1], HUNG_UP):
+            log.info("%s hung up before its answer was sent", client_address[0])
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -88,7 +103,7 @@ def main() -> int:
     if not (args.dist / "index.html").is_file():
         log.error("no build at %s: run `invoke frontend` (or the frontend_build step)", args.dist)
         return 2
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.dist))
+    server = Server(("127.0.0.1", args.port), make_handler(args.dist))
     log.info("serving %s on http://127.0.0.1:%d", args.dist, args.port)
     server.serve_forever()
     return 0

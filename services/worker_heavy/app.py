@@ -3,6 +3,10 @@
 One simulation at a time: a second concurrent request gets 409 with the running one's id.
 Artifacts (raw output, waveform PNG drawn on the X display) go to S3; the answer carries their
 bucket, key and ETag.
+
+Bundles are untrusted: a netlist that would make ngspice run commands or read files outside its
+bundle is ``invalid_netlist`` before ngspice starts (``netlist.validate``), and ngspice itself
+runs, when the service is root, as an unprivileged uid in a sandbox (``simulate.run_ngspice``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import base64
 import contextlib
 import io
 import json
+import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -26,7 +32,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.common import settings, web
+from services.common import sandbox, settings, web
 from services.common.storage import artifacts_bucket as bucket
 from services.common.storage import s3_client as s3
 from services.common.web import Rejected
@@ -37,6 +43,10 @@ from services.worker_heavy.simulate import classify, evaluate, measurements, run
 app = FastAPI(title="worker_heavy", version="1.0")
 web.install(app, "worker_heavy")
 MAX_BUNDLE = 50 * 1024 * 1024
+MAX_NETLIST = 8 * 1024 * 1024  # the netlist, or one file it includes
+# ngspice runs as this uid when the service is root: unprivileged, no account uses it (worker_light's
+# session uids are 200000 and up).
+SIM_UID = int(settings.get("WORKER_HEAVY_SIM_UID", "199999"))
 
 
 class Objective(BaseModel):
@@ -63,25 +73,60 @@ def catalog() -> Catalog:
     return Catalog(Path(settings.need("PARTS_DB")))
 
 
-def netlist_from_bundle(req: BundleRequest) -> str:
-    try:
-        raw = base64.b64decode(req.bundle_base64, validate=True)
-    except ValueError:
-        raise Rejected(422, "bundle_base64 is not valid base64", "bundle_base64") from None
-    if len(raw) > MAX_BUNDLE:
-        raise Rejected(413, f"bundle is larger than {MAX_BUNDLE} bytes", "bundle_base64")
-    try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
-            member = tar.getmember(req.netlist_path.lstrip("./"))
-            if not member.isfile():
-                raise KeyError(req.netlist_path)
-            handle = tar.extractfile(member)
-            assert handle is not None
-            return handle.read().decode("utf-8", "replace")
-    except KeyError:
-        raise Rejected(404, f"netlist_path {req.netlist_path!r} is not in the bundle", "netlist_path") from None
-    except (tarfile.TarError, OSError, EOFError):
-        raise Rejected(422, "bundle_base64 is not a gzipped tar archive", "bundle_base64") from None
+class Bundle:
+    """A gzipped tar's regular files, by normalised path (symlinks, links, devices and paths that
+    leave it are not files of the bundle); each read on demand, as text."""
+
+    def __init__(self, encoded: str) -> None:
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise Rejected(422, "bundle_base64 is not valid base64", "bundle_base64") from None
+        if len(raw) > MAX_BUNDLE:
+            raise Rejected(413, f"bundle is larger than {MAX_BUNDLE} bytes", "bundle_base64")
+        try:
+            self.tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz")  # noqa: SIM115 (in memory)
+            members = self.tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError):
+            raise Rejected(422, "bundle_base64 is not a gzipped tar archive", "bundle_base64") from None
+        self.members: dict[str, tarfile.TarInfo] = {}
+        for member in members:
+            name = self.normalise(member.name)
+            if name is not None and member.isreg():
+                self.members[name] = member
+        self.read: dict[str, str] = {}  # what was read, for the run
+
+    @staticmethod
+    def normalise(name: str) -> str | None:
+        path = posixpath.normpath(name)
+        if path.startswith(("/", "../")) or path in ("..", ".") or "\0" in path:
+            return None
+        return path
+
+    def text(self, name: str) -> str | None:
+        member = self.members.get(name)
+        if member is None:
+            return None
+        if member.size > MAX_NETLIST:
+            raise Rejected(413, f"{name} is larger than {MAX_NETLIST} bytes", "bundle_base64")
+        if name not in self.read:
+            try:
+                handle = self.tar.extractfile(member)
+                assert handle is not None
+                self.read[name] = handle.read().decode("utf-8", "replace")
+            except (tarfile.TarError, OSError, EOFError):
+                raise Rejected(422, "bundle_base64 is not a gzipped tar archive", "bundle_base64") from None
+        return self.read[name]
+
+
+def netlist_from_bundle(req: BundleRequest) -> tuple[Bundle, str, str]:
+    """The bundle, the netlist's normalised path in it and its text (404 when it is not there)."""
+    bundle = Bundle(req.bundle_base64)
+    path = Bundle.normalise(req.netlist_path.lstrip("/"))  # "/x.cir": x.cir at the bundle's top
+    text = bundle.text(path) if path is not None else None
+    if path is None or text is None:
+        raise Rejected(404, f"netlist_path {req.netlist_path!r} is not in the bundle", "netlist_path")
+    return bundle, path, text
 
 
 class Busy:
@@ -129,8 +174,46 @@ def health() -> JSONResponse:
         return None
 
     return web.health(
-        {"parts_db": parts, "ngspice": ngspice, "s3": storage, "display": display}, service="worker_heavy"
+        {"parts_db": parts, "ngspice": ngspice, "s3": storage, "display": display, "sandbox": sandbox_works},
+        service="worker_heavy",
     )
+
+
+_SANDBOX_OK: list[bool] = []
+
+
+def sim_uid() -> int | None:
+    """ngspice's uid: SIM_UID when the service is root (and may hand it out), else its own."""
+    return SIM_UID if os.geteuid() == 0 else None
+
+
+def sandbox_works() -> str | None:
+    """ngspice starts in its sandbox here (checked once, then remembered)."""
+    if _SANDBOX_OK:
+        return None
+    executable = shutil.which(settings.get("NGSPICE", "ngspice"))
+    if executable is None:
+        return "ngspice is not installed"
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
+        try:
+            proc = sandbox.start(
+                [os.path.realpath(executable), "--version"],
+                uid=sim_uid(),
+                env={"PATH": "/usr/bin:/bin", "HOME": tmp},
+                cwd=tmp,
+                binds={tmp: False},
+                limits={},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        except sandbox.SandboxError as exc:
+            return f"ngspice cannot be isolated here: {exc}"
+        out, _ = proc.communicate(timeout=30)
+    if proc.returncode or b"ngspice" not in out:
+        return f"ngspice failed in its sandbox: {out.decode(errors='replace')[-300:]}"
+    _SANDBOX_OK.append(True)
+    return None
 
 
 @app.get("/ready")
@@ -150,7 +233,8 @@ def parts(
 
 @app.post("/benchmark/validate")
 def validate_endpoint(req: BundleRequest) -> dict[str, Any]:
-    return validate(netlist_from_bundle(req), catalog().lookup, req.cost_cap)
+    bundle, path, text = netlist_from_bundle(req)
+    return validate(text, catalog().lookup, req.cost_cap, path=path, load=bundle.text)
 
 
 @app.post("/benchmark/cancel/{sim_id}")
@@ -198,16 +282,16 @@ def render(vectors: dict[str, list[float]], title: str, workdir: Path) -> bytes:
 @app.post("/benchmark/simulate")
 def simulate(req: SimulateRequest) -> dict[str, Any]:
     sim_id = req.simulation_id or f"sim-{uuid.uuid4().hex[:12]}"
-    text = netlist_from_bundle(req)  # a malformed request is refused (4xx) whether or not it is busy
+    bundle, path, text = netlist_from_bundle(req)  # a malformed request is 4xx whether or not it is busy
     BUSY.enter(sim_id)
     try:
-        return _simulate(req, sim_id, text)
+        return _simulate(req, sim_id, bundle, path, text)
     finally:
         BUSY.leave()
 
 
-def _simulate(req: SimulateRequest, sim_id: str, text: str) -> dict[str, Any]:
-    checked = validate(text, catalog().lookup, req.cost_cap)
+def _simulate(req: SimulateRequest, sim_id: str, bundle: Bundle, path: str, text: str) -> dict[str, Any]:
+    checked = validate(text, catalog().lookup, req.cost_cap, path=path, load=bundle.text)
     result: dict[str, Any] = {
         "simulation_id": sim_id,
         "validation": checked,
@@ -229,7 +313,22 @@ def _simulate(req: SimulateRequest, sim_id: str, text: str) -> dict[str, Any]:
         def started(proc: subprocess.Popen[bytes]) -> None:
             BUSY.proc = proc
 
-        run = run_ngspice(text, workdir, req.timeout_s, settings.get("NGSPICE", "ngspice"), on_start=started)
+        files = {name: bundle.read[name] for name in checked["includes"]}
+        try:
+            run = run_ngspice(
+                text,
+                workdir,
+                req.timeout_s,
+                settings.get("NGSPICE", "ngspice"),
+                on_start=started,
+                path=path,
+                files=files,
+                uid=sim_uid(),
+            )
+        except sandbox.SandboxError as exc:
+            raise Rejected(503, f"ngspice cannot be isolated here, so it is not run: {exc}") from None
+        except OSError as exc:  # the bundle's paths do not fit on a file system (a file where a directory is)
+            raise Rejected(422, f"the bundle's files cannot be laid out: {exc}", "bundle_base64") from None
         if sim_id in BUSY.cancelled:
             BUSY.cancelled.discard(sim_id)
             return {**result, "outcome": "cancelled", "reason": "cancelled on request", "duration_s": run.duration_s}

@@ -1,19 +1,32 @@
 """Running ngspice in batch mode, reading what it produced, and classifying the outcome.
 
 Outcomes: ``success``, ``objective_failed``, ``invalid_netlist``, ``non_convergence``, ``timeout``.
+
+ngspice runs on a netlist already screened (``netlist.validate``: no commands, no includes from
+outside the bundle), and besides: when the service is root, as an unprivileged uid of its own in
+a sandbox (``services.common.sandbox``: no network, only ``/usr``, ``/etc`` and this run's
+directories), with only the netlist and the files it includes (read-only) and a directory for its
+output (its only writable place). It reads no start-up file but the one written here (``-n``
+skips ``.spiceinit``/``spice.rc`` in the working directory and in ``$HOME``; ``SPICE_SCRIPTS``
+points away from the distribution's ``spinit``), which only loads the code models.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
+import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from services.common import sandbox
 
 OUTCOMES = ("success", "objective_failed", "invalid_netlist", "non_convergence", "timeout")
 MEASURE_RE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)", re.M)
@@ -49,16 +62,77 @@ def with_control(netlist: str, raw_name: str) -> str:
     return "\n".join([*lines, ".control", "set filetype=ascii", "run", f"write {raw_name}", ".endc", ".end", ""])
 
 
-def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ngspice", on_start: Any = None) -> Run:
+# ngspice's only start-up file: the code models (XSPICE; POLY sources need spice2poly) from fixed
+# paths, no search path for includes but the working directory and the including file's.
+SPINIT = """* worker_heavy's ngspice start-up file: the only one ngspice reads (-n, SPICE_SCRIPTS)
+alias exit quit
+unset sourcepath
+if $?xspice_enabled
+{codemodels}
+end
+"""
+LIMITS = {"RLIMIT_AS": 4 * 1024**3, "RLIMIT_FSIZE": 1024**3, "RLIMIT_NPROC": 256, "RLIMIT_NOFILE": 256}
+SYSTEM = ("/usr/",)  # what the sandbox holds of the machine (besides /etc)
+
+
+def spinit() -> str:
+    models = sorted(glob.glob("/usr/lib/*/ngspice/*.cm") + glob.glob("/usr/lib/ngspice/*.cm"))
+    return SPINIT.format(codemodels="\n".join(f" codemodel {m}" for m in models))
+
+
+def layout(workdir: Path, netlist: str, path: str, files: dict[str, str], uid: int | None) -> dict[str, Path]:
+    """This run's directories: ``bundle`` (the netlist, with the control block, at its own path,
+    and the files it includes; root's, read-only to ngspice), ``out`` (ngspice's, for the raw
+    file) and ``init`` (the start-up file; also ngspice's ``$HOME``, with nothing else in it)."""
+    dirs = {name: workdir / name for name in ("bundle", "out", "init")}
+    for directory in dirs.values():
+        directory.mkdir(mode=0o755)
+    if uid is not None:
+        os.chown(dirs["out"], uid, uid)
+        dirs["out"].chmod(0o700)
+    (dirs["init"] / "spinit").write_text(spinit())
+    raw = dirs["out"] / "output.raw"
+    for name, text in {**files, path: with_control(netlist, str(raw))}.items():
+        target = dirs["bundle"] / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return {**dirs, "netlist": dirs["bundle"] / path, "raw": raw}
+
+
+def run_ngspice(
+    netlist: str,
+    workdir: Path,
+    timeout_s: float,
+    binary: str = "ngspice",
+    on_start: Any = None,
+    *,
+    path: str = "circuit.cir",
+    files: dict[str, str] | None = None,
+    uid: int | None = None,
+) -> Run:
+    """Run the (validated) netlist, placed at ``path`` among the ``files`` it includes; as ``uid``
+    in the sandbox when given (the service is root), else as the service's user."""
     workdir.mkdir(parents=True, exist_ok=True)
-    source = workdir / "circuit.cir"
-    source.write_text(with_control(netlist, "output.raw"))
+    where = layout(workdir, netlist, path, files or {}, uid)
+    executable = shutil.which(binary)
+    if executable is None:
+        raise sandbox.SandboxError(f"{binary} is not installed")
+    binds = {str(where["bundle"]): False, str(where["out"]): True, str(where["init"]): False}
+    if not os.path.realpath(executable).startswith(SYSTEM):
+        binds[os.path.dirname(os.path.realpath(executable))] = False
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(where["init"]), "SPICE_SCRIPTS": str(where["init"]), "LANG": "C"}
+    if "HARNESS_OWNER" in os.environ:  # lets the harness find an ngspice left running
+        env["HARNESS_OWNER"] = os.environ["HARNESS_OWNER"]
     log = workdir / "ngspice.log"
     t0 = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [binary, "-b", str(source.name)],
-            cwd=workdir,
+        proc = sandbox.start(
+            [os.path.realpath(executable), "-b", "-n", str(where["netlist"])],
+            uid=uid,
+            env=env,
+            cwd=str(where["netlist"].parent),
+            binds=binds,
+            limits=LIMITS,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -74,11 +148,15 @@ def run_ngspice(netlist: str, workdir: Path, timeout_s: float, binary: str = "ng
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    raw = where["raw"]
+    with contextlib.suppress(OSError):  # ngspice's own directory: a symlink there is not followed
+        if not stat.S_ISREG(os.lstat(raw).st_mode):
+            raw = workdir / "no-output.raw"
     run = Run(
         log.read_text(errors="replace"),
         None if timed_out else proc.returncode,
         timed_out,
-        workdir / "output.raw",
+        raw,
         round(time.monotonic() - t0, 3),
     )
     if run.raw_path.exists():

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.worker_heavy.simulate import Run, classify, evaluate, measurements, read_ascii_raw, with_control
+from services.worker_heavy.simulate import (
+    Run,
+    classify,
+    evaluate,
+    layout,
+    measurements,
+    read_ascii_raw,
+    spinit,
+    with_control,
+)
 
 RAW = """Title: t
 Date: now
@@ -72,3 +81,21 @@ def test_taxonomy():
     assert "interrupted" not in reason
     assert classify(run("fine"), [{"measure": "m", "passed": False, "reason": "x"}]) == ("objective_failed", "m: x")
     assert classify(run("fine"), [{"measure": "m", "passed": True, "reason": ""}]) == ("success", "")
+
+
+def test_the_start_up_file_only_loads_code_models():
+    text = spinit()
+    commands = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.startswith("*")]
+    assert set(commands) <= {"alias", "unset", "if", "end", "codemodel"}, commands
+    assert "unset sourcepath" in text
+    assert all(ln.split()[1].startswith("/usr/lib/") for ln in text.splitlines() if ln.strip().startswith("codemodel"))
+
+
+def test_layout_places_the_netlist_among_its_includes(tmp_path):
+    where = layout(tmp_path, "t\n.include m.lib\n.op\n.end\n", "sim/top.cir", {"sim/m.lib": ".model d D\n"}, None)
+    assert where["netlist"] == tmp_path / "bundle" / "sim" / "top.cir"
+    run_text = where["netlist"].read_text()
+    assert run_text.count(".control") == 1 and f"write {tmp_path / 'out' / 'output.raw'}" in run_text
+    assert (tmp_path / "bundle" / "sim" / "m.lib").read_text() == ".model d D\n"
+    assert (tmp_path / "init" / "spinit").read_text() == spinit()
+    assert sorted(p.name for p in (tmp_path / "bundle").rglob("*")) == ["m.lib", "sim", "top.cir"], "nothing else"

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.integration_p0
     ("service", "checks"),
     [
         ("controller", {"postgres", "temporal", "worker_light", "worker_heavy"}),
-        ("worker_light", {"sessions_dir"}),
-        ("worker_heavy", {"parts_db", "ngspice", "s3", "display"}),
+        ("worker_light", {"sessions_dir", "sandbox"}),
+        ("worker_heavy", {"parts_db", "ngspice", "s3", "display", "sandbox"}),
     ],
 )
 def test_int_001_every_service_reports_healthy_with_its_checks(stack, service_client, service, checks):
