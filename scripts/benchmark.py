@@ -13,7 +13,10 @@ Per round, on its own instance (a developer's stack is untouched):
 - warm ``up`` (everything already running), ``status``, ``down``;
 - one quick test through ``suite p0 --reuse`` against bare ``pytest`` on the same running stack
   (the harness's overhead before and around a test);
-- ``suite p0`` with workers on against workers off.
+- ``suite p0`` with workers on against workers off;
+- ``nox -s integration_p0`` as the README has it typed (its venv already made, as on any run
+  but the first) against the harness's own duration in that run (its record's ``duration_s``):
+  what nox adds around the suite.
 
 It prints a table of medians and the ratios measured in the same run, and writes
 ``logs/bench.json``. Absolute seconds drift on shared machines: compare the ratios.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +53,25 @@ def run(args: list[str], instance: str, env: dict[str, str] | None = None) -> tu
     if res.returncode:
         raise SystemExit(f"`harness {' '.join(args)}` failed ({res.returncode}):\n{res.stderr[-2000:]}")
     return took, res.stdout + res.stderr
+
+
+def nox_p0(instance: str) -> tuple[float, float]:
+    """``nox -s integration_p0`` as typed: its wall time, and the harness's own run inside it."""
+    nox = shutil.which("nox")
+    argv = [nox] if nox else [sys.executable, "-m", "nox"]
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [*argv, "-s", "integration_p0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HARNESS_INSTANCE": instance},
+    )
+    took = time.perf_counter() - t0
+    if res.returncode:
+        raise SystemExit(f"`nox -s integration_p0` failed ({res.returncode}):\n{res.stderr[-2000:]}")
+    record = json.loads((ROOT / "logs" / "latest" / "results.json").read_text())
+    return took, float(record["duration_s"])
 
 
 def plan_graph(profile: str) -> tuple[list[str], dict[str, list[str]], set[str]]:
@@ -133,8 +156,12 @@ def main() -> int:
     nodes, deps, services = plan_graph(args.profile)
     keys = ["cold up", "critical path", "serial runner", "warm up", "status", "down"]
     keys += ["suite --reuse (1 file)", "bare pytest (1 file)", "p0 workers off", "p0 workers on"]
+    keys += ["nox -s integration_p0", "harness run in it"]
     figures: dict[str, list[float]] = {k: [] for k in keys}
     run(["down"], inst)
+    if not (ROOT / ".nox" / "integration_p0").is_dir():
+        took, _ = nox_p0(inst)  # the first run makes the venv; every later one is what is measured
+        print(f"nox -s integration_p0, first run (venv made): {took:.1f} s", flush=True)
     for n in range(1, args.rounds + 1):
         timeline = ROOT / "logs" / "bench-timeline.json"
         took, _ = run(["up", "--profile", args.profile], inst, {"HARNESS_TIMELINE": str(timeline)})
@@ -150,6 +177,9 @@ def main() -> int:
         run(["down"], inst)
         figures["p0 workers off"].append(run(["suite", "p0", "--workers", "0"], inst)[0])
         figures["p0 workers on"].append(run(["suite", "p0", "--workers", "auto"], inst)[0])
+        typed, inside = nox_p0(inst)
+        figures["nox -s integration_p0"].append(typed)
+        figures["harness run in it"].append(inside)
         print(f"round {n}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in figures.items()), flush=True)
     med = {k: statistics.median(v) for k, v in figures.items()}
     ratios = {
@@ -157,13 +187,14 @@ def main() -> int:
         "cold up / serial runner": med["cold up"] / med["serial runner"],
         "suite --reuse - bare pytest (s)": med["suite --reuse (1 file)"] - med["bare pytest (1 file)"],
         "p0 workers on / off": med["p0 workers on"] / med["p0 workers off"],
+        "nox -s integration_p0 / its harness run": med["nox -s integration_p0"] / med["harness run in it"],
     }
     print(f"\nmedians over {args.rounds} round(s), profile {args.profile}, instance {inst}:")
     for key, value in med.items():
         print(f"  {key:<28} {value:7.2f} s")
     print("ratios (same run):")
     for key, value in ratios.items():
-        print(f"  {key:<32} {value:7.2f}")
+        print(f"  {key:<40} {value:7.2f}")
     out = ROOT / "logs" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"rounds": figures, "medians": med, "ratios": ratios, "profile": args.profile}, indent=2))

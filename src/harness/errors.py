@@ -13,6 +13,22 @@ EXIT_TESTS_FAILED = 1
 EXIT_STACK_FAILED = 2
 EXIT_INTERRUPTED = 130
 
+# How the user reached the harness, so a message names a command they can type there:
+# `invoke down` under the Invoke tasks (they set it), `harness down` otherwise.
+_front_door = ["harness"]
+
+
+def enter_through(front_door: str) -> None:
+    _front_door[0] = front_door
+
+
+def command_hint(command: str, instance: int | None = None) -> str:
+    """```harness --instance 3 down``` or ```invoke down --instance 3``` (the instance when not 0)."""
+    extra = f"--instance {instance}" if instance else ""
+    if _front_door[0] == "invoke":
+        return f"`invoke {command}{' ' + extra if extra else ''}`"
+    return f"`harness {extra + ' ' if extra else ''}{command}`"
+
 
 class HarnessError(Exception):
     """A problem a user can act on; printed as one message, never as a traceback."""

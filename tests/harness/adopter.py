@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).parent / "examples" / "adopter"
 
 # What a newcomer edits in `harness init --postgres` output, and nothing else.
 INIT_EDITS = {
-    '# python = ""': 'python = "venv/bin/python"',
+    f'# python = "{sys.executable}"': 'python = "venv/bin/python"',
     'run = "{python} -m alembic upgrade head"': 'run = "{python} migrate.py"',
     'command = "{python} -m your_app --port {port}"': 'command = "{python} app.py --port {port}"',
     'ready = { http = "/health", timeout = 60 }': 'ready = { http = "/health", timeout = 30 }',

@@ -44,12 +44,12 @@ def test_a_project_adopts_the_harness_editing_only_what_init_wrote(project):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "20 passed" in out
-    record = json.loads((project / "logs" / "latest" / "results.json").read_text())
+    record = json.loads((project / ".harness" / "logs" / "latest" / "results.json").read_text())
     assert record["tests"]["passed"] == 20 and record["exit_code"] == 0
     assert record["python"] == str(python), "the suite ran in the project's venv, not the harness's Python"
     boom = next(c for c in record["tests"]["cases"] if c["nodeid"].endswith("test_boom_logs_an_error_on_purpose"))
     assert boom["outcome"] == "passed"
-    assert "ERROR deliberate" in (project / "logs" / "latest" / "logs" / "app.log").read_text()
+    assert "ERROR deliberate" in (project / ".harness" / "logs" / "latest" / "logs" / "app.log").read_text()
     assert owned_processes(project / ".harness" / str(INSTANCE)) == []
 
 
@@ -62,6 +62,7 @@ def test_a_suite_whose_python_cannot_load_the_plugin_names_the_cause(project):
     text = text.replace('ready = { http = "/health", timeout = 60 }', "ready = { tcp = true, timeout = 30 }")
     stack.write_text(text)
     res = harness(stack, "suite", "tests", instance=INSTANCE, timeout=300)
-    assert res.returncode == 1, res.stdout + res.stderr
-    failure = json.loads((project / "logs" / "latest" / "results.json").read_text())["failure"]
-    assert failure.startswith("pytest: pytest usage error") and "--no-such-option" in failure, failure
+    assert res.returncode == 2, res.stdout + res.stderr  # the suite's configuration, not a test, is at fault
+    data = json.loads((project / ".harness" / "logs" / "latest" / "results.json").read_text())
+    assert data["status"] == "configuration error"
+    assert data["failure"].startswith("pytest: usage error") and "--no-such-option" in data["failure"], data["failure"]

@@ -62,7 +62,7 @@ def test_compose_env_follows_the_instance(tmp_path):
     assert env["HARNESS_DB_SUPERUSER_PASSWORD"] == "su-pass-123"
     assert env["HARNESS_DB_SETTINGS"] == "-c fsync=off -c max_connections=50"
     assert env["HARNESS_OBJECTS_PORT"] == "29020" and env["HARNESS_OBJECTS_CONSOLE_PORT"] == "29021"
-    assert env["HARNESS_OBJECTS_ACCESS_KEY"] == "harness"
+    assert env["HARNESS_OBJECTS_ACCESS_KEY"] == "harness-s3-access"
     assert env["HARNESS_FLOW_HTTP_PORT"] == "27270"
     assert env["HARNESS_FLOW_EXTRA_ARGS"] == "--namespace tests --dynamic-config-value limit.x=3"
     assert not any(k.startswith("HARNESS_DISPLAY_") for k in env), "xvfb stays native"

@@ -241,7 +241,8 @@ def test_a_kind_whose_extra_is_missing_names_the_extra(tmp_path, monkeypatch):
     from harness.kinds import KINDS
 
     monkeypatch.setattr(KINDS["postgres"], "requires", ("harness_no_such_module",))
-    with pytest.raises(ConfigError, match=r"services.db.kind: kind 'postgres' needs pip install 'harness\[postgres\]'"):
+    said = r"services.db.kind: kind 'postgres' needs pip install 'stack-harness\[postgres\]'"
+    with pytest.raises(ConfigError, match=said):
         load_stack_file(write(tmp_path, GOOD))
 
 

@@ -360,7 +360,7 @@ def test_ctrl_c_after_the_stack_came_up_says_it_is_up(make, world, monkeypatch):
     monkeypatch.setattr(ui, "service_table", interrupted)
     code = commands.up(app, argparse.Namespace(nodes=["a"], profile=None, keep_on_failure=False, fresh=False))
     assert code == 130
-    assert "interrupted after the stack came up: it is running on instance 0; `invoke down` stops it" in (
+    assert "interrupted after the stack came up: it is running on instance 0; `harness down` stops it" in (
         console.export_text().replace("\n", " ")
     )
     assert "a" in world.running, "nothing was torn down: the stack is up, and said to be"

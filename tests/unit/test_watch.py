@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from types import SimpleNamespace
 
@@ -27,7 +28,6 @@ def watch(tmp_path, entries, stopping) -> Watch:
         depends_on=lambda name: set(),
         run_dir=tmp_path,
     )
-    w.running_dir.mkdir(parents=True, exist_ok=True)
     return w
 
 
@@ -46,3 +46,16 @@ def test_a_death_nobody_asked_for_fails(tmp_path):
     w._seen["temporal"].pid = rec.pid
     w._check("temporal", rec, {})
     assert [(e.service, e.event, e.fails) for e in w.events] == [("temporal", "died", True)]
+
+
+def test_events_name_the_tests_running_then_from_each_processes_timeline(tmp_path):
+    from harness.plugin.protocol import ServiceEvent, timeline_part
+
+    w = watch(tmp_path, entries=lambda: {}, stopping=lambda: {})
+    (tmp_path / timeline_part("gw0")).write_text(json.dumps([["t.py::a", 10.0, 20.0], ["t.py::b", 20.5, None]]))
+    (tmp_path / timeline_part("gw1")).write_text(json.dumps([["t.py::c", 15.0, 16.0]]))
+    (tmp_path / timeline_part("gw2")).write_text("[[")  # a process killed while writing: ignored
+    w.events = [ServiceEvent(15.5, "temporal", "died", "x"), ServiceEvent(99.0, "temporal", "died", "y")]
+    w.attribute()
+    # b never ended (its process was killed): it runs until the end.
+    assert [e.tests for e in w.events] == [["t.py::a", "t.py::c"], ["t.py::b"]]

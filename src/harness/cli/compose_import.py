@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.compose_file import command, depends, environment, image_name, published_ports, read_compose
+from harness.cli.scaffold import INIT_LOG_DIR
 from harness.kinds import KINDS
 from harness.kinds.base import Kind
 
@@ -222,6 +223,7 @@ def _render(
         f"compose_file = {json.dumps(compose_rel)}",
         "# The kinds with a native form run natively; container nodes run on the Docker engine.",
         'backend = "native"',
+        f"log_dir = {json.dumps(INIT_LOG_DIR)}  # records and logs beside the state: one directory to ignore",
         *([f"max_instance = {top}  # two of its ports would collide at instance {top + 1}"] if top is not None else []),
         'default_profile = "all"',
         "",

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.record.history import flaky_tests, read_history
+from harness.record.history import code_of, flaky_tests, read_history
 from harness.record.rates import percent
 
 
@@ -18,6 +18,12 @@ def tier_rates(run: dict[str, Any]) -> str:
     for tier, (passed, executed) in sorted(run.get("tiers", {}).items()):
         parts.append(f"{tier} {passed}/{executed} ({percent(passed / executed if executed else None)})")
     return ", ".join(parts) or "-"
+
+
+def short_code(code: str) -> str:
+    """``0123456789`` for a commit, ``0123456789+ab12cd34`` with uncommitted changes."""
+    commit, _, tree = code.partition("+")
+    return commit[:10] + (f"+{tree[:8]}" if tree else "")
 
 
 def show_history(path: Path, console: Console, *, limit: int) -> int:
@@ -32,7 +38,7 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
         table.add_row(
             run["run_id"],
             run["suite"],
-            run["git_commit"][:10],
+            short_code(code_of(run)),
             f"{run['duration_s']:.1f} s",
             run["status"],
             str(run["passed"]),
@@ -47,7 +53,7 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
         console.print("[yellow]tests whose outcome changed between runs at the same commit:[/yellow]")
         for nodeid, commits in sorted(flaky.items()):
             for commit, outcomes in commits.items():
-                console.print(f"  {nodeid} @ {commit[:10]}: {' -> '.join(outcomes)}", markup=False)
+                console.print(f"  {nodeid} @ {short_code(commit)}: {' -> '.join(outcomes)}", markup=False)
     else:
         console.print("no flaky tests: every test kept its outcome at each commit")
     return 0

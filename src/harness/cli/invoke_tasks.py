@@ -11,6 +11,7 @@ for ``python -m harness``. Teardown never relies on Invoke post-tasks: it lives 
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 from typing import Any
 
@@ -21,6 +22,7 @@ from invoke.tasks import Task
 
 from harness.cli.main import main
 from harness.cli.table import COMMANDS, GLOBAL, KEEP, Arg
+from harness.errors import enter_through
 
 INSTANCE = next(a for a in GLOBAL if a.name == "instance")
 
@@ -34,6 +36,7 @@ def _run(c: Context, argv: list[str], instance: Any) -> None:
     chosen = instance if instance is not None else c.config.get("harness", {}).get("instance")
     if chosen is not None:
         base += ["--instance", str(chosen)]
+    enter_through("invoke")  # messages name `invoke down`, not `harness down`
     code = main([*base, *argv])
     if code:
         raise Exit(code=code)
@@ -63,12 +66,27 @@ def _argv(args: tuple[Arg, ...], values: dict[str, Any]) -> list[str]:
     return argv
 
 
-def make_task(name: str, doc: str, args: tuple[Arg, ...], prefix: list[str]) -> Task[Any]:
-    """An Invoke task running ``harness [prefix] [args]``; its signature is derived from ``args``."""
+def remainder(c: Context) -> list[str]:
+    """What came after ``--`` on Invoke's command line, each argument as it was given.
+
+    Invoke keeps it joined by spaces (``c.remainder``), which loses quoting (``-k "a and b"``);
+    the process's own argv still has it whole.
+    """
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1 :]
+    return shlex.split(c.remainder) if c.remainder else []
+
+
+def make_task(name: str, doc: str, args: tuple[Arg, ...], prefix: list[str], *, passthrough: bool = False) -> Task[Any]:
+    """An Invoke task running ``harness [prefix] [args]``; its signature is derived from ``args``.
+
+    With ``passthrough``, what follows ``--`` is handed on, as ``python -m harness`` does.
+    """
     every = (*args, INSTANCE)
 
     def body(c: Context, **values: Any) -> None:
-        _run(c, [*prefix, *_argv(args, values)], values.get("instance"))
+        after = remainder(c) if passthrough else []
+        _run(c, [*prefix, *_argv(args, values), *(["--", *after] if after else [])], values.get("instance"))
 
     params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD), *map(_parameter, every)]
     body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -98,12 +116,13 @@ def namespace(stack: str | None = None, *, exclude: tuple[str, ...] = ()) -> Col
     taken: set[str] = set()
     for command in COMMANDS:
         if command.invoke and command.name not in exclude:
-            ns.add_task(make_task(command.name, command.help, command.args, [command.name]))
+            cmd = [command.name]
+            ns.add_task(make_task(command.name, command.help, command.args, cmd, passthrough=command.passthrough))
             taken.add(command.name)
-    for task, nodes in lifecycle_tasks(stack).items():
-        if task in taken or task in exclude:
+    for name, nodes in lifecycle_tasks(stack).items():
+        if name in taken or name in exclude:
             continue  # a command's name wins; `harness task NAME` still reaches it
         doc = f"Lifecycle task: {', '.join(nodes)} (and what they depend on)."
-        ns.add_task(make_task(task, doc, (KEEP,), ["task", task]))
+        ns.add_task(make_task(name, doc, (KEEP,), ["task", name]))
     ns.configure({"harness": {"stack": stack, "instance": None}})
     return ns

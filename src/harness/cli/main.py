@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from harness.cli import commands
 from harness.cli.table import COMMANDS, GLOBAL, add_argument, command, own_switches
+from harness.cli.terminal import make_console
 from harness.config.masking import mask_text
 from harness.config.settings import Settings, resolve_settings
 from harness.errors import EXIT_INTERRUPTED, HarnessError
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Run one command; writes the exit code to ``$HARNESS_EXIT_FILE`` too (nox reads it)."""
-    code = _main(list(sys.argv[1:] if argv is None else argv), console or Console(stderr=True))
+    code = _main(list(sys.argv[1:] if argv is None else argv), console or make_console())
     exit_file = os.environ.get("HARNESS_EXIT_FILE")
     if exit_file:
         with open(exit_file, "w") as fh:

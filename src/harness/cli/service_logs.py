@@ -27,7 +27,8 @@ def show_logs(
         raise HarnessError(f"{service}: no log yet at {paths[service]}")
     for name, path in paths.items():
         if len(paths) > 1:
-            console.rule(f"{name}  ({path})")
+            # Not console.rule: off a terminal the console is as wide as a line needs.
+            console.print(f"[bold]── {name}  ({path}) ──[/]", highlight=False)
         console.out(log_tail(path, lines), highlight=False)
     if follow:
         _follow(console, paths, prefix=len(paths) > 1, max_seconds=max_seconds)

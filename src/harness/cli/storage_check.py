@@ -12,7 +12,7 @@ from rich.console import Console
 
 from harness.docker.engine import engine_problem
 from harness.docker.storage import DAEMON_JSON, apply_vfs, storage_problem
-from harness.errors import HarnessError
+from harness.errors import HarnessError, command_hint
 
 
 def vfs_fix(console: Console, requested: str, *, apply: bool, daemon_json: Path = DAEMON_JSON) -> int:
@@ -43,7 +43,7 @@ def vfs_fix(console: Console, requested: str, *, apply: bool, daemon_json: Path 
         raise HarnessError("vfs-fix: the engine already uses vfs and still cannot start a container; see above")
     if not apply:
         console.print(
-            f"vfs-fix: this happens with nested Docker; `invoke vfs-fix --apply` sets storage-driver "
+            f"vfs-fix: this happens with nested Docker; {command_hint('vfs-fix --apply')} sets storage-driver "
             f"'vfs' in {daemon_json} (then restart the Docker daemon)."
         )
         return 1

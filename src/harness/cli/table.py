@@ -120,7 +120,11 @@ COMMANDS: tuple[Command, ...] = (
         commands.suite,
         (
             Arg("suite", "a suite from stack.toml", positional=True),
-            Arg("reuse", "test the stack `invoke up` started; start and stop nothing ($HARNESS_REUSE)", flag=True),
+            Arg(
+                "reuse",
+                "test the stack the `up` command left running; start and stop nothing ($HARNESS_REUSE)",
+                flag=True,
+            ),
             Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
             Arg("shard", "run the K-th of N parts of the suite (K/N), balanced by recorded durations"),
             Arg("group_id", "the id shared by all shards of one CI run (default: $GITHUB_RUN_ID, ...)"),
@@ -180,6 +184,11 @@ INIT = Command(
     commands.init,
     (
         *(Arg(name, f"add a {name} service", flag=True) for name, kind in KINDS.items() if kind.starter),
+        Arg("library", "a library: no app for the stack to run, no migration step", flag=True),
+        Arg("app", "the command that starts your app (default: a placeholder to edit)"),
+        Arg("migrate", "the command that migrates its database (default: alembic upgrade head)"),
+        Arg("python", "the project's interpreter, relative to the file (say .venv/bin/python): it runs the suites"),
+        Arg("gitignore", "add the directories the harness writes (.harness/) to the .gitignore beside it", flag=True),
         Arg("from_compose", "write it from a docker compose file (what it cannot map is listed)", long="--from"),
         Arg("force", "overwrite an existing file", flag=True),
     ),

@@ -5,6 +5,7 @@ The progress of ``up`` itself is the runtime's (``runtime/progress.py``); this i
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -47,6 +48,19 @@ def say_stopped(console: Console, report: StopReport) -> None:
             f"[yellow]without the state file ({escape(report.without_state)}): found by their HARNESS_OWNER "
             "marker instead[/yellow]"
         )
+
+
+UNBOUNDED = 100_000  # the width of a console that is not a terminal: no table cell is wrapped or cut
+
+
+def make_console() -> Console:
+    """The console commands print on (stderr). On a terminal, its width; elsewhere (a CI log, a
+    file) as wide as each line needs, unless ``COLUMNS`` says otherwise: a table wrapped at 80
+    columns split identifiers ("runnin g") and cut run ids short."""
+    console = Console(stderr=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=True, width=UNBOUNDED)
+    return console
 
 
 BACKEND_ERROR = re.compile(r"^backend error during the test: (\S+) logged")

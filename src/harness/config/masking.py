@@ -3,10 +3,11 @@
 A value is secret when its variable's name looks secret (PASSWORD, SECRET, TOKEN, API_KEY,
 ACCESS_KEY, PRIVATE, CREDENTIAL, DSN); passwords inside URLs are secret wherever they appear.
 
-The rule for free text, whatever a secret's length: it is masked wherever it is not part of a
-longer word, that is not preceded or followed by a letter (so a password "app" hides "user app",
-"app-pw" in "for%20app-pw" and "app_1", but not "application" or "happy"); one of ``ANYWHERE``
-characters or more is masked wherever it appears, inside a longer word too.
+The rule for free text, whatever a secret's length: it is masked wherever it stands as a whole
+token, that is not preceded or followed by a letter, a digit or one of ``_ . / -`` (so a password
+"app" is masked in "user app", "pw=app", ":app@" and '"app"', but not in "application",
+"app_1", "tests/app/x" or "app.py": an ordinary word survives in names and paths); one of
+``ANYWHERE`` characters or more is masked wherever it appears, inside a longer word too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def secrets_of(env: Mapping[str, str]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
-    token = r"(?<![A-Za-z]){}(?![A-Za-z])"
+    token = r"(?<![\w./-]){}(?![\w./-])"
     parts = [re.escape(v) if len(v) >= ANYWHERE else token.format(re.escape(v)) for v in values]
     return re.compile("|".join(parts)) if parts else None
 

@@ -31,7 +31,7 @@ def missing_extra(kind: Kind[Any, Any]) -> str | None:
     missing = [m for m in kind.requires if importlib.util.find_spec(m) is None]
     if not missing:
         return None
-    return f"pip install 'harness[{kind.extra}]' (missing: {', '.join(missing)})"
+    return f"pip install 'stack-harness[{kind.extra}]' (missing: {', '.join(missing)})"
 
 
 __all__ = ["KINDS", "Kind", "missing_extra"]

@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from harness.config.endpoints import Endpoint
 from harness.config.models import ContainerModel, Port
-from harness.errors import HarnessError
+from harness.errors import HarnessError, command_hint
 from harness.host.dircache import chown_tree, materialize
 from harness.host.probes import Probe, ProbeFailed
 from harness.host.users import server_dir, server_user
@@ -175,8 +175,9 @@ def _check_unchanged(ctx: Ctx, data: Path) -> None:
     if changed:
         raise HarnessError(
             f"{ctx.name}: {', '.join(f'services.{ctx.name}.{k}' for k in changed)} changed since its cluster was "
-            f"made in {data}, and an existing cluster keeps the old value; `harness down --clean` (or "
-            "`invoke down --clean`) deletes the instance's data so the next up makes a new cluster"
+            f"made in {data}, and an existing cluster keeps the old value; "
+            f"{command_hint('down --clean', ctx.instance)} deletes the instance's data so the next up makes "
+            "a new cluster"
         )
 
 

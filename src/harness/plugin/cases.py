@@ -26,6 +26,7 @@ def case(
     markers: Sequence[str] = (),
     backend_logs: Mapping[str, list[str]] | None = None,
     browser_errors: Sequence[str] = (),
+    subtests: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """One test's case, with every key results.json gives a case."""
     return {
@@ -37,6 +38,7 @@ def case(
         "message": message,
         "backend_logs": dict(backend_logs or {}),
         "browser_errors": list(browser_errors),
+        "subtests": [dict(s) for s in subtests],  # {name, outcome, message} each, in the order they ran
     }
 
 
@@ -44,11 +46,29 @@ def tier_markers(keywords: Iterable[str], tier_prefix: str) -> list[str]:
     return sorted(k for k in keywords if tier_prefix and k.startswith(tier_prefix))
 
 
+def subtest_of(rep: pytest.TestReport) -> dict[str, str] | None:
+    """A subtest's report (``subtests.test(...)``, pytest's own or pytest-subtests') as
+    ``{name, outcome, message}``; None for the test's own reports."""
+    context = getattr(rep, "context", None)
+    if context is None or rep.when != "call":
+        return None
+    describe = getattr(rep, "_sub_test_description", None)
+    name = describe() if callable(describe) else str(getattr(context, "msg", "") or "(<subtest>)")
+    outcome = "xfailed" if rep.skipped and hasattr(rep, "wasxfail") else rep.outcome
+    return {"name": name, "outcome": outcome, "message": short(rep) if rep.failed or rep.skipped else ""}
+
+
 def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> dict[str, Any]:
-    """One test's case from its setup, call and teardown reports, outcomes as pytest counts them."""
+    """One test's case from its setup, call and teardown reports, outcomes as pytest counts them.
+
+    Subtests are listed in their test's case; a failed subtest fails the test (as pytest 9 says).
+    """
     outcome, message, duration = "passed", "", 0.0
     props: dict[str, str] = {}
+    subtests = [s for s in map(subtest_of, reports) if s is not None]
     for rep in reports:
+        if getattr(rep, "context", None) is not None:
+            continue  # a subtest: listed apart, its duration is inside the test's call
         duration += rep.duration
         props.update({str(k): str(v) for k, v in rep.user_properties})
         expected_failure = hasattr(rep, "wasxfail")
@@ -61,6 +81,9 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> 
             outcome, message = "skipped", short(rep)
         elif rep.passed and expected_failure and rep.when == "call" and outcome == "passed":
             outcome, message = "xpassed", str(rep.wasxfail)
+    failed_sub = next((s for s in subtests if s["outcome"] == "failed"), None)
+    if failed_sub is not None and (outcome == "passed" or message.startswith("contains ")):
+        outcome, message = "failed", f"subtest {failed_sub['name']}: {failed_sub['message']}"
     logs = (
         {k.removeprefix("backend_log."): v.splitlines() for k, v in props.items() if k.startswith("backend_log.")}
         if outcome in ("failed", "error")
@@ -75,6 +98,7 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> 
         markers=tier_markers(reports[0].keywords, tier_prefix),
         backend_logs=logs,
         browser_errors=json.loads(props.get("browser_errors", "[]")),
+        subtests=subtests,
     )
 
 

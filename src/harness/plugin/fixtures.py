@@ -32,7 +32,7 @@ def stack_env() -> dict[str, str]:
     if STACK_FILE_VAR not in os.environ:
         pytest.fail(
             "not running under the harness: start suites with `harness suite NAME` (or its nox session), "
-            "or `invoke up` then `harness suite NAME --reuse`",
+            "or `harness up` then `harness suite NAME --reuse`",
             pytrace=False,
         )
     return dict(os.environ)

@@ -55,9 +55,10 @@ def results_file(phase: str = "") -> str:
     return f"pytest-results-{phase}.json" if phase else "pytest-results.json"
 
 
-def latency_part(worker: str) -> str:
-    """An xdist worker's timed calls, handed to the controller process through the run directory."""
-    return f"latency-{worker}.json"
+def worker_part(worker: str) -> str:
+    """What an xdist worker hands the controller process through the run directory: its timed
+    calls and the tests it deselected (``{"calls": [...], "deselected": [...]}``)."""
+    return f"worker-{worker}.json"
 
 
 def timeline_part(process: str) -> str:

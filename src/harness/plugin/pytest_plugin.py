@@ -44,7 +44,7 @@ from .protocol import (
     ID_PROPERTY,
     PluginConfig,
     ServiceEvent,
-    latency_part,
+    worker_part,
 )
 
 LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
@@ -55,6 +55,7 @@ BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 _records: list[dict[str, Any]] = []
 _live: service_events.ServiceEvents | None = None
 _stopped: list[str] = []  # why the run stopped early, if it did
+_deselected: list[str] = []  # node ids deselected in this process
 _logs = service_logs()  # the stack's service logs, sliced per test
 
 
@@ -276,6 +277,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _records.append(case_of(report.nodeid, _phases.pop(report.nodeid), _config().tier_prefix))
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Deselected tests are recorded by id (``-k``, ``-m``, a shard's split): under xdist pytest
+    itself does not count them."""
+    _deselected.extend(item.nodeid for item in items)
+
+
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     """A module skipped as a whole (``pytest.skip(allow_module_level=True)``) is a case too."""
     if report.skipped and report.nodeid:
@@ -290,11 +297,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     worker = getattr(session.config, "workerinput", {}).get("workerid")
     calls = [vars(c) for c in LATENCY.calls]
-    if worker:  # an xdist worker: hand its calls to the controller through a file
-        (directory / latency_part(worker)).write_text(json.dumps(calls))
+    deselected = set(_deselected)
+    if worker:  # an xdist worker: hand what it saw to the controller through a file
+        (directory / worker_part(worker)).write_text(json.dumps({"calls": calls, "deselected": sorted(deselected)}))
         return
-    for part in directory.glob(latency_part("*")):
-        calls += json.loads(part.read_text())
+    for part in directory.glob(worker_part("*")):
+        handed = json.loads(part.read_text())
+        calls += handed["calls"]
+        deselected.update(handed["deselected"])
         part.unlink()
     latency = summarize([Call(**c) for c in calls])
     latency["samples"] = [[c["service"], c["method"], c["route"], c["status"], round(c["ms"], 3)] for c in calls]
@@ -305,5 +315,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             not_run(i.nodeid, why, config.tier_prefix, i.keywords) for i in session.items if i.nodeid not in done
         )
     payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency, "stopped": _stopped[:1]}
+    payload["deselected"] = sorted(deselected - {r["nodeid"] for r in _records})
+    payload["pytest_counts"] = counts_said(session.config)
     payload["python"] = sys.executable  # which interpreter ran the suite (the project's, or the harness's)
     config.results_path.write_text(json.dumps(payload))  # a suite run in phases: one per phase, combined later
+
+
+def counts_said(config: pytest.Config) -> dict[str, int]:
+    """What pytest's last line says (``2 failed, 1 passed, 2 subtests passed``), as counts; empty
+    when its terminal reporter is off. Kept in the record beside the harness's own tally."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats: dict[str, list[Any]] = getattr(reporter, "stats", {}) or {}
+    return {key: len(reports) for key, reports in sorted(stats.items()) if key and key != "warnings"}

@@ -24,13 +24,20 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def code_of(run: dict[str, Any]) -> str:
+    """The code a run tested: its commit, and the digest of its uncommitted changes if any
+    (``<commit>+<digest>``), so a change in between is not taken for flakiness."""
+    tree = run.get("git_tree", "")
+    return f"{run.get('git_commit', '?')}{'+' + tree if tree else ''}"
+
+
 def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
     """{nodeid: {commit: [outcomes...]}} for tests with more than one outcome at one commit."""
     seen: dict[tuple[str, str], list[str]] = defaultdict(list)
     for run in runs:
         for nodeid, outcome in run.get("outcomes", {}).items():
             if outcome != "skipped":
-                seen[(nodeid, run.get("git_commit", "?"))].append(outcome)
+                seen[(nodeid, code_of(run))].append(outcome)
     flaky: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for (nodeid, commit), outcomes in seen.items():
         if len(set(outcomes)) > 1:
@@ -44,6 +51,7 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
         "run_id": data["run_id"],
         "suite": data["suite"],
         "git_commit": data["git_commit"],
+        "git_tree": data.get("git_changes", {}).get("tree", ""),  # "" for a clean tree
         "started_at": data["started_at"],
         "duration_s": data["duration_s"],
         "exit_code": data["exit_code"],

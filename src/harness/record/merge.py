@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from rich.console import Console
 
 from harness.errors import HarnessError, worst
 from harness.host.files import write_json
+from harness.record.counts import tests_block
 from harness.record.history import append_history
-from harness.record.rates import categories, tally
+from harness.record.rates import tally
 from harness.record.report import write_html_report
 from harness.suite.combine import latency_of, merge_junit
 
@@ -92,12 +94,25 @@ def merge(records: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
         "failure": "; ".join(f"shard {r['shard']}: {r['failure']}" for _, r in ordered if r.get("failure")),
         "failed_stage": "",
         "stages": [{**s, "name": f"{r['shard']} {s['name']}"} for _, r in ordered for s in r["stages"]],
-        "tests": {**tally(cases), **categories(cases), "cases": cases},
+        "tests": tests_block(
+            cases,
+            deselected=[n for _, r in ordered for n in r["tests"].get("deselected_ids", [])],
+            pytest_counts=_summed(ordered, "pytest"),
+            junit=_summed(ordered, "junit"),
+        ),
         "latency": latency,
         "events": [{**e, "shard": r["shard"]} for _, r in ordered for e in r.get("events", [])],
         "resources": {f"{r['shard']} {name}": u for _, r in ordered for name, u in r.get("resources", {}).items()},
         "logs": [],
     }
+
+
+def _summed(records: Sequence[tuple[Path, dict[str, Any]]], counted: str) -> dict[str, int]:
+    """The shards' ``counted`` pytest or JUnit counts, added up."""
+    total: Counter[str] = Counter()
+    for _, r in records:
+        total.update(r["tests"].get("counted", {}).get(counted, {}))
+    return dict(total)
 
 
 def write_merged(

@@ -176,8 +176,9 @@ def render_html(data: dict[str, Any]) -> str:
     return f"""<!doctype html><html><head><meta charset=utf-8><title>{escape(data["run_id"])}</title>
 <style>{STYLE}</style></head><body>
 <h1>{escape(data["suite"])}: <span class={verdict}>{escape(data["status"])}</span> (exit {data["exit_code"]})</h1>
-<p>run {escape(data["run_id"])} · commit {escape(data["git_commit"][:12])} · backend {escape(data["backend"])}
- · {escape(data["started_at"])} → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
+<p>run {escape(data["run_id"])} · commit {escape(data["git_commit"][:12])}{_changes(data)}
+ · backend {escape(data["backend"])} · {escape(data["started_at"])}
+ → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
 <p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped,
  {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed, {t.get("not_run", 0)} not run</p>
@@ -196,3 +197,9 @@ def render_html(data: dict[str, Any]) -> str:
 
 def write_html_report(data: dict[str, Any], path: Path) -> None:
     write_atomic(path, render_html(data))
+
+
+def _changes(data: dict[str, Any]) -> str:
+    """`` with uncommitted changes (3 files)``, for a run made from a dirty tree."""
+    count = data.get("git_changes", {}).get("count", 0)
+    return f" with uncommitted changes ({count} file{'s' if count != 1 else ''})" if count else ""

@@ -8,10 +8,11 @@ sinks (a results database, an S3 upload) run last and can only warn.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,50 @@ from rich.console import Console
 
 from harness.config.masking import mask_text
 from harness.host.files import write_atomic, write_json
+from harness.record.counts import junit_counts, tests_block
 from harness.record.history import append_history
-from harness.record.rates import categories, tally
 from harness.suite.outcome import RunRecord, utc_now
 
 RESULTS_VERSION = 1
 
 
-def git_commit(root: Path) -> str:
+def _git(root: Path, *args: str) -> str | None:
     try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
-        )
-    except OSError:
-        return "unknown"
-    return res.stdout.strip() if res.returncode == 0 else "unknown"
+        res = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.decode("utf-8", "replace") if res.returncode == 0 else None
+
+
+def git_commit(root: Path) -> str:
+    said = _git(root, "rev-parse", "HEAD")
+    return said.strip() if said else "unknown"
+
+
+DIRTY_LISTED = 200  # files named in results.json; the count is always whole
+
+
+def git_changes(root: Path, own_dirs: Sequence[Path] = ()) -> dict[str, Any]:
+    """What the working tree has that its commit has not: ``files`` (porcelain status lines, the
+    harness's own state and logs left out), their ``count``, and ``tree``, a digest of the
+    changes, so two runs at one commit are known to have run the same code (or not)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    status = _git(root, "status", "--porcelain=v1", "-z")
+    if top is None or status is None:
+        return {"files": [], "count": 0, "tree": ""}
+    mine = []
+    for d in own_dirs:
+        try:
+            mine.append(d.resolve().relative_to(Path(top.strip()).resolve()).as_posix().rstrip("/") + "/")
+        except ValueError:
+            continue  # outside the repository
+    entries = [e for e in status.split("\0") if len(e) > 3]
+    files = [e for e in entries if not any((e[3:].rstrip("/") + "/").startswith(m) for m in mine)]
+    if not files:
+        return {"files": [], "count": 0, "tree": ""}
+    diff = _git(root, "diff", "HEAD", "--binary") or ""
+    digest = hashlib.sha256(("\0".join(sorted(files)) + "\0" + diff).encode()).hexdigest()[:16]
+    return {"files": files[:DIRTY_LISTED], "count": len(files), "tree": digest}
 
 
 def results_json(record: RunRecord) -> dict[str, Any]:
@@ -47,6 +77,7 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "backend": record.backend,
         "instance": record.instance,
         "git_commit": git_commit(record.root),
+        "git_changes": git_changes(record.root, record.own_dirs),  # uncommitted: the commit alone is not the code
         "started_at": record.started_at,
         "completed_at": record.completed_at,
         "duration_s": _seconds_between(record.started_at, record.completed_at),
@@ -59,7 +90,12 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "argv": record.argv,
         "python": record.pytest.get("python", ""),  # the interpreter that ran the tests (plugin suites)
         "stages": record.stages,
-        "tests": {**tally(tests), **categories(tests), "cases": tests},
+        "tests": tests_block(
+            tests,
+            deselected=record.pytest.get("deselected", []),
+            pytest_counts=record.pytest.get("pytest_counts"),
+            junit=junit_counts(record.dir / "junit.xml"),
+        ),
         "latency": record.pytest.get("latency", {"endpoints": {}, "slow_endpoints": []}),
         "events": record.events,
         "resources": record.resources,
@@ -108,6 +144,7 @@ def record_failure(root: Path, runs_dir: Path, suite: str, failure: str, env: Ma
     """The record of a suite run that never started (no stack, no harness in the venv): it says why,
     and ``logs/latest`` points at it, not at an older run that passed."""
     record = RunRecord(root, runs_dir, 0, suite, "none", failure=failure, failed_stage="start")
+    record.own_dirs = [runs_dir.parent]
     record.completed_at = utc_now()
     record.data = write_record(record, env)
     return record

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, command_hint
 from harness.host.probes import wait_ready
 from harness.host.usage import current_usage
 from harness.runtime.outcomes import StatusRow
@@ -54,7 +54,9 @@ def wait(orch: Orchestrator, names: Sequence[str], timeout: float | None = None)
     sups = {n: orch.supervisor(n, entries.get(n)) for n in services}
     missing = [n for n, s in sups.items() if not s.running()]
     if missing:
-        raise HarnessError(f"not running: {', '.join(missing)}; start them with `invoke up`")
+        raise HarnessError(
+            f"not running: {', '.join(missing)}; start them with {command_hint('up', orch.plan.instance)}"
+        )
     t_end = time.monotonic() + (timeout or 60.0)
 
     def one(name: str) -> float:

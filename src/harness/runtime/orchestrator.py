@@ -20,7 +20,7 @@ from rich.console import Console
 
 from harness.config.checks import inside
 from harness.docker.compose import Compose
-from harness.errors import HarnessError, Interrupted, ServiceFailed
+from harness.errors import HarnessError, Interrupted, ServiceFailed, command_hint
 from harness.host import cgroups
 from harness.host.processes import ProcessEntry, is_running, owner_tag, stop_processes, tagged_processes
 from harness.host.users import remove_data
@@ -143,7 +143,7 @@ class Orchestrator:
             elif not ok:
                 self.console.print(
                     "[yellow]--keep-on-failure: leaving started services up for debugging; "
-                    "`invoke down` stops them[/yellow]"
+                    f"{command_hint('down', self.plan.instance)} stops them[/yellow]"
                 )
 
     def _bring_up(self, run: Run, name: str, progress: Progress, existing: ProcessEntry | None) -> None:

@@ -47,6 +47,7 @@ class RunRecord:
     resources: dict[str, Any] = field(default_factory=dict)  # per service: CPU and memory, peak and mean
     log_dir: Path | None = None  # the instance's service logs, copied into the run directory
     log_offsets: dict[str, int] = field(default_factory=dict)  # where each log ended when the run began
+    own_dirs: list[Path] = field(default_factory=list)  # what the harness writes in the tree (not a change to it)
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.suite)

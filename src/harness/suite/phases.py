@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +102,20 @@ def combine(run_dir: Path, phases: Sequence[Phase]) -> None:
     present = [part for part in (plugin_results(run_dir, p.name) for p in phases) if part]
     if not present:
         return
+    tests = [t for p in present for t in p["tests"]]
+    ran = {t["nodeid"] for t in tests}  # each phase deselects the other's tests
+    counts: Counter[str] = Counter()
+    for p in present:
+        counts.update(p.get("pytest_counts", {}))
     combined = {
         "exitstatus": overall_exit([int(p["exitstatus"]) for p in present]),
-        "tests": [t for p in present for t in p["tests"]],
+        "tests": tests,
         "latency": latency_of([s for p in present for s in p.get("latency", {}).get("samples", [])]),
         "stopped": next((p["stopped"] for p in present if p.get("stopped")), []),
         "phases": [{"phase": ph.name, "workers": ph.workers} for ph in phases],
         "python": next((p["python"] for p in present if p.get("python")), ""),
+        "deselected": sorted({n for p in present for n in p.get("deselected", [])} - ran),
+        "pytest_counts": dict(counts),
     }
     write_json(run_dir / results_file(), combined)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.masking import mask_text
-from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError
+from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError, command_hint
 from harness.plugin.protocol import DISRUPTIVE, GATE_FILE
 from harness.runtime.inspection import wait
 from harness.runtime.lock import LOCK_TOKEN_VAR
@@ -91,6 +91,7 @@ def run_suite(
     except HarnessError:  # the same error comes back from `up`, and is recorded there
         backend = plan.settings.backend_for(plan.stack.stack.backend)
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
+    record.own_dirs = [plan.root / plan.stack.stack.state_dir, plan.runs_dir.parent]
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
     workers = given if given is not None else workers
     if workers is None and only_files(pytest_args, plan.suites[suite_name].cwd):
@@ -178,6 +179,8 @@ def run_suite(
             record.failure = f"pytest: {reason}" + (f": {cause.strip()}" if cause else "")
             if code in (2, 4):  # the suite's arguments or files are at fault, not a test
                 record.exit_code, record.status = EXIT_STACK_FAILED, "configuration error"
+            elif code == 3:  # pytest or a plugin crashed: no test's verdict either
+                record.exit_code, record.status = EXIT_STACK_FAILED, "error"
             orch.console.print(f"[red]{record.failure}[/red]", highlight=False)
     except HarnessError as exc:
         record.exit_code = EXIT_INTERRUPTED if exc.exit_code == EXIT_INTERRUPTED else EXIT_STACK_FAILED
@@ -250,7 +253,10 @@ def _finish(
             if kept_up:
                 orch.console.print(f"left running (they were up before this run): {', '.join(kept_up)}")
         elif kept:
-            orch.console.print(f"stack left running on instance {orch.plan.instance}: `invoke down` stops it")
+            orch.console.print(
+                f"stack left running on instance {orch.plan.instance}: "
+                f"{command_hint('down', orch.plan.instance)} stops it"
+            )
         record.pytest = plugin_results(record.dir)
         record.stages = [asdict(s) for s in timeline.stages]
         record.completed_at = utc_now()
