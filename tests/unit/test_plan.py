@@ -91,3 +91,18 @@ def test_secrets_are_masked(stack):
     assert masked["DB_PORT"] == "25432"
     text = mask_text(f"connecting to {env['DATABASE_URL']} as {env['DB_PASSWORD']}", env)
     assert "s3cr3t-pass" not in text and "***" in text
+
+
+def test_instance_auto_passes_over_an_instance_whose_ports_something_else_holds(stack):
+    """Another checkout's stack holds no lock here: its ports in use are what tell auto to move on."""
+    import socket
+
+    from harness.host.ports import port_free
+
+    if not all(port_free(p) for p in (28000, 28010, 28020, 25432, 25442, 29000, 29010)):
+        pytest.skip("a port of instances 0 and 1 of this test's stack is in use on this machine")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 28000))  # instance 0's api port
+        held.listen()
+        assert plan_of(stack, "auto").instance == 1
+    assert plan_of(stack, "auto").instance == 0

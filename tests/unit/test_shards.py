@@ -99,6 +99,8 @@ def test_merge_sums_keeps_every_case_and_recomputes_latency_from_samples():
     assert [s["name"] for s in data["stages"]] == ["1/2 tests", "2/2 tests"]
     text = markdown(data)
     assert "| 3 | 2 | 1 | 0 | 0 |" in text and "**c**" in text and "ERROR x" in text
+    assert "<summary>All 3 tests</summary>" in text and "| `b` |  | passed | 1.00 s | 1/2 |" in text
+    assert [text.count(f"`{n}`") for n in "abc"] == [1, 1, 1], "every test once, in the folded table"
 
 
 def test_a_shard_whose_stack_failed_makes_the_merge_exit_2():

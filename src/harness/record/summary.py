@@ -8,7 +8,7 @@ from harness.record.rates import executed, percent
 
 
 def markdown(data: dict[str, Any], excerpt_lines: int = 12) -> str:
-    """What a CI job writes to its step summary: counts, failures, slow endpoints, stage timings."""
+    """What a CI job writes to its step summary: counts, failures, slow endpoints, stage timings, every test."""
     t = data["tests"]
     out = [
         f"## {data['suite']}: {data['status']} (exit {data['exit_code']})",
@@ -47,4 +47,27 @@ def markdown(data: dict[str, Any], excerpt_lines: int = 12) -> str:
     if data.get("stages"):
         out += ["", "### Stages", "", "| stage | status | took |", "|---|---|---|"]
         out += [f"| {s['name']} | {s['status']} | {s['duration']:.2f} s |" for s in data["stages"]]
+    if t["cases"]:
+        out += _all_tests(t["cases"])
     return "\n".join(out) + "\n"
+
+
+def _all_tests(cases: list[dict[str, Any]]) -> list[str]:
+    """Every test of the run, one row each (a merged record's with its shard), folded away."""
+    merged = any(c.get("shard") for c in cases)
+    columns = ["test", "id", "outcome", "took", *(["shard"] if merged else [])]
+    rows = []
+    for c in cases:
+        nodeid = c["nodeid"].replace("|", "\\|")  # a parametrized id may hold one
+        row = [f"`{nodeid}`", c.get("int_id") or "", c["outcome"], f"{c.get('duration_s') or 0:.2f} s"]
+        rows.append("| " + " | ".join([*row, c.get("shard", "")] if merged else row) + " |")
+    return [
+        "",
+        f"<details><summary>All {len(cases)} tests</summary>",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
+        *rows,
+        "",
+        "</details>",
+    ]
