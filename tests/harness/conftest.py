@@ -8,6 +8,7 @@ running instance.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import shutil
@@ -114,14 +115,14 @@ def reachable_stack(make_stack: Callable[..., StackDir]) -> Iterator[Callable[..
     """``make_stack`` whose state dir other users can reach: as root, servers run as their own user.
 
     pytest's temporary directories are closed to other users, so ``stack.state_dir`` is a directory
-    under the checkout's ``.harness/test-stacks/`` (world-searchable), and the stack's ``.harness``
+    under ``TEST_STACKS`` (world-searchable), and the stack's ``.harness``
     a link to it (for ``state_dir()``); its instances are taken down and it is removed afterwards.
     """
     made: list[tuple[StackDir, Path]] = []
 
     def make(template: str, n_ports: int = 4) -> StackDir:
         sd = make_stack(template, n_ports)
-        target = ROOT / ".harness" / "test-stacks" / f"{sd.root.parent.name[:20]}-{uuid.uuid4().hex[:8]}"
+        target = TEST_STACKS / f"{sd.root.parent.name[:20]}-{uuid.uuid4().hex[:8]}"
         target.mkdir(parents=True)
         (sd.root / ".harness").symlink_to(target)
         text = sd.file.read_text()
@@ -159,18 +160,41 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).parent / "examples"
 
 
+def _test_stacks() -> Path:
+    """Where copies of stacks that run servers as their own user live: world-searchable (pytest's
+    temporary directories are 0700), so under the checkout's ``.harness/``; but a copy's deepest unix
+    socket (``<name>-<8 hex>/.harness/N/<service>/data/mysqld.sock``) must fit 107 bytes, so for a
+    deep checkout (act's job workspaces) under /tmp, in a directory named for the checkout."""
+    here = ROOT / ".harness" / "test-stacks"
+    if len(str(here)) <= 107 - len("/compose-01234567/.harness/0/orders/data/mysqld.sock"):
+        return here
+    return Path("/tmp") / f"harness-test-stacks-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
+
+
+TEST_STACKS = _test_stacks()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tidy_test_stacks() -> Iterator[None]:
+    """The /tmp directory of a deep checkout's stack copies goes once empty (each copy removes itself)."""
+    yield
+    if TEST_STACKS.parent == Path("/tmp"):
+        with contextlib.suppress(OSError):
+            TEST_STACKS.rmdir()
+
+
 @pytest.fixture
 def example_copy() -> Iterator[Callable[[str, int], Path]]:
     """``example_copy(name, instance)``: a private copy of ``examples/<name>``; its stack.toml path.
 
-    Copies live under the checkout's ``.harness/`` (world-searchable), not pytest's 0700 tmp: as
+    Copies live under ``TEST_STACKS`` (world-searchable), not pytest's 0700 tmp: as
     root, Postgres runs as the postgres user and must be able to reach its data dir. Every copy
     is taken down and removed afterwards.
     """
     made: list[tuple[Path, int]] = []
 
     def copy(name: str, instance: int) -> Path:
-        target = ROOT / ".harness" / "test-stacks" / f"{name}-{uuid.uuid4().hex[:8]}"
+        target = TEST_STACKS / f"{name}-{uuid.uuid4().hex[:8]}"
         shutil.copytree(EXAMPLES / name, target)
         made.append((target, instance))
         return target / "stack.toml"

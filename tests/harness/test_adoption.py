@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .adopter import EXAMPLE, init_and_edit, make_venv
-from .conftest import harness, owned_processes
+from .conftest import TEST_STACKS, harness, owned_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 2
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv to 
 @pytest.fixture
 def project():
     # Under the checkout (world-searchable): as root, Postgres runs as the postgres user.
-    target = ROOT / ".harness" / "test-stacks" / f"adopter-{uuid.uuid4().hex[:8]}"
+    target = TEST_STACKS / f"adopter-{uuid.uuid4().hex[:8]}"
     shutil.copytree(EXAMPLE, target)
     yield target
     harness(target / "stack.toml", "down", instance=INSTANCE)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, distinct_free_ports, harness, owned_processes
+from .conftest import TEST_STACKS, distinct_free_ports, harness, owned_processes
 
 NATIVE = ("redis-server", "mariadbd", "epmd")
 
@@ -19,7 +19,7 @@ NATIVE = ("redis-server", "mariadbd", "epmd")
 @pytest.fixture
 def project() -> Iterator[Path]:
     """A project directory other users can enter (as root, the servers run as their own users)."""
-    where = ROOT / ".harness" / "test-stacks" / f"compose-{uuid.uuid4().hex[:8]}"
+    where = TEST_STACKS / f"compose-{uuid.uuid4().hex[:8]}"
     where.mkdir(parents=True)
     yield where
     if (where / "stack.toml").exists():

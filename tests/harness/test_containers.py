@@ -331,7 +331,7 @@ def test_any_compose_service_runs_alone_with_its_ports_remapped_per_instance(mak
 
 
 def test_a_container_node_without_an_engine_is_one_clear_line(make_stack):
-    sd = make_stack(WEB.replace(ECHO or "<none>", "example/web:1"))
+    sd = make_stack(WEB.replace(f'image = "{ECHO}"', 'image = "example/web:1"'))
     res = sd.cli("up", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "HARNESS_BACKEND": "auto"})
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
@@ -340,7 +340,7 @@ def test_a_container_node_without_an_engine_is_one_clear_line(make_stack):
 
 
 def test_a_container_node_on_the_native_backend_is_one_clear_line(make_stack):
-    sd = make_stack(WEB.replace(ECHO or "<none>", "example/web:1"))
+    sd = make_stack(WEB.replace(f'image = "{ECHO}"', 'image = "example/web:1"'))
     res = sd.cli("up", env={"HARNESS_BACKEND": "native"})
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import harness, owned_processes
+from .conftest import TEST_STACKS, harness, owned_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 3
@@ -21,7 +21,7 @@ def example():
 
     def copy(name: str) -> Path:
         # Under the checkout (world-searchable): as root, Postgres runs as the postgres user.
-        target = ROOT / ".harness" / "test-stacks" / f"{name}-{uuid.uuid4().hex[:8]}"
+        target = TEST_STACKS / f"{name}-{uuid.uuid4().hex[:8]}"
         shutil.copytree(ROOT / "examples" / name, target)
         made.append(target)
         return target / "stack.toml"

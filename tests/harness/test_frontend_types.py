@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import harness
+from .conftest import TEST_STACKS, harness
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 6
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="needs Node.
 @pytest.fixture
 def copy() -> Path:
     """The stack file, the services and the frontend (`npm ci` installs its node_modules afresh)."""
-    target = ROOT / ".harness" / "test-stacks" / f"types-{uuid.uuid4().hex[:8]}"
+    target = TEST_STACKS / f"types-{uuid.uuid4().hex[:8]}"
     target.mkdir(parents=True)
     shutil.copy(ROOT / "stack.toml", target / "stack.toml")
     shutil.copytree(ROOT / "services", target / "services", ignore=shutil.ignore_patterns("__pycache__"))

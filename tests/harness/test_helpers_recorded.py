@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import harness, owned_processes, wait_for
+from .conftest import TEST_STACKS, harness, owned_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 0
@@ -30,7 +30,7 @@ def stack_file():
     # Under the checkout (world-searchable): as root, Postgres runs as the postgres user.
     from .conftest import distinct_free_ports
 
-    root = ROOT / ".harness" / "test-stacks" / f"initdb-{uuid.uuid4().hex[:8]}"
+    root = TEST_STACKS / f"initdb-{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
     path = root / "stack.toml"
     path.write_text(STACK.format(port=distinct_free_ports(1)[0]))

@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import ConfigError
 
-from .conftest import distinct_free_ports, harness
+from .conftest import TEST_STACKS, distinct_free_ports, harness
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 2
@@ -37,7 +37,7 @@ superuser = true
 @pytest.fixture
 def stack():
     # Under the checkout (world-searchable): as root, Postgres runs as the postgres user.
-    root = ROOT / ".harness" / "test-stacks" / f"pg-{uuid.uuid4().hex[:8]}"
+    root = TEST_STACKS / f"pg-{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
     port = distinct_free_ports(1)[0]
     path = root / "stack.toml"

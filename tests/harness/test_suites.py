@@ -19,7 +19,7 @@ import pytest
 from harness.host.ports import port_free
 from harness.kinds.s3 import s3_client
 
-from .conftest import derived_env, harness, owned_processes, wait_for
+from .conftest import TEST_STACKS, derived_env, harness, owned_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).parent / "examples" / "notes"
@@ -152,7 +152,7 @@ buckets = ["runs"]
 def test_results_sinks_and_a_failing_sink(notes, make_stack):
     store = make_stack(STORE)
     # As root the store's Postgres runs as the postgres user, who must reach its data dir.
-    store_root = ROOT / ".harness" / "test-stacks" / f"store-{uuid.uuid4().hex[:8]}"
+    store_root = TEST_STACKS / f"store-{uuid.uuid4().hex[:8]}"
     shutil.copytree(store.root, store_root)
     store_file = store_root / "stack.toml"
     try:
