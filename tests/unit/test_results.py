@@ -111,6 +111,8 @@ def test_pass_rates_per_tier_id_and_file_reach_results_report_and_history(tmp_pa
         "xfailed": 0,
         "xpassed": 0,
         "not_run": 0,
+        "flaky": 0,
+        "quarantined": 0,
         "pass_rate": 0.5,
     }
     assert got["by_tier"]["tier_b"]["pass_rate"] == 0.5 and got["by_tier"]["tier_b"]["errors"] == 1

@@ -180,6 +180,8 @@ def suite(app: App, args: argparse.Namespace) -> int:
             group_id=args.group_id,
             workers=args.workers,
             fresh=args.fresh,
+            reruns=args.reruns,
+            fail_on_flaky=args.fail_on_flaky,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     return record.exit_code

@@ -32,7 +32,8 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
         console.print(f"no runs recorded yet in {path}")
         return 0
     table = Table(title=f"last {min(limit, len(runs))} of {len(runs)} runs ({path})", title_justify="left")
-    for col in ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped", "tiers"):
+    columns = ("run", "suite", "commit", "duration", "status", "passed", "failed", "errors", "skipped", "flaky")
+    for col in (*columns, "quarantined", "tiers"):
         table.add_column(col)
     for run in runs[-limit:]:
         table.add_row(
@@ -45,6 +46,8 @@ def show_history(path: Path, console: Console, *, limit: int) -> int:
             str(run["failed"]),
             str(run["errors"]),
             str(run["skipped"]),
+            str(run.get("flaky", 0)),
+            str(run.get("quarantined", 0)),
             tier_rates(run),
         )
     console.print(table)

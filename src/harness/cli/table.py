@@ -131,6 +131,10 @@ COMMANDS: tuple[Command, ...] = (
             Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
             Arg("no_stop_on_death", "run every test even after a service died", flag=True),
             Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),
+            Arg(
+                "reruns", "run failed tests again on the same stack, up to N times: one that passes is flaky", type=int
+            ),
+            Arg("fail_on_flaky", "a test that passed only on a rerun fails the run", flag=True),
             FRESH,
             NO_CACHE,
         ),

@@ -89,6 +89,14 @@ def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
             markup=False,
             highlight=False,
         )
+    for case in tests.get("cases", []):
+        if case["outcome"] == "flaky":
+            tries = " -> ".join(a["outcome"] for a in case.get("attempts", []))
+            console.print(f"  flaky: {case['nodeid']} ({tries})", style="yellow", markup=False, highlight=False)
+        elif case["outcome"] == "quarantined":
+            q = case["quarantine"]
+            said = f"  quarantined: {case['nodeid']} failed; forgiven until {q['until']} ({q['reason']})"
+            console.print(said, style="yellow", markup=False, highlight=False)
     for tier, rate in tests.get("by_tier", {}).items():
         ran = executed(rate)
         console.print(f"  {tier}: {rate['passed']}/{ran} passed ({percent(rate['pass_rate'])})", highlight=False)
@@ -96,6 +104,10 @@ def suite_summary(console: Console, data: dict[str, Any], log_dir: str) -> None:
         f"[bold]{data['suite']}: {data['status']}[/bold] (exit {data['exit_code']}) - "
         f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
         f"{tests['skipped']} skipped"
-        + "".join(f", {tests[k]} {k.replace('_', ' ')}" for k in ("xfailed", "xpassed", "not_run") if tests.get(k))
+        + "".join(
+            f", {tests[k]} {k.replace('_', ' ')}"
+            for k in ("xfailed", "xpassed", "not_run", "flaky", "quarantined")
+            if tests.get(k)
+        )
         + f"; results in {log_dir}/runs/{data['run_id']}/"
     )

@@ -5,6 +5,7 @@ The engine knows no stack's conventions; each stack says its own here.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
@@ -26,6 +27,22 @@ class Route(Model):
 
     pattern: Regex
     replace: str
+
+
+class Quarantined(Model):
+    """A known flaky test: it still runs and is recorded, and its failure does not fail the run
+    until ``until`` (a date); past it, the test fails the run again and says the quarantine expired."""
+
+    test: str  # a node id, or a pattern over node ids (fnmatch: * ? [...])
+    reason: str
+    until: dt.date
+
+    @field_validator("test", "reason")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: say which test, and why it is quarantined")
+        return value
 
 
 class AllowedError(Model):
@@ -51,6 +68,7 @@ class Conventions(Model):
     routes: list[Route] = []
     durations: str = ""  # recorded test durations that balance shards (`harness durations` writes it)
     allow_backend_errors: list[AllowedError] = []  # allowed in every test of every suite
+    quarantine: list[Quarantined] = []  # known flaky tests: run and recorded, their failures forgiven until a date
 
     @field_validator("id_pattern")
     @classmethod

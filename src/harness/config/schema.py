@@ -58,6 +58,8 @@ class Suite(Model):
     early_start: bool = True  # start pytest while the stack comes up (false: a conftest needs it at import)
     stop_on_death: bool | None = None  # end the run at the first service failure (None: only under CI)
     stop_on_backend_error: bool = False  # end the run at the first unallowed backend error
+    reruns: int = Field(0, ge=0, le=10)  # failed tests run again on the live stack up to N times (flaky if one passes)
+    fail_on_flaky: bool = False  # a test that passed only on a rerun fails the run
 
 
 class StackSettings(Model):

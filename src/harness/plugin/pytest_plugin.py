@@ -318,6 +318,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     payload["deselected"] = sorted(deselected - {r["nodeid"] for r in _records})
     payload["pytest_counts"] = counts_said(session.config)
     payload["python"] = sys.executable  # which interpreter ran the suite (the project's, or the harness's)
+    payload["rootdir"] = str(session.config.rootpath)  # node ids are relative to it (reruns name them so)
     config.results_path.write_text(json.dumps(payload))  # a suite run in phases: one per phase, combined later
 
 

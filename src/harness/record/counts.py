@@ -32,6 +32,16 @@ def junit_counts(path: Path) -> dict[str, int]:
     return {key: sum(int(getattr(suite, key) or 0) for suite in suites) for key in keys}
 
 
+def first_outcome(case: Mapping[str, Any]) -> str:
+    """The outcome of a test's first attempt, before reruns and quarantine."""
+    attempts = case.get("attempts") or []
+    if attempts:
+        return str(attempts[0]["outcome"])
+    if case["outcome"] == "quarantined":
+        return str(case["quarantine"]["outcome"])
+    return str(case["outcome"])
+
+
 def subtest_tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(Counter(s["outcome"] for case in cases for s in case.get("subtests", [])))
 
@@ -47,12 +57,15 @@ def tests_block(
     counts of pytest and JUnit with the reasons they differ."""
     counts = tally(cases)
     ran = {c["nodeid"] for c in cases}
+    # pytest's and JUnit's counts are of the first attempt (pytest's line before any rerun), and
+    # know nothing of quarantine: compare them with the cases as that attempt left them.
+    first = tally([{**c, "outcome": first_outcome(c)} for c in cases])
     ids = sorted(set(deselected) - ran)
     subtests = subtest_tally(cases)
     counted = {
         "pytest": dict(pytest_counts or {}),
         "junit": dict(junit or {}),
-        "notes": reconcile(counts, subtests, len(ids), pytest_counts or {}, junit or {}),
+        "notes": reconcile(first, subtests, len(ids), pytest_counts or {}, junit or {}),
     }
     return {
         **counts,

@@ -40,7 +40,7 @@ def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
                 seen[(nodeid, code_of(run))].append(outcome)
     flaky: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for (nodeid, commit), outcomes in seen.items():
-        if len(set(outcomes)) > 1:
+        if len(set(outcomes)) > 1 or "flaky" in outcomes:  # changed between runs, or within one (a rerun)
             flaky[nodeid][commit] = outcomes
     return dict(flaky)
 
@@ -60,6 +60,8 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
         "failed": t["failed"],
         "errors": t["errors"],
         "skipped": t["skipped"],
+        "flaky": t.get("flaky", 0),
+        "quarantined": t.get("quarantined", 0),
         "tiers": {tier: [r["passed"], executed(r)] for tier, r in t.get("by_tier", {}).items()},
         "outcomes": {c["nodeid"]: c["outcome"] for c in t["cases"]},
     }

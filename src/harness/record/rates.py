@@ -1,7 +1,8 @@
 """Pass rates per category: per tier marker, per catalog id and per test file.
 
 A rate is passed / executed (skipped tests are counted but do not lower it); ``None`` when nothing
-in the category ran.
+in the category ran. A flaky test (passed on a rerun) counts as passed in the rate and is counted
+apart; a quarantined failure is neither (like an xfail), and counted apart too.
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "not_run")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "not_run", "flaky", "quarantined")
 
 
 def executed(rate: Mapping[str, Any]) -> int:
-    """The tests that ran to a verdict (passed, failed, errors): what a pass rate divides by."""
-    return int(rate["passed"]) + int(rate["failed"]) + int(rate["errors"])
+    """The tests that ran to a verdict (passed, flaky, failed, errors): what a pass rate divides by."""
+    return int(rate["passed"]) + int(rate.get("flaky", 0)) + int(rate["failed"]) + int(rate["errors"])
 
 
 def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     count = dict.fromkeys(OUTCOMES, 0)
     for case in cases:
         count[case["outcome"] if case["outcome"] in count else "error"] += 1
-    ran = executed({"passed": count["passed"], "failed": count["failed"], "errors": count["error"]})
+    ran = executed({**count, "errors": count["error"]})
     return {
         "total": sum(count.values()),
         "passed": count["passed"],
@@ -31,7 +32,9 @@ def tally(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "xfailed": count["xfailed"],  # as pytest counts them: neither passed nor failed
         "xpassed": count["xpassed"],
         "not_run": count["not_run"],  # left out when the run stopped early (a service died, say)
-        "pass_rate": round(count["passed"] / ran, 4) if ran else None,
+        "flaky": count["flaky"],  # failed, then passed on a rerun
+        "quarantined": count["quarantined"],  # failed, forgiven by [tests] quarantine
+        "pass_rate": round((count["passed"] + count["flaky"]) / ran, 4) if ran else None,
     }
 
 

@@ -181,8 +181,10 @@ def render_html(data: dict[str, Any]) -> str:
  → {escape(data["completed_at"])} ({data["duration_s"]:.1f} s)</p>
 {failure}
 <p>{t["total"]} tests: {t["passed"]} passed, {t["failed"]} failed, {t["errors"]} errors, {t["skipped"]} skipped,
- {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed, {t.get("not_run", 0)} not run</p>
+ {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed, {t.get("not_run", 0)} not run,
+ {t.get("flaky", 0)} flaky, {t.get("quarantined", 0)} quarantined</p>
 {_shards(data.get("shards", []))}
+<h2>Flaky and quarantined tests</h2>{_flaky(t["cases"])}
 <h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
 <h2>Stage timeline</h2>{_waterfall(data["stages"], events)}
 <h2>Service events</h2>{_events(events)}
@@ -193,6 +195,24 @@ def render_html(data: dict[str, Any]) -> str:
 <h2>Pass rate by test file</h2>{_rates(t.get("by_file", {}), "file")}
 <h2>Pass rate by catalog id</h2>{_rates(t.get("by_id", {}), "id")}
 </body></html>"""
+
+
+def _flaky(cases: list[dict[str, Any]]) -> str:
+    """Tests that passed only on a rerun (each attempt), and quarantined ones (reason, date)."""
+    rows = ""
+    for c in cases:
+        attempts = c.get("attempts") or []
+        q = c.get("quarantine")
+        if c["outcome"] != "flaky" and not q and len(attempts) < 2:
+            continue
+        tried = " → ".join(escape(a["outcome"]) for a in attempts) or escape(c["outcome"])
+        note = f"quarantined until {escape(q['until'])}: {escape(q['reason'])}" if q else ""
+        if q and q.get("expired"):
+            note = "quarantine expired: " + note
+        rows += f"<tr><td>{escape(c['nodeid'])}</td><td>{escape(c['outcome'])}</td><td>{tried}</td><td>{note}</td></tr>"
+    if not rows:
+        return "<p>none</p>"
+    return f"<table><tr><th>test</th><th>outcome</th><th>attempts</th><th>quarantine</th></tr>{rows}</table>"
 
 
 def write_html_report(data: dict[str, Any], path: Path) -> None:

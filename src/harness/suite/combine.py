@@ -7,6 +7,8 @@ call's sample, never averaged.
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,3 +33,35 @@ def latency_of(samples: Sequence[Sequence[Any]]) -> dict[str, Any]:
     latency = summarize([Call(*s) for s in samples])
     latency["samples"] = [list(s) for s in samples]
     return latency
+
+
+def junit_address(nodeid: str) -> tuple[str, str]:
+    """(classname, name) of a node id as pytest's JUnit writer spells them."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+def junit_cases(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
+    """Each ``testcase`` element by its (classname, name)."""
+    return {(c.get("classname", ""), c.get("name", "")): c for c in root.iter("testcase")}
+
+
+def mark_junit(path: Path, marks: dict[str, tuple[str, str]]) -> None:
+    """A ``<property name= value=>`` on the test cases of ``marks`` (node id: (name, value))."""
+    if not marks or not path.is_file():
+        return
+    tree = ET.parse(path)
+    cases = junit_cases(tree.getroot())
+    for nodeid, (name, value) in marks.items():
+        case = cases.get(junit_address(nodeid))
+        if case is None:
+            continue
+        props = case.find("properties")
+        if props is None:
+            props = ET.Element("properties")
+            case.insert(0, props)
+        ET.SubElement(props, "property", {"name": name, "value": value})
+    tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -114,6 +114,7 @@ def combine(run_dir: Path, phases: Sequence[Phase]) -> None:
         "stopped": next((p["stopped"] for p in present if p.get("stopped")), []),
         "phases": [{"phase": ph.name, "workers": ph.workers} for ph in phases],
         "python": next((p["python"] for p in present if p.get("python")), ""),
+        "rootdir": next((p["rootdir"] for p in present if p.get("rootdir")), ""),
         "deselected": sorted({n for p in present for n in p.get("deselected", [])} - ran),
         "pytest_counts": dict(counts),
     }

@@ -21,6 +21,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from harness.config.conventions import Quarantined
 from harness.config.masking import mask_text
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError, command_hint
 from harness.plugin.protocol import DISRUPTIVE, GATE_FILE
@@ -28,7 +31,7 @@ from harness.runtime.inspection import wait
 from harness.runtime.lock import LOCK_TOKEN_VAR
 from harness.runtime.session import Session
 from harness.suite import plugin_copy
-from harness.suite.command import PYTEST_EXIT, only_files, plugin_config, test_command
+from harness.suite.command import PYTEST_EXIT, looks_like_selection, only_files, plugin_config, test_command
 from harness.suite.outcome import RunRecord, utc_now
 from harness.suite.phases import (
     NO_TESTS,
@@ -42,6 +45,8 @@ from harness.suite.phases import (
     worker_count,
 )
 from harness.suite.pytest_process import TestRun
+from harness.suite.quarantine import apply_to_run
+from harness.suite.reruns import fold, rerun_phase, to_rerun
 from harness.suite.watch import Watch
 
 # What pytest says when it refuses to run: "pytest: error: unrecognized arguments: ...", the
@@ -81,6 +86,8 @@ def run_suite(
     group_id: str | None = None,
     workers: str | None = None,
     fresh: bool = False,
+    reruns: int | None = None,
+    fail_on_flaky: bool = False,
 ) -> RunRecord:
     """Run one suite inside an entered session; ``persist`` writes its record whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -98,6 +105,10 @@ def run_suite(
         workers = "0"  # a file or a few tests: starting xdist workers would cost more than they save
     # A bad worker count is refused here, before a run directory exists.
     phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
+    reruns = suite.reruns if reruns is None else reruns
+    if not 0 <= reruns <= 10:
+        raise HarnessError(f"--reruns {reruns}: give 0 to 10 (reruns of the failed tests, on the same stack)")
+    fail_on_flaky = fail_on_flaky or suite.fail_on_flaky
     if shard:
         record.shard = shard
         record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
@@ -130,8 +141,9 @@ def run_suite(
     watch: Watch | None = None
     last_lines: collections.deque[str] = collections.deque(maxlen=5)
 
-    def test_run(phase: Phase, gate_file: Path | None = None) -> TestRun:
-        argv = test_command(plan, suite_name, pytest_args, phase.junit(record.dir), phase)
+    def test_run(phase: Phase, gate_file: Path | None = None, args: Sequence[str] | None = None) -> TestRun:
+        given = pytest_args if args is None else args
+        argv = test_command(plan, suite_name, given, phase.junit(record.dir), phase)
         phase_env = {**env, **dataclasses.replace(config, phase=phase.name).to_env()}
         return TestRun(suite_name, argv, plan.suites[suite_name].cwd, phase_env, orch.console, last_lines, gate_file)
 
@@ -164,6 +176,11 @@ def run_suite(
                 break  # collection errors, or a service died with stop-on-death: not the next phase
         combine(record.dir, phases)
         code = overall_exit(codes) if len(phases) > 1 else codes[0]
+        if code == 1 and reruns and not _stopped_early(record.dir):
+            own = [a for a in pytest_args if not looks_like_selection(a, plan.suites[suite_name].cwd)]
+            rerun_failed(reruns, watch, record.dir, lambda phase, ids: test_run(phase, args=[*own, *ids]).wait())
+        if code == 1:
+            code = verdict(record.dir, plan.stack.tests.quarantine, fail_on_flaky, orch.console)
         timeline.add("tests", "ok" if code == 0 else "failed", t_tests, PYTEST_EXIT.get(code, f"exit {code}"))
         record.exit_code = EXIT_OK if code == 0 else EXIT_TESTS_FAILED
         record.status = "passed" if code == 0 else "failed"
@@ -203,6 +220,33 @@ def run_suite(
             first=lambda: _wind_down(early, closing, watch, record),
         )
     return record
+
+
+def rerun_failed(reruns: int, watch: Watch | None, run_dir: Path, run: Callable[[Phase, list[str]], int]) -> None:
+    """Run the failed tests again (``run(phase, node ids)``), up to ``reruns`` times, each time
+    those still failing; what each attempt said is folded into the run's results."""
+    if watch is not None:
+        watch.attribute()  # which tests were running when a service failed: those are not rerun
+    blamed = {t for e in (watch.events if watch else []) if e.fails for t in e.tests}
+    rootdir = plugin_results(run_dir).get("rootdir", "")
+    for attempt in range(1, reruns + 1):
+        ids = to_rerun(plugin_results(run_dir).get("tests", []), blamed)
+        if not ids:
+            break
+        phase = Phase(rerun_phase(attempt), None, 0)
+        run(phase, [f"{rootdir}/{n}" if rootdir else n for n in ids])  # found from any working directory
+        fold(run_dir, phase.name)
+
+
+def verdict(run_dir: Path, quarantine: Sequence[Quarantined], fail_on_flaky: bool, console: Console) -> int:
+    """pytest said 1: after reruns and quarantine, is any test still a failure of the run?"""
+    for warning in apply_to_run(run_dir, quarantine):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    cases = plugin_results(run_dir).get("tests")
+    if not cases:
+        return 1  # nothing recorded to judge by: pytest's word stands
+    failing = ("failed", "error", "not_run") + (("flaky",) if fail_on_flaky else ())
+    return 1 if any(c["outcome"] in failing for c in cases) else 0
 
 
 def _wind_down(early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord) -> None:
