@@ -68,4 +68,15 @@ class Endpoint:
         raise AttributeError(f"{self.name} has {', '.join(self.fields())}")
 
 
+@dataclass(frozen=True)
+class DatabaseEndpoint(Endpoint):
+    """A database server's endpoint: the app's user, password and database, and the DSN of them
+    (``{db.user}``, ``{db.dsn}``...); each kind adds its administrator's password."""
+
+    user: str = ""
+    password: str = ""
+    database: str = ""
+    dsn: str = ""
+
+
 E = TypeVar("E", bound=Endpoint)

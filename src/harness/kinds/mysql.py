@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from pydantic import Field, model_validator
 
-from harness.config.endpoints import Endpoint
+from harness.config.endpoints import DatabaseEndpoint, Endpoint
 from harness.config.models import Port, ServiceModel
 from harness.errors import HarnessError
 from harness.host.dircache import chown_tree, materialize
@@ -74,11 +74,7 @@ class MysqlService(ServiceModel):
 
 
 @dataclass(frozen=True)
-class MysqlEndpoint(Endpoint):
-    user: str = ""
-    password: str = ""
-    database: str = ""
-    dsn: str = ""
+class MysqlEndpoint(DatabaseEndpoint):
     root_password: str = ""
 
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.config.endpoints import Endpoint
+from harness.config.endpoints import DatabaseEndpoint, Endpoint
 from harness.config.models import ContainerModel, Port
 from harness.errors import HarnessError, command_hint
 from harness.host.dircache import chown_tree, materialize
@@ -67,11 +67,7 @@ class PostgresService(ContainerModel):
 
 
 @dataclass(frozen=True)
-class PostgresEndpoint(Endpoint):
-    user: str = ""
-    password: str = ""
-    database: str = ""
-    dsn: str = ""
+class PostgresEndpoint(DatabaseEndpoint):
     superuser_password: str = ""
 
 
