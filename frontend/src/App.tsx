@@ -63,7 +63,9 @@ export function App() {
     return () => window.removeEventListener("popstate", onPop);
   }, []);
 
-  // Live updates: poll the selected episode's events with a cursor, and the episode itself.
+  // Live updates: the selected episode's events over the controller's WebSocket stream, resumed
+  // after the last one shown; while no socket is open (it dropped, or the episode ended) the
+  // events are polled with the same cursor, and a socket is tried again while the episode runs.
   useEffect(() => {
     setEvents([]);
     setEpisode(null);
@@ -71,23 +73,53 @@ export function App() {
     cursor.current = 0;
     if (!selected) return;
     let stopped = false;
+    let socket: WebSocket | null = null;
+    let lastTry = 0;
+    const add = (fresh: EpisodeEvent[]) => {
+      const unseen = fresh.filter((e) => e.id > cursor.current);
+      if (!unseen.length) return;
+      cursor.current = unseen[unseen.length - 1].id;
+      setEvents((old) => [...old, ...unseen]);
+    };
+    const refresh = async () => {
+      const ep = await api.get(selected);
+      if (stopped) return ep;
+      setEpisode(ep);
+      setEpisodes((list) => list.map((e) => (e.id === ep.id ? ep : e)));
+      return ep;
+    };
+    const open = () => {
+      lastTry = Date.now();
+      const ws = new WebSocket(api.streamUrl(selected, cursor.current));
+      socket = ws;
+      ws.onmessage = (msg) => {
+        const ev = JSON.parse(msg.data) as EpisodeEvent;
+        add([ev]);
+        if (ev.kind === "status") refresh().catch(report);
+      };
+      ws.onclose = () => {
+        if (socket === ws) socket = null;
+        if (!stopped) refresh().catch(report);
+      };
+    };
     const tick = async () => {
       try {
-        const [ep, fresh] = await Promise.all([api.get(selected), api.events(selected, cursor.current)]);
-        if (stopped) return;
-        setEpisode(ep);
-        if (fresh.length) {
-          cursor.current = fresh[fresh.length - 1].id;
-          setEvents((old) => [...old, ...fresh]);
-          setEpisodes((list) => list.map((e) => (e.id === ep.id ? ep : e)));
-        }
+        const ep = await refresh();
+        if (stopped || socket !== null) return;
+        add(await api.events(selected, cursor.current)); // no socket: poll
+        if (!FINAL.includes(ep.status) && Date.now() - lastTry > 2000) open();
       } catch (err) {
         if (!stopped) report(err);
       }
     };
+    open();
     tick();
-    const timer = window.setInterval(tick, 500);
-    return () => { stopped = true; window.clearInterval(timer); };
+    const timer = window.setInterval(tick, 1000);
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+      socket?.close();
+    };
   }, [selected]);
 
   useEffect(() => {

@@ -38,6 +38,8 @@ export const api = {
   list: () => call<Schemas["EpisodeList"]>("/episodes?limit=200").then((r) => r.episodes),
   get: (id: string) => call<Episode>(`/episodes/${id}`),
   create: (name: string) => call<Episode>("/episodes", { method: "POST", body: JSON.stringify({ name }) }),
+  streamUrl: (id: string, after: number) =>
+    `${config.controllerUrl.replace(/^http/, "ws")}/episodes/${id}/events/stream?after=${after}`,
   events: (id: string, after: number) =>
     call<Schemas["EventList"]>(`/episodes/${id}/events?after=${after}`).then((r) => r.events),
   writeFile: (id: string, path: string, content: string) =>

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 from services.common import settings, web
 from services.common.web import Rejected
 from services.controller import db, idempotency
-from services.controller.models import ACTIVE, Artifact, Episode, Event
+from services.controller.models import ACTIVE, FINAL, Artifact, Episode, Event
 
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 
@@ -259,6 +259,62 @@ def read_events(episode_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
             select(Event).where(Event.episode_id == episode_id, Event.id > after).order_by(Event.id)
         ).scalars()
         return {"events": [event_out(ev) for ev in events]}
+
+
+# -- the live event stream --------------------------------------------------------------------------
+STREAM_POLL_S = 0.1  # how often a stream looks for new events: the latency it adds at most
+STREAM_BATCH = 200  # events read (and held) per look: what one slow reader can make the controller hold
+CLOSE_ENDED, CLOSE_BAD_REQUEST, CLOSE_NOT_FOUND = 1000, 4400, 4404
+
+
+def _status_and_events(episode_id: str, after: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """The episode's status, then its events after ``after`` (status first: an episode that ended
+    wrote its last event with its final status, in the same transaction, so the read after sees it)."""
+    with db.session() as s:
+        episode = s.get(Episode, episode_id)
+        if episode is None:
+            return None, []
+        status = episode.status
+        query = select(Event).where(Event.episode_id == episode_id, Event.id > after).order_by(Event.id)
+        return status, [event_out(ev) for ev in s.execute(query.limit(STREAM_BATCH)).scalars()]
+
+
+@app.websocket("/episodes/{episode_id}/events/stream")
+async def stream_events(ws: WebSocket, episode_id: str) -> None:
+    """The episode's events as they are written, in order, each with its sequence number (``seq``,
+    the event's id), as ``GET /episodes/{id}/events`` has them. ``?after=<seq>`` resumes after an
+    event already received: nothing lost, nothing twice. The stream closes (1000, "episode
+    <status>") once the episode has ended and every event up to its end was sent; a bad id closes
+    with 4404, a bad ``after`` with 4400, each with a reason naming it. Events are read from the
+    database at each reader's own pace: a slow reader holds one batch and delays only itself, and
+    nothing is dropped (it gets every event, late)."""
+    await ws.accept()  # before refusing: a refused handshake carries no close code or reason
+    raw = ws.query_params.get("after", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        await ws.close(CLOSE_BAD_REQUEST, f"after must be an event's sequence number (0 or more), not {raw[:40]!r}")
+        return
+    after = int(raw)
+    status, events = await asyncio.to_thread(_status_and_events, episode_id, after)
+    if status is None:
+        await ws.close(CLOSE_NOT_FOUND, f"no episode {episode_id[:80]!r}")
+        return
+    gone = asyncio.ensure_future(ws.receive())  # the reader's only message is its going away
+    try:
+        while True:
+            for event in events:
+                await ws.send_json({"seq": event["id"], **event})
+                after = event["id"]
+            if status in FINAL and len(events) < STREAM_BATCH:
+                await ws.close(CLOSE_ENDED, f"episode {status}")
+                return
+            done, _ = await asyncio.wait({gone}, timeout=0 if events else STREAM_POLL_S)
+            if done:
+                return  # the reader left (a disconnect, or anything it sent: this stream only talks)
+            status, events = await asyncio.to_thread(_status_and_events, episode_id, after)
+    except WebSocketDisconnect:
+        return  # it left while an event was being sent: it resumes with ?after=<the last it got>
+    finally:
+        gone.cancel()
 
 
 @app.post("/episodes/{episode_id}/files", dependencies=[Depends(require_key)])

@@ -1,6 +1,9 @@
-"""Browser flows of the frontend against the real stack (INT-301..INT-308)."""
+"""Browser flows of the frontend against the real stack (INT-301..INT-308, INT-311)."""
 
 from __future__ import annotations
+
+import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -109,3 +112,49 @@ def test_int_308_deep_link_loads_the_episode(page, app_url, stack, session_id):
     expect(page.get_by_test_id("episode-status")).to_have_text("created")
     selected = page.locator(f'[data-testid="episode-item"][data-episode-id="{episode.id}"]')
     expect(selected).to_have_class("selected")
+
+
+@pytest.mark.int_id("INT-311")
+@pytest.mark.allow_browser_errors(r"WebSocket")  # the socket the test drops on purpose
+def test_int_311_events_arrive_over_the_websocket_and_polling_takes_over_when_it_drops(
+    page, app_url, stack, session_id
+):
+    sockets, frames = [], []
+    refuse = []  # once set, the page cannot open a socket again: only polling can show events
+
+    def through(ws):
+        if refuse:
+            ws.close(code=1011, reason="refused by the test")
+            return
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def to_page(message):
+            frames.append(message)
+            ws.send(message)
+
+        server.on_message(to_page)
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r".*/events/stream.*"), through)
+    episode = stack.new_episode(session_id, "websocket")
+    stack.write(session_id, "circuit.cir", RC_FILTER)
+    page.goto(f"{app_url}/episodes/{episode.id}")
+    expect(page.get_by_test_id("episode-status")).to_have_text("created", timeout=TIMEOUT)
+    assert sockets, "the episode view opened the event stream"
+    # Live: the simulation's events reach the page through the socket, no reload.
+    assert stack.start_simulation(episode).status_code == 202
+    expect(page.get_by_test_id("episode-status")).to_have_text("completed", timeout=TIMEOUT)
+    through_socket = {json.loads(f)["id"] for f in frames}
+    assert {e.id for e in stack.events(episode.id)} <= through_socket
+    # Dropped and refused: polling shows the next simulation's events all the same.
+    refuse.append(True)
+    for ws in sockets:
+        ws.close(code=4000, reason="dropped by the test")
+    seen = len(frames)
+    assert stack.start_simulation(episode).status_code == 202
+    assert stack.wait_final(episode.id).status == "completed"
+    expect(page.get_by_test_id("event-item")).to_have_count(len(stack.events(episode.id)), timeout=TIMEOUT)
+    shown = page.get_by_test_id("event-item").evaluate_all("els => els.map(e => Number(e.dataset.eventId))")
+    assert shown == [e.id for e in stack.events(episode.id)], "every event once, in order"
+    assert len(frames) == seen, "none of the second simulation's events came through a socket"

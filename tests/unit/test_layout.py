@@ -11,10 +11,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "harness"
 # The flow, bottom first: a package imports only packages before it (and errors.py).
 # plugin/ stands apart: it runs in the suite's own Python and imports only itself, the standard
-# library, pytest and httpx; anything may import it (its modules are pure Python).
+# library, pytest, httpx (service_client) and websockets (service_ws, imported when asked for);
+# anything may import it (its modules are pure Python).
 ORDER = ["config", "host", "docker", "kinds", "runtime", "suite", "record", "cli"]
 APART = {"plugin"}
-PLUGIN_THIRD_PARTY = {"pytest", "_pytest", "httpx"}
+PLUGIN_THIRD_PARTY = {"pytest", "_pytest", "httpx", "websockets"}
 
 
 def module_name(path: Path) -> str:

@@ -27,6 +27,7 @@ def case(
     backend_logs: Mapping[str, list[str]] | None = None,
     browser_errors: Sequence[str] = (),
     subtests: Sequence[Mapping[str, str]] = (),
+    websocket_frames: Mapping[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """One test's case, with every key results.json gives a case."""
     return {
@@ -39,6 +40,7 @@ def case(
         "backend_logs": dict(backend_logs or {}),
         "browser_errors": list(browser_errors),
         "subtests": [dict(s) for s in subtests],  # {name, outcome, message} each, in the order they ran
+        "websocket_frames": dict(websocket_frames or {}),  # a failing test's frames, per service
     }
 
 
@@ -81,6 +83,11 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> 
             outcome, message = "skipped", short(rep)
         elif rep.passed and expected_failure and rep.when == "call" and outcome == "passed":
             outcome, message = "xpassed", str(rep.wasxfail)
+    frames = (
+        {k.removeprefix("websocket."): v.splitlines() for k, v in props.items() if k.startswith("websocket.")}
+        if outcome in ("failed", "error")
+        else {}
+    )
     failed_sub = next((s for s in subtests if s["outcome"] == "failed"), None)
     if failed_sub is not None and (outcome == "passed" or message.startswith("contains ")):
         outcome, message = "failed", f"subtest {failed_sub['name']}: {failed_sub['message']}"
@@ -99,6 +106,7 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> 
         backend_logs=logs,
         browser_errors=json.loads(props.get("browser_errors", "[]")),
         subtests=subtests,
+        websocket_frames=frames,
     )
 
 

@@ -102,6 +102,31 @@ def service_client(service_url: Callable[[str], str]) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
+def service_ws(service_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
+    """``service_ws("controller", "/episodes/1/events/stream")``: a WebSocket to that service (its
+    URL as ``service_client`` has it, ``ws://`` for ``http://``), timed into the latency table and
+    closed at the test's end. ``websockets`` is imported only here."""
+    from .websocket import TimedSocket
+
+    opened: list[Any] = []
+
+    def connect(service: str, path: str, *, open_timeout: float = 10.0) -> Any:
+        try:
+            import websockets  # noqa: F401
+        except ImportError:
+            pytest.fail("service_ws needs websockets in the suite's Python (pip install websockets)", pytrace=False)
+        base = service_url(service).rstrip("/")
+        url = "ws" + base.removeprefix("http") + path
+        sock = TimedSocket(service, url, path, LATENCY, open_timeout)
+        opened.append(sock)
+        return sock
+
+    yield connect
+    for sock in opened:
+        sock.close()
+
+
+@pytest.fixture
 def test_id(request: pytest.FixtureRequest) -> str:
     name = id_marker()
     marker = request.node.get_closest_marker(name)

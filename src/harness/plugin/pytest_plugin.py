@@ -2,7 +2,8 @@
 
 It gives tests the running stack, read from the environment the harness exports:
 
-- ``stack_env``, ``service_url(name)``, ``service_client(name)`` (httpx clients that time every
+- ``stack_env``, ``service_url(name)``, ``service_ws(name, path)`` (a timed WebSocket client),
+  ``service_client(name)`` (httpx clients that time every
   request), ``test_id`` (the id the stack's id marker gives the test) and ``session_id``
   (``<id>-<8 hex>``, unique per test);
 - per test, the lines each service wrote to its log while the test ran: attached to failing
@@ -25,18 +26,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from . import browser, run_order, service_events, shards
+from . import browser, collect, run_order, service_events, shards, websocket
 from .backend_errors import Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .backend_logs import service_logs
-from .cases import case_of, not_run, skipped_module, wrong_ids
-from .latency import Call, summarize
+from .cases import wrong_ids
 from .protocol import (
     ALLOW_BACKEND_ERRORS,
     ALLOW_BROWSER_ERRORS,
@@ -44,7 +42,6 @@ from .protocol import (
     ID_PROPERTY,
     PluginConfig,
     ServiceEvent,
-    worker_part,
 )
 
 LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
@@ -52,10 +49,7 @@ OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
 ALLOWED_KEY = pytest.StashKey[list[Allowance]]()
 BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 
-_records: list[dict[str, Any]] = []
 _live: service_events.ServiceEvents | None = None
-_stopped: list[str] = []  # why the run stopped early, if it did
-_deselected: list[str] = []  # node ids deselected in this process
 _logs = service_logs()  # the stack's service logs, sliced per test
 
 
@@ -73,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if not config.pluginmanager.has_plugin("harness-run-order"):  # the gate; what a phase left
         config.pluginmanager.register(run_order, "harness-run-order")
+    if not config.pluginmanager.has_plugin("harness-results"):  # every test's case, written at the end
+        config.pluginmanager.register(collect, "harness-results")
     harness = _config()
     if harness.run_dir and harness.watch and _live is None:
         _live = service_events.ServiceEvents(Path(harness.run_dir), os.environ.get("PYTEST_XDIST_WORKER", "main"))
@@ -85,8 +81,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _stop(session: pytest.Session, reason: str) -> None:
-    if not _stopped:
-        _stopped.append(reason)
+    if not collect.STOPPED:
+        collect.STOPPED.append(reason)
     session.shouldstop = reason
 
 
@@ -133,26 +129,36 @@ def _check_allowances(items: list[pytest.Item], config: PluginConfig) -> None:
         raise pytest.UsageError("; ".join(dict.fromkeys(wrong)))
 
 
-# -- fixtures: stack_env, service_url, service_client, latency_log, test_id, session_id ----------
+# -- fixtures: stack_env, service_url, service_client, service_ws, latency_log, test_id, session_id ---
 from .fixtures import (  # noqa: E402  (pytest finds a plugin's fixtures in its namespace)
-    LATENCY,
     browser_errors,
     id_marker,
     latency_log,
     service_client,
     service_url,
+    service_ws,
     session_id,
     stack_env,
     test_id,
 )
 
-__all__ = ["browser_errors", "latency_log", "service_client", "service_url", "session_id", "stack_env", "test_id"]
+__all__ = [
+    "browser_errors",
+    "latency_log",
+    "service_client",
+    "service_url",
+    "service_ws",
+    "session_id",
+    "stack_env",
+    "test_id",
+]
 
 
 # -- per-test log capture -----------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     item.stash[OFFSETS_KEY] = _logs.offsets()
+    websocket.start_test()
     if _live is not None:
         _live.begin(item.nodeid)
     try:
@@ -196,6 +202,7 @@ def pytest_runtest_makereport(
             _fail_on_backend_errors(item, report, checked, config.stop_on_backend_error)
     if report.failed:
         _attach_logs(item, report)
+        websocket.attach_frames(item, report)
     return report
 
 
@@ -265,66 +272,3 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
         report.sections.append((f"backend log: {service}", text))
         report.user_properties.append((f"backend_log.{service}", text))
         item.user_properties.append((f"backend_log.{service}", text))
-
-
-# -- collecting results (on the xdist controller too: reports arrive there serialised) ----------
-_phases: dict[str, list[pytest.TestReport]] = {}
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    _phases.setdefault(report.nodeid, []).append(report)
-    if report.when == "teardown":
-        _records.append(case_of(report.nodeid, _phases.pop(report.nodeid), _config().tier_prefix))
-
-
-def pytest_deselected(items: list[pytest.Item]) -> None:
-    """Deselected tests are recorded by id (``-k``, ``-m``, a shard's split): under xdist pytest
-    itself does not count them."""
-    _deselected.extend(item.nodeid for item in items)
-
-
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    """A module skipped as a whole (``pytest.skip(allow_module_level=True)``) is a case too."""
-    if report.skipped and report.nodeid:
-        _records.append(skipped_module(report))
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = _config()
-    if not config.run_dir:
-        return
-    directory = Path(config.run_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    worker = getattr(session.config, "workerinput", {}).get("workerid")
-    calls = [vars(c) for c in LATENCY.calls]
-    deselected = set(_deselected)
-    if worker:  # an xdist worker: hand what it saw to the controller through a file
-        (directory / worker_part(worker)).write_text(json.dumps({"calls": calls, "deselected": sorted(deselected)}))
-        return
-    for part in directory.glob(worker_part("*")):
-        handed = json.loads(part.read_text())
-        calls += handed["calls"]
-        deselected.update(handed["deselected"])
-        part.unlink()
-    latency = summarize([Call(**c) for c in calls])
-    latency["samples"] = [[c["service"], c["method"], c["route"], c["status"], round(c["ms"], 3)] for c in calls]
-    if session.shouldstop or session.shouldfail:  # the tests the early stop left out, and why
-        done = {r["nodeid"] for r in _records}
-        why = str(_stopped[0] if _stopped else session.shouldstop or session.shouldfail)
-        _records.extend(
-            not_run(i.nodeid, why, config.tier_prefix, i.keywords) for i in session.items if i.nodeid not in done
-        )
-    payload = {"exitstatus": int(exitstatus), "tests": _records, "latency": latency, "stopped": _stopped[:1]}
-    payload["deselected"] = sorted(deselected - {r["nodeid"] for r in _records})
-    payload["pytest_counts"] = counts_said(session.config)
-    payload["python"] = sys.executable  # which interpreter ran the suite (the project's, or the harness's)
-    payload["rootdir"] = str(session.config.rootpath)  # node ids are relative to it (reruns name them so)
-    config.results_path.write_text(json.dumps(payload))  # a suite run in phases: one per phase, combined later
-
-
-def counts_said(config: pytest.Config) -> dict[str, int]:
-    """What pytest's last line says (``2 failed, 1 passed, 2 subtests passed``), as counts; empty
-    when its terminal reporter is off. Kept in the record beside the harness's own tally."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    stats: dict[str, list[Any]] = getattr(reporter, "stats", {}) or {}
-    return {key: len(reports) for key, reports in sorted(stats.items()) if key and key != "warnings"}
