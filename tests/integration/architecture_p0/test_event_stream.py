@@ -24,7 +24,7 @@ def test_int_027_a_subscriber_gets_the_simulations_events_live_in_order(stack, s
     assert (created["seq"], created["kind"], created["data"]["to"]) == (created["id"], "status", "created")
     asked = time.perf_counter()
     assert stack.start_simulation(episode).status_code == 202
-    live = ws.receive_until(ENDED, timeout=60, since=asked)  # each arrival timed from the request
+    live = ws.receive_until(ENDED, timeout=120, since=asked)  # each arrival timed from the request
     got = [created, *live]
     seqs = [m["seq"] for m in got]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "in order, none twice"
@@ -43,7 +43,7 @@ def test_int_028_two_subscribers_get_the_same_sequence(stack, session_id, servic
     stack.write(session_id, "circuit.cir", RC_FILTER)
     first, second = (service_ws("controller", STREAM.format(episode.id)) for _ in range(2))
     assert stack.start_simulation(episode).status_code == 202
-    a = first.receive_until(ENDED, timeout=60)
-    b = second.receive_until(ENDED, timeout=60)
+    a = first.receive_until(ENDED, timeout=120)
+    b = second.receive_until(ENDED, timeout=120)
     assert [m["seq"] for m in a] == [m["seq"] for m in b] and a == b
     assert first.closed()[0] == second.closed()[0] == 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -29,7 +30,7 @@ def test_int_130_a_reconnect_after_a_drop_resumes_without_loss_or_duplicates(sta
     got += first.receive_until(lambda m: m["kind"] == "status" and m["data"]["to"] == "queued", timeout=30)
     first.close()  # dropped mid-simulation
     again = service_ws("controller", STREAM.format(episode.id) + f"?after={got[-1]['seq']}")
-    got += again.receive_until(ENDED, timeout=60)
+    got += again.receive_until(ENDED, timeout=120)
     assert got == listed(stack, episode.id), "every event once, in order"
     assert again.closed()[0] == 1000
 
@@ -67,7 +68,7 @@ def test_int_132_a_controller_restart_closes_cleanly_and_the_client_resumes(stac
     stack.wait_controller_healthy("the controller back")
     assert stack.start_simulation(episode).status_code == 202
     resumed = service_ws("controller", STREAM.format(episode.id) + f"?after={got[-1]['seq']}")
-    got += resumed.receive_until(ENDED, timeout=60)
+    got += resumed.receive_until(ENDED, timeout=120)
     assert got == listed(stack, episode.id)
 
 
@@ -79,8 +80,9 @@ def test_int_133_a_reader_that_stalls_holds_back_no_one_else(stack, session_id, 
     quick = service_ws("controller", STREAM.format(episode.id))
     asked = time.perf_counter()
     assert stack.start_simulation(episode).status_code == 202
-    got = quick.receive_until(ENDED, timeout=60, since=asked)
-    assert time.perf_counter() - asked < 30
+    got = quick.receive_until(ENDED, timeout=120, since=asked)
+    lag = time.time() - dt.datetime.fromisoformat(got[-1]["created_at"]).timestamp()
+    assert lag < 5, f"the last event reached the quick reader {lag:.1f} s after it was written"
     t0 = time.perf_counter()
     assert stack.controller.get("/health").status_code == 200
     assert time.perf_counter() - t0 < 5, "the controller answers others while one reader stalls"
