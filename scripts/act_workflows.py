@@ -10,7 +10,8 @@ handed to act says ``act: true``):
   and the merge job's step summary must hold every test of the shards' records exactly once.
 - ``fail``: the P0 shards and the merge, with a test that fails on purpose added to P0
   (tests/harness/failing/test_deliberate_failure.py). The workflow must fail, the shard that ran
-  it too, and the merge job must annotate the test (``::error file=...,line=...``).
+  it too, and both that shard's job and the merge job must annotate the test at its file and line
+  (``::error file=...,line=...``, which the harness prints under GitHub Actions).
 
 What act is given, and why:
 
@@ -234,11 +235,15 @@ def check_fail(run: Run) -> list[str]:
         problems.append(f"the merge job did not fail: {run.results.get('p0-merge')}")
     if not any(job.startswith("p0-") and job != "p0-merge" and r == "failure" for job, r in run.results.items()):
         problems.append(f"no P0 shard failed: {run.results}")
-    named = [raw for job, raw in run.errors if FAILING_NAME in raw and "file=" in raw and "line=" in raw]
-    if not named:
-        problems.append(f"no ::error annotation with file and line names {FAILING_NAME}: {run.errors}")
-    else:
-        print(f"check fail: annotated: {named[0]}", flush=True)
+    # The harness annotates: the shard's suite run its own failure, the merge every shard's.
+    named = [(job, raw) for job, raw in run.errors if FAILING_NAME in raw and f"file={FAILING_COPY},line=" in raw]
+    jobs = {job for job, _ in named}
+    if not any(job.startswith("p0-merge") for job in jobs):
+        problems.append(f"the merge job has no ::error annotation of {FAILING_NAME} at its file and line: {run.errors}")
+    if not any(job.startswith("p0-") and not job.startswith("p0-merge") for job in jobs):
+        problems.append(f"the shard that ran {FAILING_NAME} did not annotate it with its file and line: {run.errors}")
+    for job, raw in named:
+        print(f"check fail: {job} annotated: {raw}", flush=True)
     return problems
 
 

@@ -151,6 +151,7 @@ def logs(app: App, args: argparse.Namespace) -> int:
 
 
 def suite(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.ci import annotate, shard_and_group, tests_to_run
     from harness.cli.terminal import suite_summary
     from harness.record.results import persist_run
     from harness.runtime.session import Session
@@ -160,30 +161,30 @@ def suite(app: App, args: argparse.Namespace) -> int:
         plan = app.plan
         if args.suite not in plan.stack.suites:
             raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
-        if args.shard:
-            from harness.plugin.shards import parse
-
-            try:
-                parse(args.shard)
-            except ValueError as exc:
-                raise HarnessError(str(exc)) from None
+        shard, group_id = shard_and_group(app, args)
     except HarnessError as exc:
         _record_unstarted(app, args.suite, str(exc))
         raise
+    chosen = tests_to_run(app, args)  # --failed-from refused is not recorded: `latest` still names that run
+    if chosen is None:
+        return 0  # --failed-from a run where none failed
+    pytest_args, failed_from = chosen
     with Session(app.orch, f"suite {args.suite}") as session:
         record = run_suite(
             session,
             args.suite,
-            list(args.pytest_args),
+            pytest_args,
             persist=lambda rec, env: persist_run(rec, env, app.console),
-            shard=args.shard,
-            group_id=args.group_id,
+            shard=shard,
+            group_id=group_id,
             workers=args.workers,
             fresh=args.fresh,
             reruns=args.reruns,
             fail_on_flaky=args.fail_on_flaky,
+            failed_from=failed_from,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
+    annotate(record.data, app.settings.environ, str(record.dir))
     return record.exit_code
 
 
@@ -224,6 +225,7 @@ def env(app: App, args: argparse.Namespace) -> int:
 
 
 def merge(app: App, args: argparse.Namespace) -> int:
+    from harness.cli.ci import annotate
     from harness.record import sinks
     from harness.record.merge import shard_records, write_merged
 
@@ -232,18 +234,21 @@ def merge(app: App, args: argparse.Namespace) -> int:
     out, data = write_merged(records, out, app.plan.runs_dir, app.plan.history_file, app.console)
     sinks.send(data, out, app.settings.environ, app.console)
     app.console.print(f"merged {len(records)} shard(s) into {out}: {data['status']} (exit {data['exit_code']})")
+    annotate(data, app.settings.environ, str(out))  # here, not in `summary`: its stdout is Markdown
     return int(data["exit_code"])
 
 
 def summary(app: App, args: argparse.Namespace) -> int:
     import sys
 
+    from harness.cli.ci import record_place
     from harness.record.summary import markdown
 
     path = Path(args.run) / "results.json"
     if not path.is_file():
         raise HarnessError(f"summary: no results.json in {args.run}")
-    sys.stdout.write(markdown(json.loads(path.read_text())))
+    where = record_place(args.run, app.settings.environ)  # where a shortened summary sends the reader
+    sys.stdout.write(markdown(json.loads(path.read_text()), where=where))
     return 0
 
 

@@ -126,8 +126,17 @@ COMMANDS: tuple[Command, ...] = (
                 flag=True,
             ),
             Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
-            Arg("shard", "run the K-th of N parts of the suite (K/N), balanced by recorded durations"),
-            Arg("group_id", "the id shared by all shards of one CI run (default: $GITHUB_RUN_ID, ...)"),
+            Arg(
+                "shard",
+                "run the K-th of N parts of the suite (K/N), balanced by recorded durations; auto (or auto/N): "
+                "K and N from the CI's variables",
+            ),
+            Arg("group_id", "the id shared by all shards of one CI run (default: the CI's run id, ...)"),
+            Arg(
+                "failed_from",
+                "run only the tests that failed or errored in a recorded run of the suite: its run directory, "
+                "its results.json, or latest",
+            ),
             Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
             Arg("no_stop_on_death", "run every test even after a service died", flag=True),
             Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),

@@ -7,7 +7,9 @@ reached, a module skipped as a whole): :func:`case` builds them all.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sysconfig
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +30,7 @@ def case(
     browser_errors: Sequence[str] = (),
     subtests: Sequence[Mapping[str, str]] = (),
     websocket_frames: Mapping[str, list[str]] | None = None,
+    location: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One test's case, with every key results.json gives a case."""
     return {
@@ -41,6 +44,7 @@ def case(
         "browser_errors": list(browser_errors),
         "subtests": [dict(s) for s in subtests],  # {name, outcome, message} each, in the order they ran
         "websocket_frames": dict(websocket_frames or {}),  # a failing test's frames, per service
+        "location": dict(location) if location else None,  # {file, line} where a failed test failed
     }
 
 
@@ -107,6 +111,7 @@ def case_of(nodeid: str, reports: list[pytest.TestReport], tier_prefix: str) -> 
         browser_errors=json.loads(props.get("browser_errors", "[]")),
         subtests=subtests,
         websocket_frames=frames,
+        location=location_of(reports) if outcome in ("failed", "error") else None,
     )
 
 
@@ -139,3 +144,44 @@ def wrong_ids(items: list[pytest.Item], marker_name: str, pattern: str) -> list[
         if marker is not None and marker.args and not re.fullmatch(pattern, str(marker.args[0])):
             wrong.append(f"{item.nodeid}: {marker.args[0]!r}")
     return wrong
+
+
+# The standard library's and installed packages' directories: a frame there is not where a
+# project's test failed (httpx raising is not the line to annotate; the test's call to it is).
+_LIBRARIES = ("stdlib", "platstdlib", "purelib", "platlib")
+_INSTALLED = tuple({os.path.join(p, "") for k, p in sysconfig.get_paths().items() if k in _LIBRARIES})
+
+
+def location_of(reports: Sequence[pytest.TestReport]) -> dict[str, Any] | None:
+    """Where a failed test failed, so CI can annotate that line: the deepest frame of its traceback
+    in the project's own code (not the standard library, not an installed package), its file an
+    absolute path; else the test itself, its file relative to pytest's rootdir (a failure the
+    plugin declares, as a service's death, has no traceback of its own)."""
+    failed = [r for r in reports if r.failed and getattr(r, "context", None) is None]
+    failed = failed or [r for r in reports if r.failed]  # a failed subtest
+    if not failed:
+        return None
+    for path, line in reversed(_frames(failed[0].longrepr)):
+        if os.path.isfile(path) and not _installed(path):
+            return {"file": path, "line": line}
+    fspath, lineno, _ = failed[0].location
+    return {"file": fspath, "line": lineno + 1 if lineno is not None else None}
+
+
+def _frames(longrepr: object) -> list[tuple[str, int]]:
+    """(absolute path, line) of each entry of a failure's traceback, outermost first, where it
+    crashed last. pytest gives them relative to the directory it was started in, or absolute."""
+    frames = []
+    traceback = getattr(longrepr, "reprtraceback", None)
+    for entry in getattr(traceback, "reprentries", None) or ():
+        where = getattr(entry, "reprfileloc", None)
+        if where is not None:
+            frames.append((os.path.abspath(where.path), int(where.lineno)))
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        frames.append((os.path.abspath(crash.path), int(crash.lineno)))
+    return frames
+
+
+def _installed(path: str) -> bool:
+    return path.startswith(_INSTALLED) or any(p in ("site-packages", "dist-packages") for p in path.split(os.sep))

@@ -22,6 +22,7 @@ from harness.config.masking import mask_text
 from harness.host.files import write_atomic, write_json
 from harness.record.counts import junit_counts, tests_block
 from harness.record.history import append_history
+from harness.record.locations import relative_rootdir, relocated, repository_root
 from harness.suite.outcome import RunRecord, utc_now
 
 RESULTS_VERSION = 1
@@ -68,7 +69,7 @@ def git_changes(root: Path, own_dirs: Sequence[Path] = ()) -> dict[str, Any]:
 
 def results_json(record: RunRecord) -> dict[str, Any]:
     """What results.json says of a run (before secrets are masked)."""
-    tests = record.pytest.get("tests", [])
+    tests = relocated(record.pytest.get("tests", []), record.pytest.get("rootdir", ""), repository_root(record.root))
     logs = record.dir / "logs"
     return {
         "version": RESULTS_VERSION,
@@ -89,6 +90,8 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "group_id": record.group_id,
         "argv": record.argv,
         "python": record.pytest.get("python", ""),  # the interpreter that ran the tests (plugin suites)
+        "rootdir": relative_rootdir(record.pytest.get("rootdir", ""), record.root),  # node ids are relative to it
+        "failed_from": record.failed_from,  # --failed-from: the run whose failed tests this one ran again
         "stages": record.stages,
         "tests": tests_block(
             tests,

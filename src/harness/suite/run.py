@@ -52,7 +52,6 @@ from harness.suite.watch import Watch
 # What pytest says when it refuses to run: "pytest: error: unrecognized arguments: ...", the
 # summary's "ERROR tests/x.py - ModuleNotFoundError: ...", a traceback's "E   ImportError: ...".
 ERROR_LINE = re.compile(r"^(ERROR\b|E\s+\w*(Error|Exception)\b|\S+: error: )")
-GROUP_VARS = ("HARNESS_GROUP_ID", "GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID")
 Persist = Callable[[RunRecord, Mapping[str, str]], dict[str, Any]]
 
 
@@ -88,6 +87,7 @@ def run_suite(
     fresh: bool = False,
     reruns: int | None = None,
     fail_on_flaky: bool = False,
+    failed_from: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Run one suite inside an entered session; ``persist`` writes its record whatever happens."""
     orch, plan = session.orch, session.orch.plan
@@ -99,6 +99,7 @@ def run_suite(
         backend = plan.settings.backend_for(plan.stack.stack.backend)
     record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
     record.own_dirs = [plan.root / plan.stack.stack.state_dir, plan.runs_dir.parent]
+    record.failed_from = failed_from
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
     workers = given if given is not None else workers
     if workers is None and only_files(pytest_args, plan.suites[suite_name].cwd):
@@ -111,7 +112,7 @@ def run_suite(
     fail_on_flaky = fail_on_flaky or suite.fail_on_flaky
     if shard:
         record.shard = shard
-        record.group_id = group_id or next((plan.env[v] for v in GROUP_VARS if plan.env.get(v)), record.run_id)
+        record.group_id = group_id or record.run_id  # the CLI resolves it (cli/ci.py)
     record.dir.mkdir(parents=True, exist_ok=True)
     record.log_dir = plan.log_dir
     record.log_offsets = log_offsets(plan.log_dir)
