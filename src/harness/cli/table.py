@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.cli import commands
+from harness.cli import commands, init_command
 from harness.kinds import KINDS
 
 
@@ -194,7 +194,7 @@ DURATIONS = Command(
 INIT = Command(
     "init",
     "write a starter stack.toml (at --stack) for the kinds named, every key written out",
-    commands.init,
+    init_command.init,
     (
         *(Arg(name, f"add a {name} service", flag=True) for name, kind in KINDS.items() if kind.starter),
         Arg("library", "a library: no app for the stack to run, no migration step", flag=True),

@@ -11,19 +11,28 @@ attempt keeps its ``failure`` and gets a ``rerunFailure`` (``rerunError``) per r
 
 A test that failed because a watched service died or stopped answering is not rerun: the stack,
 not the test, was at fault, and the event already says so.
+
+:func:`verdict` then says what pytest's "tests failed" means for the run once reruns and
+quarantine (``quarantine.py``) have had their say.
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from harness.config.conventions import Quarantined
 from harness.host.files import write_json
 from harness.plugin.protocol import results_file
 from harness.suite.combine import junit_address, junit_cases, latency_of
+from harness.suite.phases import Phase, plugin_results
+from harness.suite.quarantine import apply_to_run
+from harness.suite.watch import Watch
 
 FAILING = ("failed", "error")
 ATTEMPT_KEYS = ("outcome", "message", "duration_s", "backend_logs")
@@ -111,3 +120,30 @@ def fold_junit(base: Path, rerun: Path, passed: Sequence[str]) -> None:
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
         suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
     tree.write(base, encoding="utf-8", xml_declaration=True)
+
+
+def rerun_failed(reruns: int, watch: Watch | None, run_dir: Path, run: Callable[[Phase, list[str]], int]) -> None:
+    """Run the failed tests again (``run(phase, node ids)``), up to ``reruns`` times, each time
+    those still failing; what each attempt said is folded into the run's results."""
+    if watch is not None:
+        watch.attribute()  # which tests were running when a service failed: those are not rerun
+    blamed = {t for e in (watch.events if watch else []) if e.fails for t in e.tests}
+    rootdir = plugin_results(run_dir).get("rootdir", "")
+    for attempt in range(1, reruns + 1):
+        ids = to_rerun(plugin_results(run_dir).get("tests", []), blamed)
+        if not ids:
+            break
+        phase = Phase(rerun_phase(attempt), None, 0)
+        run(phase, [f"{rootdir}/{n}" if rootdir else n for n in ids])  # found from any working directory
+        fold(run_dir, phase.name)
+
+
+def verdict(run_dir: Path, quarantine: Sequence[Quarantined], fail_on_flaky: bool, console: Console) -> int:
+    """pytest said 1: after reruns and quarantine, is any test still a failure of the run?"""
+    for warning in apply_to_run(run_dir, quarantine):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    cases = plugin_results(run_dir).get("tests")
+    if not cases:
+        return 1  # nothing recorded to judge by: pytest's word stands
+    failing = ("failed", "error", "not_run") + (("flaky",) if fail_on_flaky else ())
+    return 1 if any(c["outcome"] in failing for c in cases) else 0

@@ -21,9 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from harness.config.conventions import Quarantined
 from harness.config.masking import mask_text
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError, command_hint
 from harness.plugin.protocol import DISRUPTIVE, GATE_FILE
@@ -45,8 +42,7 @@ from harness.suite.phases import (
     worker_count,
 )
 from harness.suite.pytest_process import TestRun
-from harness.suite.quarantine import apply_to_run
-from harness.suite.reruns import fold, rerun_phase, to_rerun
+from harness.suite.reruns import rerun_failed, verdict
 from harness.suite.watch import Watch
 
 # What pytest says when it refuses to run: "pytest: error: unrecognized arguments: ...", the
@@ -221,33 +217,6 @@ def run_suite(
             first=lambda: _wind_down(early, closing, watch, record),
         )
     return record
-
-
-def rerun_failed(reruns: int, watch: Watch | None, run_dir: Path, run: Callable[[Phase, list[str]], int]) -> None:
-    """Run the failed tests again (``run(phase, node ids)``), up to ``reruns`` times, each time
-    those still failing; what each attempt said is folded into the run's results."""
-    if watch is not None:
-        watch.attribute()  # which tests were running when a service failed: those are not rerun
-    blamed = {t for e in (watch.events if watch else []) if e.fails for t in e.tests}
-    rootdir = plugin_results(run_dir).get("rootdir", "")
-    for attempt in range(1, reruns + 1):
-        ids = to_rerun(plugin_results(run_dir).get("tests", []), blamed)
-        if not ids:
-            break
-        phase = Phase(rerun_phase(attempt), None, 0)
-        run(phase, [f"{rootdir}/{n}" if rootdir else n for n in ids])  # found from any working directory
-        fold(run_dir, phase.name)
-
-
-def verdict(run_dir: Path, quarantine: Sequence[Quarantined], fail_on_flaky: bool, console: Console) -> int:
-    """pytest said 1: after reruns and quarantine, is any test still a failure of the run?"""
-    for warning in apply_to_run(run_dir, quarantine):
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    cases = plugin_results(run_dir).get("tests")
-    if not cases:
-        return 1  # nothing recorded to judge by: pytest's word stands
-    failing = ("failed", "error", "not_run") + (("flaky",) if fail_on_flaky else ())
-    return 1 if any(c["outcome"] in failing for c in cases) else 0
 
 
 def _wind_down(early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord) -> None:
