@@ -241,13 +241,14 @@ def summary(app: App, args: argparse.Namespace) -> int:
     import sys
 
     from harness.cli.ci import record_place
+    from harness.record.reading import read_record
     from harness.record.summary import markdown
 
     path = Path(args.run) / "results.json"
     if not path.is_file():
         raise HarnessError(f"summary: no results.json in {args.run}")
     where = record_place(args.run, app.settings.environ)  # where a shortened summary sends the reader
-    sys.stdout.write(markdown(json.loads(path.read_text()), where=where))
+    sys.stdout.write(markdown(read_record(path, "summary"), where=where))
     return 0
 
 
@@ -258,8 +259,15 @@ def durations(app: App, args: argparse.Namespace) -> int:
     if not plan.stack.tests.durations:
         raise HarnessError(f"durations: set [tests] durations (a file path) in {plan.file}")
     target = plan.root / plan.stack.tests.durations
-    count = write_durations(plan.runs_dir, target)
-    app.console.print(f"wrote {count} test durations to {target}")
+    written = write_durations(plan.runs_dir, target)
+    app.console.print(
+        f"{target}: {written.tests} test durations, {written.measured} of them from the recorded runs"
+        + (
+            f" ({len(written.skipped)} unreadable record(s) skipped, first {written.skipped[0]})"
+            if written.skipped
+            else ""
+        )
+    )
     return 0
 
 

@@ -8,7 +8,7 @@ the worst: 2 if any shard's stack failed, else 130 if one was interrupted, else 
 from __future__ import annotations
 
 import glob
-import json
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +21,7 @@ from harness.host.files import write_json
 from harness.record.counts import tests_block
 from harness.record.history import append_history
 from harness.record.rates import tally
+from harness.record.reading import read_record
 from harness.record.report import write_html_report
 from harness.suite.combine import latency_of, merge_junit
 
@@ -35,13 +36,21 @@ def shard_records(sources: Sequence[str]) -> list[tuple[Path, dict[str, Any]]]:
             if not path.is_file():
                 raise HarnessError(f"merge: {match}: no results.json there")
             found.append(path)
-    records = []
-    for path in found:
-        try:
-            records.append((path.parent, json.loads(path.read_text())))
-        except ValueError as exc:
-            raise HarnessError(f"merge: {path} is not a results file ({exc})") from None
+    records = [(path.parent, read_record(path, "merge")) for path in found]
+    for path, record in records:
+        if record["shard"] and shard_of(record["shard"]) is None:
+            raise HarnessError(
+                f"merge: {path / 'results.json'}: shard: {record['shard']!r} is not K/N with 1 <= K <= N"
+            )
     return records
+
+
+def shard_of(text: str) -> tuple[int, int] | None:
+    """``(K, N)`` of a shard's ``K/N``, or None when it is not one (``1/0``, ``3/2``, ``x``)."""
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        return None
+    return int(k), int(n)
 
 
 def merge(records: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
@@ -50,7 +59,7 @@ def merge(records: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     shards = [r.get("shard") or "" for _, r in records]
     if not all(shards):
         raise HarnessError(f"merge: {', '.join(str(p) for (p, r) in records if not r.get('shard'))} is not a shard run")
-    totals = {int(s.split("/")[1]) for s in shards}
+    totals = {shard_of(s)[1] for s in shards}  # type: ignore[index]  # checked when read
     groups = {r.get("group_id") for _, r in records}
     suites = {r["suite"] for _, r in records}
     if len(totals) > 1 or len(groups) > 1 or len(suites) > 1:
@@ -121,8 +130,18 @@ def write_merged(
     """The merged record's directory (results.json, junit.xml, report.html) and a history line."""
     data = merge(records)
     out = out or runs_dir / data["run_id"]
-    write_json(out / "results.json", data)
-    merge_junit([d / "junit.xml" for d, _ in records], out / "junit.xml")
-    write_html_report(data, out / "report.html")
+    # Made whole beside it, then put in place: a failure halfway leaves no half-written record.
+    building = out.with_name(f".{out.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        write_json(building / "results.json", data)
+        merge_junit([d / "junit.xml" for d, _ in records], building / "junit.xml")
+        write_html_report(data, building / "report.html")
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    building.rename(out)
     append_history(history, data)
     return out, data

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.plugin.latency import Call, summarize
 
 
@@ -23,7 +24,11 @@ def merge_junit(sources: Iterable[Path], target: Path) -> None:
     merged = JUnitXml()
     for path in sources:
         if path.is_file():
-            for suite in JUnitXml.fromfile(str(path)):
+            try:
+                suites = list(JUnitXml.fromfile(str(path)))
+            except Exception as exc:  # junitparser raises its XML parser's own errors
+                raise HarnessError(f"{path}: not a JUnit XML file ({str(exc).splitlines()[0][:200]})") from None
+            for suite in suites:
                 merged.add_testsuite(suite)
     merged.write(str(target))
 
