@@ -3,12 +3,18 @@ an existing cluster cannot take (named, with what to do, at once)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -205,3 +211,83 @@ def test_a_data_step_is_snapshotted_and_restored_fresh_or_runs_again_on_new_inpu
     assert up() == "ran, snapshot saved"
     assert harness(path, "down", "--clean", instance=INSTANCE).returncode == 0
     assert up() == "ran, snapshot saved" and names() == ["seeded"]
+
+
+def _files_made(db: Path) -> int:
+    """Files of the cluster being made or copied, under whichever name it has."""
+    count = 0
+    for name in ("data", "data.partial"):
+        for _, dirs, files in os.walk(db / name):
+            count += len(dirs) + len(files)
+    return count
+
+
+def _kill_while_made(path: Path, env: dict[str, str], point: int | str, tree: bool) -> bool:
+    """``up`` killed with SIGKILL once ``point`` files of its cluster exist (or ``PG_VERSION``):
+    the harness alone (``kill -9``: initdb runs on), or with everything it started (a cancelled
+    CI job, the OOM killer); whether that was before the cluster was whole.
+
+    The harness is frozen first (SIGSTOP), so whether it had finished is read off its log before
+    it dies.
+    """
+    db = path.parent / ".harness" / str(INSTANCE) / "db"
+    log = path.parent / "logs" / str(INSTANCE) / "db.log"
+    made_before = log.read_text().count("--- harness: cluster") if log.exists() else 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "--stack", str(path), "--instance", str(INSTANCE), "up"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=path.parent,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if point == "PG_VERSION":
+                if any((db / name / "PG_VERSION").exists() for name in ("data", "data.partial")):
+                    break
+            elif _files_made(db) >= int(point):
+                break
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGSTOP)
+        children = psutil.Process(proc.pid).children(recursive=True) if tree else []
+        whole = log.exists() and log.read_text().count("--- harness: cluster") > made_before
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    return not whole
+
+
+@pytest.mark.parametrize("how", ["copy", "initdb"])
+def test_a_harness_killed_while_its_cluster_is_made_leaves_nothing_that_breaks_the_next_up(stack, tmp_path, how):
+    write, port = stack
+    path = write()
+    cache = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    env = cache if how == "copy" else {**cache, "HARNESS_NO_CACHE": "1"}
+    assert harness(path, "up", instance=INSTANCE, env=cache).returncode == 0  # the cache holds a cluster
+    assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
+    whole = len(list((tmp_path / "cache").rglob("*")))
+    # (files made when killed, whether initdb dies with the harness)
+    points: list[tuple[int | str, bool]] = (
+        [(1, False), (whole // 2, False), (whole - 20, False)]
+        if how == "copy"
+        else [("PG_VERSION", False), (1, True), ("PG_VERSION", True), (whole // 2, True)]
+    )
+    dsn = f"host=127.0.0.1 port={port + INSTANCE * 100} user=postgres password=first-super-pw dbname=postgres"
+    for point, tree in points:
+        for _ in range(5):  # the point passed before the harness froze: try it again
+            killed_half_way = _kill_while_made(path, env, point, tree)
+            if killed_half_way:
+                break
+            assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0
+        assert killed_half_way, f"never killed before the cluster was whole at {point}"
+        res = harness(path, "up", instance=INSTANCE, env=env)  # no --clean in between
+        assert res.returncode == 0, f"{how} killed at {point} files ({tree=}): {res.stderr}"
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+        assert not (path.parent / ".harness" / str(INSTANCE) / "db" / "data.partial").exists()
+        assert harness(path, "down", "--clean", instance=INSTANCE, env=cache).returncode == 0

@@ -1,10 +1,11 @@
 """PostgreSQL from the machine's server binaries: a private cluster per instance.
 
 ``initdb`` runs once into ``.harness/<instance>/<service>/data`` (or its cluster is copied from the
-initdb cache, ``dircache.py``). As root, the server runs as an unprivileged user (``run_as``, else
-the ``postgres`` system user), since PostgreSQL refuses to run as root; its data and socket
-directories are handed to that user, the socket directory closed to everyone else. Once it
-answers, the app role and its databases are created through the superuser.
+initdb cache, ``dircache.py``), built under another name and renamed when whole, so a harness killed
+half-way leaves nothing the next ``up`` takes for a cluster. As root, the server runs as an
+unprivileged user (``run_as``, else the ``postgres`` system user), since PostgreSQL refuses to run
+as root; its data and socket directories are handed to that user, the socket directory closed to
+everyone else. Once it answers, the app role and its databases are created through the superuser.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.config.endpoints import DatabaseEndpoint, Endpoint
 from harness.config.models import ContainerModel, Port
 from harness.errors import HarnessError, command_hint
 from harness.host.dircache import chown_tree, materialize
+from harness.host.files import write_private
 from harness.host.probes import Probe, ProbeFailed
 from harness.host.users import server_dir, server_user
 from harness.kinds.base import Kind, Launch, ServiceContext
@@ -145,10 +147,12 @@ def _apply_auth(hba: Path, svc: PostgresService) -> None:
             line = re.sub(r"\b(trust|scram-sha-256|md5|peer)\s*$", svc.method(kind[0]), line)
         lines.append(line)
     if lines != text.splitlines():
-        hba.write_text("\n".join(lines) + "\n")
+        write_private(hba, "\n".join(lines) + "\n")
 
 
 MADE_WITH = ".harness-initdb.json"  # what initdb fixed for good: a later change needs a new cluster
+PARTIAL = "data.partial"  # a cluster being made or copied; renamed to data once whole
+PW_FILE = ".initdb-pw-"  # the superuser password, for initdb only
 
 
 def _fixed_at_initdb(svc: PostgresService) -> dict[str, str]:
@@ -305,19 +309,23 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
 
     def _new_cluster(self, ctx: Ctx, root: Path, user: pwd.struct_passwd | None) -> str:
         """initdb's cluster, or a copy of the one it made before with the same binary and settings."""
-        data = root / "data"
+        data, partial = root / "data", root / PARTIAL
         shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)  # what a killed harness left of the last attempt
+        for stale in root.glob(f"{PW_FILE}*"):  # with the password file it gave initdb
+            stale.unlink()
         make = lambda d: self._initdb(ctx, root, d, user)  # noqa: E731
-        how = materialize("postgres-initdb", _initdb_key(ctx), data, make, ctx.cache)
+        how = materialize("postgres-initdb", _initdb_key(ctx), partial, make, ctx.cache)
         if user is not None and how == "restored":
-            chown_tree(data, user.pw_uid, user.pw_gid)
+            chown_tree(partial, user.pw_uid, user.pw_gid)
+        os.rename(partial, data)  # only a whole cluster, owned by its server's user, is ever called data
         with open(ctx.log_path, "a", encoding="utf-8") as log:
             note = "cluster copied from the initdb cache" if how == "restored" else "cluster made by initdb"
             log.write(f"--- harness: {note.replace(' by initdb', '')} ---\n")
         return note
 
     def _initdb(self, ctx: Ctx, root: Path, data: Path, user: pwd.struct_passwd | None) -> None:
-        with tempfile.NamedTemporaryFile("w", dir=root, delete=False) as pw:
+        with tempfile.NamedTemporaryFile("w", dir=root, prefix=PW_FILE, delete=False) as pw:
             pw.write(ctx.svc.superuser_password + "\n")
         try:
             if user is not None:
@@ -333,7 +341,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
             raise HarnessError(
                 f"{ctx.name}: initdb failed (exit {code}); last lines of {ctx.log_path}:\n{log_tail(ctx.log_path)}"
             )
-        (data / MADE_WITH).write_text(json.dumps(_fixed_at_initdb(ctx.svc)))
+        write_private(data / MADE_WITH, json.dumps(_fixed_at_initdb(ctx.svc)), 0o644)
 
     def _dsn(self, ctx: Ctx, database: str = "postgres") -> str:
         ep = ctx.endpoint
