@@ -111,8 +111,9 @@ def status(app: App, args: argparse.Namespace) -> int:
     from harness.runtime.inspection import status as status_rows
     from harness.runtime.session import Session
 
+    orch = app.orch  # a state dir it must not use (another user's) is refused here, not just warned of
     try:
-        with Session(app.orch, "status", reap_unreadable=False):
+        with Session(orch, "status", reap_unreadable=False):
             pass  # reaps what a killed run left, when no other run holds the instance
     except HarnessError as exc:
         app.console.print(f"[yellow]{exc}[/yellow]")

@@ -41,6 +41,7 @@ class ProcessEntry:
     stop_signal: int = 15
     fingerprint: str = ""
     containers: str = ""  # the labels of its containers (docker/containers.py), removed once it has stopped
+    owner: str = ""  # the HARNESS_OWNER tag it was started with: it is ours only while it carries it
 
 
 def same_process(pid: int, create_time: float) -> bool:
@@ -49,6 +50,30 @@ def same_process(pid: int, create_time: float) -> bool:
         proc = psutil.Process(pid)
         return bool(abs(proc.create_time() - create_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def carries(pid: int, owner: str) -> bool:
+    """``pid`` carries ``owner`` (a run's tag, or ``<state dir>#``): in its environment, or in its cgroup.
+
+    A pid and start time alone can be copied from ``ps`` into a forged state file; a process of
+    someone else's does not carry our marker.
+    """
+    if not owner:
+        return False
+    try:
+        environ: dict[str, str] | None = psutil.Process(pid).environ()
+    except (psutil.Error, OSError):
+        environ = None
+    if environ and environ.get(OWNER_VAR, "").startswith(owner):
+        return True
+    if pid in cgroups.members(owner):
+        return True
+    # A server that wipes its environment to set its process title (redis-server does) cannot
+    # show the marker; where no cgroup can say, the session of its own that spawn() gave it stands in.
+    try:
+        return environ == {} and cgroups.hierarchy() is None and os.getsid(pid) == pid
+    except OSError:
         return False
 
 
@@ -117,6 +142,7 @@ def entry_for(
     stop_signal: int = signal.SIGTERM,
     fingerprint: str = "",
     containers: str = "",
+    owner: str = "",
 ) -> ProcessEntry:
     try:
         created = psutil.Process(proc.pid).create_time()
@@ -133,6 +159,7 @@ def entry_for(
         stop_signal=int(stop_signal),
         fingerprint=fingerprint,
         containers=containers,
+        owner=owner,
     )
 
 
@@ -236,7 +263,7 @@ def stop_entry(rec: ProcessEntry, grace: float) -> list[psutil.Process]:
 
 def members_of(rec: ProcessEntry) -> list[psutil.Process]:
     """The recorded process, its group and its descendants; empty if the pid is not ours any more."""
-    if not same_process(rec.pid, rec.create_time):
+    if not is_running(rec):
         return []
     leader = psutil.Process(rec.pid)
     members = {p.pid: p for p in _group_members(rec.pid)}
@@ -250,7 +277,8 @@ def members_of(rec: ProcessEntry) -> list[psutil.Process]:
 
 
 def is_running(rec: ProcessEntry) -> bool:
-    return same_process(rec.pid, rec.create_time)
+    """The recorded process is alive and ours: the same start time, and it carries its owner tag."""
+    return same_process(rec.pid, rec.create_time) and carries(rec.pid, rec.owner)
 
 
 def log_tail(path: str | Path, lines: int = TAIL_LINES) -> str:

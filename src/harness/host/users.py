@@ -53,7 +53,12 @@ def server_dir(path: Path, user: pwd.struct_passwd | None, service: str) -> tupl
     for the stage's detail. Unprivileged, nothing can be moved: the error names the directory.
     """
     if path.is_symlink():  # moved by an earlier start: the data is there
-        return Path(os.readlink(path)), f"data in {os.readlink(path)}"
+        target = Path(os.readlink(path))
+        if RELOCATED not in target.parents:  # not a link of ours: it would be chowned to the server's user
+            raise HarnessError(
+                f"{service}: {path} is a link to {target}, which the harness did not make; remove the link"
+            )
+        return target, f"data in {target}"
     path.parent.mkdir(parents=True, exist_ok=True)
     blocked = blocking_dir(path, user) if user is not None else None
     if blocked is None or user is None:

@@ -42,6 +42,7 @@ from harness.docker.containers import (
 from harness.docker.engine import docker_client
 from harness.docker.probes import ContainerExecProbe, ContainerHealthProbe, ContainerProbe, PublishedPortProbe
 from harness.errors import HarnessError
+from harness.host.files import write_private
 from harness.host.probes import AllOf, HttpProbe, Probe
 from harness.host.processes import log_tail
 from harness.kinds.base import Kind, Launch, ServiceContext
@@ -280,7 +281,7 @@ class ContainerKind(Kind[ContainerService, ContainerEndpoint]):
             service["healthcheck"] = {"disable": True}
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
         rendered = ctx.data_dir / "compose.yaml"
-        rendered.write_text(yaml.safe_dump(model, sort_keys=False))
+        write_private(rendered, yaml.safe_dump(model, sort_keys=False), 0o644)
         argv = [*compose_command(ctx.compose_cli), "--project-name", project, "--file", str(rendered)]
         argv += ["up", "--detach", "--no-deps", "--no-build", str(svc.compose_service)]
         with open(ctx.log_path, "ab") as log:

@@ -199,7 +199,7 @@ DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', '::1
 
 
 def _write_private(path: Path, text: str, user: pwd.struct_passwd | None) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.chmod(path, 0o600)
@@ -271,7 +271,7 @@ class MysqlKind(Kind[MysqlService, MysqlEndpoint]):
         if not (done.exists() and (data / "mysql").is_dir()):
             done.unlink(missing_ok=True)
             note = self._install(ctx, root, user)
-            done.touch()
+            os.close(os.open(done, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
         init_file = root / "init.sql"
         _write_private(init_file, init_sql(ctx.svc.root_password), user)
         as_root = user is not None and user.pw_uid == 0

@@ -325,7 +325,7 @@ class RabbitmqKind(Kind[RabbitmqService, RabbitmqEndpoint]):
             "rabbitmq-env.conf": "",  # instead of /etc/rabbitmq's
         }
         for name, text in files.items():
-            fd = os.open(root / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(root / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
             if user is not None:

@@ -119,7 +119,7 @@ class RedisKind(Kind[RedisService, RedisEndpoint]):
             lines.append(f'requirepass "{ep.password}"')
         lines += [f"{key} {_setting(value)}" for key, value in ctx.svc.settings.items()]
         conf = ctx.data_dir / "redis.conf"
-        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(lines) + "\n")
         return Launch(argv=[binary, str(conf)])

@@ -132,7 +132,7 @@ class XvfbKind(Kind[XvfbService, XvfbEndpoint]):
         # stray SIGPIPE) kills Xvfb with "Cannot write display number"; a file cannot.
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
         report = ctx.data_dir / "displayfd"
-        write_fd = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        write_fd = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
 
         def close_write_end() -> None:
             os.close(write_fd)

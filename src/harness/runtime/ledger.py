@@ -5,11 +5,16 @@ waits on it, so a harness killed with SIGKILL still leaves behind an exact list 
 It is validated on every read: a file that is not what the harness wrote (hand-edited, replaced
 by a directory, truncated) is reported as unreadable, and the instance's processes are then
 found by the ``HARNESS_OWNER`` tag they carry instead.
+
+A record is not trusted either: each entry's owner tag is this instance's, whatever the file
+says, and a pid is treated as the entry's process only while that process carries the tag
+(``host/processes.py``), so a forged file cannot make the harness signal an unrelated process.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import threading
@@ -23,10 +28,12 @@ from typing import TypeVar
 import psutil
 from pydantic import TypeAdapter, ValidationError
 
-from harness.host.processes import ProcessEntry, same_process
+from harness.host.files import open_nofollow, why_not, write_atomic
+from harness.host.processes import ProcessEntry, owner_tag, same_process
 from harness.runtime.lock import STAMP, instance_lock
 
 KEPT = ("lock", "state.json", STAMP)  # what `down --clean` leaves in the state dir
+MAX_STATE = 16 * 1024 * 1024  # far above any real state file; a bigger one is not the harness's
 T = TypeVar("T")
 
 
@@ -60,28 +67,36 @@ class StateStore:
     def load(self) -> tuple[State, str | None]:
         """The state, and why the file could not be used (``None`` when it could, or is absent)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with os.fdopen(open_nofollow(self.path, os.O_RDONLY), "rb") as fh:
+                text = fh.read(MAX_STATE + 1).decode("utf-8")
         except FileNotFoundError:
             return State(), None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "is a directory" if self.path.is_dir() else str(getattr(exc, "strerror", None) or exc)
-            return State(), f"{self.path}: {reason}"
+        except OSError as exc:
+            return State(), f"{self.path}: {why_not(self.path, exc).removeprefix('it ')}"
+        except UnicodeDecodeError as exc:
+            return State(), f"{self.path}: not a harness state file ({exc.reason} at byte {exc.start})"
+        if len(text) > MAX_STATE:
+            return State(), f"{self.path}: not a harness state file (over {MAX_STATE // 1024 // 1024} MiB)"
         try:
-            return _STATE.validate_json(text), None
+            state = _STATE.validate_json(text)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "the top level"
             return State(), f"{self.path}: not a harness state file ({where}: {err['msg']})"
+        # Whatever the file says, its processes can only be this instance's.
+        mine = owner_tag(self.dir, "")
+        for name, entry in state.processes.items():
+            if not entry.owner.startswith(mine):
+                state.processes[name] = dataclasses.replace(entry, owner=mine)
+        return state, None
 
     def save(self, state: State) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.path.is_dir():  # replaced by hand: the ledger's own file wins
+        if self.path.is_dir() and not self.path.is_symlink():  # replaced by hand: the ledger's own file wins
             import shutil
 
             shutil.rmtree(self.path)
-        tmp = self.path.with_suffix(f".tmp.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(asdict(state), indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(asdict(state), indent=2, sort_keys=True))
 
 
 class Ledger:

@@ -3,6 +3,11 @@
 The kernel drops the lock when its holder dies, so a killed run never leaves an instance locked.
 A harness command started by the holder's own tests (``harness stop X`` from a disruptive test)
 presents the holder's token and acts under its lock.
+
+The lock file is truncated and written by whoever runs the harness (root, in many CI jobs), so it
+is opened without following a link at its name, and a state dir another user owns is refused
+before anything in it is touched. A lock that cannot be used (a directory, a link, unreadable)
+is one error naming it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from harness.errors import LockedError
+from harness.errors import HarnessError, LockedError
+from harness.host.files import open_nofollow, refuse_foreign, why_not
 
 LOCK_TOKEN_VAR = "HARNESS_LOCK_TOKEN"
 STAMP = ".harness-instance"  # in a state dir the harness created: `down --clean` deletes only there
@@ -25,9 +31,10 @@ class InstanceLock:
     """An exclusive ``flock`` on ``.harness/<instance>/lock``; the kernel drops it if we die."""
 
     def __init__(self, state_dir: Path, instance: int) -> None:
+        refuse_foreign(state_dir.parent, state_dir, what="state directory")
         self.path = state_dir / "lock"
         self.instance = instance
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self._depth = 0
         self.token = ""
         self.inherited = False  # held by the run whose tests started this command
@@ -43,8 +50,8 @@ class InstanceLock:
             return
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True)
-            (self.path.parent / STAMP).touch()
-        fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+            os.close(open_nofollow(self.path.parent / STAMP, os.O_WRONLY | os.O_CREAT))
+        fh = self._open()
         deadline = time.monotonic() + (wait or 0.0)
         told = False
         while True:
@@ -53,7 +60,7 @@ class InstanceLock:
                 break
             except BlockingIOError:
                 fh.seek(0)
-                holder = fh.read().strip() or "another harness run"
+                holder = fh.read().decode("utf-8", "replace").strip() or "another harness run"
             inherited = os.environ.get(LOCK_TOKEN_VAR)
             if inherited and holder.endswith(f"token={inherited}"):
                 # A harness command run by the holder's own tests (e.g. stop one service): the
@@ -76,9 +83,19 @@ class InstanceLock:
         fh.seek(0)
         fh.truncate()
         self.token = uuid.uuid4().hex
-        fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')}) token={self.token}")
+        fh.write(f"`{what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')}) token={self.token}".encode())
         fh.flush()
         self._fh = fh
+
+    def _open(self) -> IO[bytes]:
+        """The lock file, held for the lock's lifetime; one that cannot be used is named."""
+        try:
+            return os.fdopen(open_nofollow(self.path, os.O_RDWR | os.O_CREAT), "r+b", buffering=0)
+        except OSError as exc:
+            raise HarnessError(
+                f"instance {self.instance}: cannot use the lock file {self.path}: {why_not(self.path, exc)}; "
+                "remove it, and the harness makes a new one"
+            ) from None
 
     def release(self) -> None:
         if self._depth:

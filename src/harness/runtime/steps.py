@@ -118,7 +118,7 @@ def run_step(
             proc = spawn(argv, env=env, cwd=node.cwd, log_path=log_path, owner=owner)
         except OSError as exc:
             raise StepFailed(name, f"cannot run `{command}`: {exc.strerror or exc}") from None
-        on_spawn(entry_for(key or f"step:{name}", proc, argv, log_path))
+        on_spawn(entry_for(key or f"step:{name}", proc, argv, log_path, owner=owner))
         if not wait_exit(proc, step.timeout, cancel, name):
             raise StepFailed(name, f"`{command}` did not finish within {step.timeout:.0f} s")
     if proc.returncode:

@@ -119,6 +119,7 @@ class ServiceSupervisor:
             launch.stop_signal,
             self.fingerprint,
             launch.containers,
+            owner,
         )
         entries.add(self.entry)
         self.startup = launch.startup_probe or kind.startup_probe(ctx)
@@ -130,7 +131,7 @@ class ServiceSupervisor:
         def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120.0) -> int:
             key = f"helper:{self.name}"
             proc = spawn(argv, env=ctx.env, cwd=ctx.data_dir, log_path=ctx.log_path, owner=owner, user=user)
-            rec = entry_for(key, proc, argv, ctx.log_path)
+            rec = entry_for(key, proc, argv, ctx.log_path, owner=owner)
             entries.add(rec)
             try:
                 if not wait_exit(proc, timeout, cancel, f"{self.name}: {argv[0]}"):
