@@ -133,6 +133,79 @@ def test_sigint_during_tests_tears_down_and_records_interrupted(notes):
     assert data["status"] == "interrupted" and data["exit_code"] == 130
 
 
+WORKERS = """
+[stack]
+name = "interrupted"
+
+[services.api]
+command = "{app} --port {port}"
+port = {p0}
+ready = { http = "/health", timeout = 20 }
+
+[profiles.api]
+services = ["api"]
+
+[suites.checks]
+profile = "api"
+paths = ["checks"]
+workers = 2
+"""
+
+QUICK_THEN_SLOW = """
+import os, pathlib, time
+import pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_quick(n):
+    pathlib.Path(os.environ["HARNESS_RUN_DIR"], f"quick-{n}-done").touch()
+
+@pytest.mark.parametrize("n", range(2))
+def test_slow(n):
+    pathlib.Path(os.environ["HARNESS_RUN_DIR"], f"slow-{n}-started").touch()
+    time.sleep(120)
+
+@pytest.mark.disruptive
+def test_alone():
+    pass
+"""
+
+
+def test_ctrl_c_with_workers_keeps_every_finished_test_in_the_record(make_stack):
+    sd = make_stack(WORKERS)
+    (sd.root / "checks").mkdir()
+    (sd.root / "checks" / "test_checks.py").write_text(QUICK_THEN_SLOW)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "--stack", str(sd.file), "suite", "checks"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=sd.root,
+        env={**os.environ, "COLUMNS": "200"},
+        start_new_session=True,
+    )
+    runs = sd.root / "logs" / "runs"
+    wait_for(
+        lambda: len(list(runs.glob("*/quick-*-done"))) == 6 and list(runs.glob("*/slow-*-started")),
+        90,
+        "the quick tests to finish and a slow one to run",
+    )
+    time.sleep(1.5)  # the workers' reports of the quick tests reach pytest's controller
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the harness, pytest and its workers
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out, out
+    run = (sd.root / "logs" / "latest").resolve()
+    data = json.loads((run / "results.json").read_text())
+    assert data["status"] == "interrupted" and data["exit_code"] == 130
+    passed = sorted(c["nodeid"] for c in data["tests"]["cases"] if c["outcome"] == "passed")
+    assert passed == [f"checks/test_checks.py::test_quick[{n}]" for n in range(6)], data["tests"]
+    assert data["tests"]["passed"] == 6
+    junit = (run / "junit.xml").read_text()
+    assert all(f'name="test_quick[{n}]"' in junit for n in range(6)), "junit.xml holds them too"
+    assert "test_quick[5]" in (run / "report.html").read_text()
+    assert owned_processes(sd.state_dir()) == []
+
+
 STORE = """
 [stack]
 name = "results-store"

@@ -11,6 +11,7 @@ caller's: ``record.results.persist_run``), so this package needs nothing of how 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import re
@@ -146,6 +147,7 @@ def run_suite(
 
     # pytest starts (interpreter, plugins, conftest) while the stack comes up; tests wait for it.
     early: TestRun | None = None
+    ran: list[Phase] = []  # phases whose pytest started: an interrupted run still records what they finished
     t0 = t_tests = time.monotonic()
     try:
         if suite.plugin and suite.early_start and not reuse:
@@ -168,10 +170,12 @@ def run_suite(
             if phase.name == DISRUPTIVE and not disruptive_left(record.dir):
                 phases = phases[:n]  # none to run alone: no pytest started for nothing
                 break
+            ran.append(phase)
             codes.append((early if n == 0 and early is not None else test_run(phase)).wait())
             if codes[-1] not in (0, 1, NO_TESTS) or _stopped_early(record.dir, phase.name):
                 break  # collection errors, or a service died with stop-on-death: not the next phase
         combine(record.dir, phases)
+        ran = []  # combined: what follows (reruns, quarantine) builds on it
         code = overall_exit(codes) if len(phases) > 1 else codes[0]
         if code == 1 and reruns and not _stopped_early(record.dir):
             own = [a for a in pytest_args if not looks_like_selection(a, plan.suites[suite_name].cwd)]
@@ -214,15 +218,21 @@ def run_suite(
             persist,
             teardown=started_by_us and not keep,
             kept=started_by_us and keep,
-            first=lambda: _wind_down(early, closing, watch, record),
+            first=lambda: _wind_down(early, closing, watch, record, ran),
         )
     return record
 
 
-def _wind_down(early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord) -> None:
-    """A pytest still waiting at the gate is told why and seen gone; the watch's findings kept."""
+def _wind_down(
+    early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord, uncombined: Sequence[Phase]
+) -> None:
+    """A pytest still waiting at the gate is told why and seen gone; the watch's findings kept; the
+    phases an interrupt cut short combined, so the record holds every test they finished."""
     if early is not None:
         early.close(reason)
+    if uncombined:  # a file pytest left half-written costs only itself: the rest is still recorded
+        with contextlib.suppress(OSError, ValueError, SyntaxError):
+            combine(record.dir, uncombined)
     if watch is not None:
         watch.stop()
         watch.attribute()
