@@ -174,3 +174,28 @@ def test_as_root_a_database_in_a_closed_directory_is_kept_where_its_user_can_rea
     down = sd.cli("down", "--clean")
     assert down.returncode == 0, down.stderr
     assert not target.exists() and not record.exists(), "down --clean removes the data where it was kept"
+
+
+def test_a_broken_history_or_latest_link_costs_no_run_and_no_line(make_stack):
+    sd = suite_stack(make_stack, "def test_fine():\n    pass\n")
+    logs = sd.root / "logs"
+    (logs / "latest").mkdir(parents=True)
+    (logs / "history.jsonl").mkdir()
+    res = sd.cli("suite", "checks", timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning: could not update")]
+    assert len(warnings) == 2 and all("it is a directory" in w for w in warnings), res.stderr
+    said = sd.cli("history")
+    assert said.returncode == 2 and "Traceback" not in said.stderr
+    assert f"{logs / 'history.jsonl'}: cannot read the run history: is a directory" in said.stderr
+    (logs / "latest").rmdir()
+    (logs / "history.jsonl").rmdir()
+    # A hand-edited line, one not UTF-8, and the torn last line of a run killed while writing it.
+    (logs / "history.jsonl").write_bytes(b'["edited"]\n{"run_id": "\xff"}\n{"run_id": "killed", "sui')
+    assert sd.cli("suite", "checks", timeout=120).returncode == 0
+    run_id = json.loads((logs / "latest" / "results.json").read_text())["run_id"]
+    said = sd.cli("history")
+    assert said.returncode == 0 and "Traceback" not in said.stdout + said.stderr, said.stderr
+    out = " ".join((said.stdout + said.stderr).split())
+    assert run_id[:10] in out and "skipped 3 lines" in out, out

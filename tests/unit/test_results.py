@@ -130,3 +130,48 @@ def test_pass_rates_per_tier_id_and_file_reach_results_report_and_history(tmp_pa
     show_history(tmp_path / "logs" / "history.jsonl", console, limit=5)
     shown = console.export_text()
     assert "tier_a 1/2 (50.0%)" in shown and "tier_b 1/2 (50.0%)" in shown
+
+
+def test_history_readers_skip_every_line_that_is_not_a_run_and_say_how_many(tmp_path):
+    from rich.console import Console
+
+    from harness.cli.history_view import show_history
+    from harness.record.history import load_history
+
+    first = write_record(make_record(tmp_path), {})
+    path = tmp_path / "logs" / "history.jsonl"
+    with path.open("ab") as fh:
+        fh.write(b"[1, 2]\n")  # JSON, not a run
+        fh.write(b'{"run_id": "x", "passed": "many"}\n')  # a run's keys, of the wrong type
+        fh.write(b'{"run_id": "y", "outcomes": ["t.py::test_a"]}\n')
+        fh.write(b'{"run_id": "z\xff\xfe"}\n')  # not UTF-8
+        fh.write(b"\n")  # blank: nothing to say about it
+    history = load_history(path)
+    assert [r["run_id"] for r in history.runs] == [first["run_id"]] and history.skipped == 4
+    console = Console(record=True, width=200)
+    assert show_history(path, console, limit=5) == 0
+    said = console.export_text()
+    assert "skipped 4 lines of" in said and first["run_id"] in said
+
+
+def test_a_run_appended_after_a_torn_line_starts_a_line_of_its_own(tmp_path):
+    first = write_record(make_record(tmp_path), {})
+    path = tmp_path / "logs" / "history.jsonl"
+    with path.open("a") as fh:
+        fh.write('{"run_id": "killed-while-writing", "sui')  # no newline: the next append must not join it
+    second = write_record(make_record(tmp_path, outcome="failed"), {})
+    assert [r["run_id"] for r in read_history(path)] == [first["run_id"], second["run_id"]]
+    assert path.read_text().endswith("\n")
+
+
+def test_history_or_latest_in_the_way_is_a_warning_and_the_record_is_written(tmp_path):
+    from rich.console import Console
+
+    (tmp_path / "logs" / "history.jsonl").mkdir(parents=True)
+    (tmp_path / "logs" / "latest").mkdir()
+    console = Console(record=True, width=300)
+    data = write_record(make_record(tmp_path), {}, console)
+    said = console.export_text()
+    assert f"could not update {tmp_path / 'logs' / 'latest'}: it is a directory" in said
+    assert f"could not update {tmp_path / 'logs' / 'history.jsonl'}: it is a directory" in said
+    assert (tmp_path / "logs" / "runs" / data["run_id"] / "results.json").is_file()

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.record.history import code_of, flaky_tests, read_history
+from harness.record.history import code_of, flaky_tests, load_history
 from harness.record.rates import percent
 
 
@@ -27,7 +27,15 @@ def short_code(code: str) -> str:
 
 
 def show_history(path: Path, console: Console, *, limit: int) -> int:
-    runs = read_history(path)
+    history = load_history(path)
+    runs = history.runs
+    if history.skipped:
+        plural = "s" if history.skipped > 1 else ""
+        console.print(
+            f"[yellow]skipped {history.skipped} line{plural} of {path} that {'are' if plural else 'is'} not a run's "
+            "record (torn, edited by hand, or not UTF-8)[/yellow]",
+            highlight=False,
+        )
     if not runs:
         console.print(f"no runs recorded yet in {path}")
         return 0

@@ -1,27 +1,78 @@
-"""``logs/history.jsonl``: one line per run, appended; read back for ``harness history`` and flaky tests."""
+"""``logs/history.jsonl``: one line per run, appended; read back for ``harness history`` and flaky tests.
+
+Several runs append to it, a killed one can leave its line torn, and people edit it: a reader
+skips every line that is not a run's record (and says how many), and an appender after a torn
+line starts its own on a new one, so one bad line never costs another.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import HarnessError
 from harness.record.rates import executed
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Every parseable line; a torn or hand-edited line is skipped, never fatal."""
-    if not path.exists():
-        return []
-    runs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            runs.append(json.loads(line))
-        except ValueError:
+class _Line(BaseModel):
+    """What the readers use of a history line: one without a run id, or with a value of another
+    type, is skipped; what an older harness did not write yet has its default."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    suite: str = "?"
+    git_commit: str = "?"
+    git_tree: str = ""
+    duration_s: float = 0.0
+    status: str = "?"
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    flaky: int = 0
+    quarantined: int = 0
+    tiers: dict[str, tuple[int, int]] = {}
+    outcomes: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class History:
+    runs: list[dict[str, Any]]
+    skipped: int  # lines that are not a run's record: torn, hand-edited, not UTF-8
+
+
+def load_history(path: Path) -> History:
+    """Every line that is a run's record, and how many were not; a history that cannot be read
+    at all (a directory) is one error naming it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return History([], 0)
+    except OSError as exc:
+        why = "is a directory" if path.is_dir() else str(exc.strerror or exc).lower()
+        raise HarnessError(f"{path}: cannot read the run history: {why}") from None
+    runs: list[dict[str, Any]] = []
+    skipped = 0
+    for raw in data.split(b"\n"):
+        if not raw.strip():
             continue
-    return runs
+        try:
+            runs.append(_Line.model_validate(json.loads(raw.decode("utf-8"))).model_dump())
+        except (ValueError, ValidationError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            skipped += 1
+    return History(runs, skipped)
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Every line that is a run's record; the others are skipped, never fatal."""
+    return load_history(path).runs
 
 
 def code_of(run: dict[str, Any]) -> str:
@@ -68,10 +119,13 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def append_history(path: Path, data: dict[str, Any]) -> None:
-    """One line per run, appended with a single write so concurrent runs never interleave."""
+    """One line per run, appended with a single write so concurrent runs never interleave; after
+    a torn last line (a run killed while writing it) on a line of its own."""
     line = json.dumps(history_line(data)) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode())
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, (b"\n" if torn else b"") + line.encode())
     finally:
         os.close(fd)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,20 +126,40 @@ def collect_logs(record: RunRecord, env: Mapping[str, str]) -> None:
         write_atomic(target / path.name, mask_text(text, env))
 
 
-def write_record(record: RunRecord, env: Mapping[str, str]) -> dict[str, Any]:
-    """results.json (atomically), the HTML report, logs/latest and a history line."""
-    from harness.record.report import write_html_report
-
-    data: dict[str, Any] = json.loads(mask_text(json.dumps(results_json(record)), env))
-    write_json(record.dir / "results.json", data)
-    write_html_report(data, record.dir / "report.html")
+def _point_latest(record: RunRecord) -> None:
     latest = record.runs_dir.parent / "latest"
     tmp_link = latest.with_name(f".latest.{os.getpid()}")
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
     tmp_link.symlink_to(record.dir.relative_to(latest.parent))
     os.replace(tmp_link, latest)
-    append_history(record.runs_dir.parent / "history.jsonl", data)
+
+
+def write_record(record: RunRecord, env: Mapping[str, str], console: Console | None = None) -> dict[str, Any]:
+    """results.json (atomically), the HTML report, logs/latest and a history line.
+
+    ``logs/latest`` and the history line only point at the record: when either cannot be
+    written (a directory in the way), that is a warning, and the run keeps its exit code.
+    """
+    from harness.record.report import write_html_report
+
+    data: dict[str, Any] = json.loads(mask_text(json.dumps(results_json(record)), env))
+    write_json(record.dir / "results.json", data)
+    write_html_report(data, record.dir / "report.html")
+    history = record.runs_dir.parent / "history.jsonl"
+    pointers: list[tuple[Path, Callable[[], None]]] = [
+        (record.runs_dir.parent / "latest", lambda: _point_latest(record)),
+        (history, lambda: append_history(history, data)),
+    ]
+    for path, write in pointers:
+        try:
+            write()
+        except OSError as exc:
+            why = "it is a directory" if path.is_dir() and not path.is_symlink() else str(exc.strerror or exc)
+            (console or Console(stderr=True)).print(
+                f"[yellow]warning:[/yellow] could not update {path}: {why}; the run's record is in {record.dir}",
+                highlight=False,
+            )
     return data
 
 
@@ -176,6 +196,6 @@ def persist_run(record: RunRecord, env: Mapping[str, str], console: Console) -> 
 
     collect_logs(record, env)  # after teardown: shutdown messages are in it
     mask_files(record.dir, env)  # JUnit, the plugin's results, events: a failing test's output can quote one
-    data = write_record(record, env)
+    data = write_record(record, env, console)
     sinks.send(data, record.dir, env, console)
     return data
