@@ -60,3 +60,14 @@ def test_redis_with_password_serves_its_dependent_and_stops(make_stack):
     assert sd.cli("down").returncode == 0
     assert port_free(sd.ports[0]) and port_free(sd.ports[1])
     assert owned_processes(sd.state_dir()) == []
+
+
+def test_a_password_with_quotes_and_backslashes_is_the_password_redis_asks_for(make_stack):
+    """Written into redis.conf quoted as redis reads it: the whole value, and nothing more."""
+    password = 'pw "with" \\quotes\\'  # pw "with" \quotes\
+    sd = make_stack(STACK.replace('"cache-secret-pw"', f"'''{password}'''"))  # a TOML literal string: as written
+    res = sd.cli("up", "cache")
+    assert res.returncode == 0, res.stderr
+    assert RedisProbe("127.0.0.1", sd.ports[0], password).check(2) is None
+    assert "AUTH refused" in (RedisProbe("127.0.0.1", sd.ports[0], 'pw "with" ').check(2) or "")
+    assert sd.cli("down").returncode == 0

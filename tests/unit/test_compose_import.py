@@ -209,6 +209,11 @@ def test_ports_that_would_collide_across_instances_lower_max_instance(tmp_path):
     assert stack.stack.max_instance == 4, "6379 and 6879 are 5 offsets of 100 apart"
 
 
+def test_a_port_that_would_pass_65535_at_some_instance_lowers_max_instance(tmp_path):
+    _, stack = imported(tmp_path, 'services:\n  a: {image: team/a, ports: ["64500:80"]}\n')
+    assert stack.stack.max_instance == 10, "64500 + 10 * 100 is the last that fits"
+
+
 def test_a_compose_file_with_no_services_is_one_clear_error(tmp_path):
     from harness.errors import HarnessError
 

@@ -301,3 +301,95 @@ def test_watch_and_allowance_settings_are_checked_naming_the_key(tmp_path, extra
         load_stack_file(write(tmp_path, text))
     message = str(info.value)
     assert key in message and said in message, message
+
+
+def _cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "--stack", str(path), "--instance", "15", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,  # a FIFO once hung here for good
+        env={**os.environ, "COLUMNS": "300"},
+    )
+
+
+@pytest.mark.parametrize("case", ["link loop", "link to /dev/zero", "fifo"])
+def test_a_stack_path_that_is_no_file_is_one_line_at_once(tmp_path, case):
+    path = tmp_path / "stack.toml"
+    if case == "link loop":
+        (tmp_path / "other.toml").symlink_to(path)
+        path.symlink_to(tmp_path / "other.toml")
+    elif case == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    for command in ("status", "up"):
+        res = _cli(path, command)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and str(path) in lines[0], res.stderr
+
+
+NUL = "\\u0000"
+PAST_LOAD = {
+    "NUL in a command": (GOOD.replace("--port {port}", f"--port{NUL} {{port}}"), "services.api.command", "NUL"),
+    "NUL in an env value": (GOOD + f'\n[env]\nTOKEN = "a{NUL}b"\n', "env.TOKEN", "NUL"),
+    "unbalanced quote in a command": (
+        GOOD.replace("--port {port}", "--port '{port}"),
+        "services.api.command",
+        "no closing quotation",
+    ),
+    "unbalanced quote in a ready command": (
+        GOOD.replace('ready = { http = "/health" }', 'ready = { command = "curl \'{url}" }'),
+        "services.api.ready.command",
+        "no closing quotation",
+    ),
+    "unbalanced quote in a step": (
+        GOOD.replace('run = "alembic upgrade head"', 'run = "alembic \'upgrade head"'),
+        "steps.migrate",
+        "'run' cannot be split",
+    ),
+    "port past 65535 at the highest instance": (
+        GOOD.replace('[stack]\nname = "demo"', '[stack]\nname = "demo"\nmax_instance = 20\nport_offset = 100')
+        + '\n[services.high]\ncommand = "x {port}"\nport = 64000\n',
+        "services.high.port",
+        "becomes 66000 at instance 20",
+    ),
+    "2 MB env value": (
+        GOOD + '\n[services.api.env]\nBLOB = "' + "x" * 2_000_000 + '"\n',
+        "services.api.env.BLOB",
+        "KiB",
+    ),
+    "suite cwd outside": (
+        GOOD.replace('paths = ["tests"]', 'paths = ["tests"]\ncwd = "../../.."'),
+        "suites.smoke.cwd",
+        "leads outside the project",
+    ),
+    "durations outside": (GOOD + '\n[tests]\ndurations = "../x"\n', "tests.durations", "leads outside the project"),
+    "log_dir a device": (
+        GOOD.replace('[stack]\nname = "demo"', '[stack]\nname = "demo"\nlog_dir = "/dev/null"'),
+        "stack.log_dir",
+        "exists and is not a directory",
+    ),
+    "redis password with a line break": (
+        GOOD + '\n[services.cache]\nkind = "redis"\nport = 26379\npassword = "pw\\nreplicaof 10.0.0.1 6379"\n',
+        "services.cache.password",
+        "line break",
+    ),
+    "redis setting with a line break": (
+        GOOD + '\n[services.cache]\nkind = "redis"\nport = 26379\nsettings = { maxmemory = "1mb\\nsave 1 1" }\n',
+        "services.cache.settings.maxmemory",
+        "line break",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAST_LOAD))
+def test_values_that_would_fail_only_at_start_are_refused_at_load_naming_the_key(tmp_path, case):
+    text, key, fragment = PAST_LOAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and key in message and fragment in message, message
+    assert "\n" not in message

@@ -224,7 +224,11 @@ def _render(
         "# The kinds with a native form run natively; container nodes run on the Docker engine.",
         'backend = "native"',
         f"log_dir = {json.dumps(INIT_LOG_DIR)}  # records and logs beside the state: one directory to ignore",
-        *([f"max_instance = {top}  # two of its ports would collide at instance {top + 1}"] if top is not None else []),
+        *(
+            [f"max_instance = {top}  # at instance {top + 1} two ports would collide or one pass 65535"]
+            if top is not None
+            else []
+        ),
         'default_profile = "all"',
         "",
     ]
@@ -242,10 +246,13 @@ def _render(
 
 
 def _max_instance(ports: list[int], offset: int = 100, default: int = 20) -> int | None:
-    """The highest instance at which no two host ports collide (None: the default holds).
+    """The highest instance at which no two host ports collide and none passes 65535 (None: the
+    default holds).
 
     Instances shift every port by ``offset``: two ports ``k * offset`` apart meet at instance k.
     """
     steps = [abs(a - b) // offset for i, a in enumerate(ports) for b in ports[i + 1 :] if abs(a - b) % offset == 0]
     lowest = min(steps, default=default + 1)
+    if ports and max(ports) + default * offset > 65535:
+        lowest = min(lowest, (65535 - max(ports)) // offset + 1)
     return max(0, lowest - 1) if lowest <= default else None

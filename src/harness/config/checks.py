@@ -7,6 +7,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -74,8 +75,12 @@ def _check_snapshots(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) 
         snapshotted[target] = name
 
 
+TOP_PORT = 65535
+
+
 def _check_ports(stack: Stack, fname: str) -> None:
     owners: dict[int, str] = {}
+    offset, top = stack.stack.port_offset, stack.stack.max_instance
     for name, svc in stack.services.items():
         declared = [("port", svc.port)] + [(f"ports.{k}", v) for k, v in svc.ports.items()]
         for key, port in declared:
@@ -84,9 +89,15 @@ def _check_ports(stack: Stack, fname: str) -> None:
             if port in owners:
                 raise ConfigError(fname, f"services.{name}.{key}", f"port {port} is also used by {owners[port]}")
             owners[port] = f"services.{name}"
+            if port + top * offset > TOP_PORT:  # no such port: refused at load, not at `up --instance N`
+                raise ConfigError(
+                    fname,
+                    f"services.{name}.{key}",
+                    f"port {port} becomes {port + top * offset} at instance {top} (stack.max_instance {top}, "
+                    f"port_offset {offset}), past {TOP_PORT}; lower the port, max_instance or port_offset",
+                )
     # Instances shift every port by the same offset, so two bases that differ by a multiple of
     # it collide at some instance: refuse that up front rather than at `up --instance N`.
-    offset, top = stack.stack.port_offset, stack.stack.max_instance
     items = sorted(owners.items())
     for i, (a, owner_a) in enumerate(items):
         for b, owner_b in items[i + 1 :]:
@@ -101,18 +112,24 @@ def _check_ports(stack: Stack, fname: str) -> None:
 
 
 def inside(root: Path, path: str) -> bool:
-    """``path`` (relative to ``root``, or absolute) is ``root`` or below it."""
-    resolved = (root / path).resolve()
-    return resolved == root.resolve() or root.resolve() in resolved.parents
+    """``path`` (relative to ``root``, or absolute) is ``root`` or below it (links followed)."""
+    top = Path(os.path.realpath(root))
+    resolved = Path(os.path.realpath(root / path))  # never raises, a link loop included
+    return resolved == top or top in resolved.parents
 
 
 def _check_paths(stack: Stack, fname: str) -> None:
-    """Directories the harness writes (and ``down --clean`` deletes in) stay inside the project."""
-    checked = [("stack.state_dir", stack.stack.state_dir), ("stack.log_dir", stack.stack.log_dir)]
+    """Directories the harness writes (and ``down --clean`` deletes in), where suites run, and
+    the durations file stay inside the project; the state and log dirs are directories."""
+    dirs = [("stack.state_dir", stack.stack.state_dir), ("stack.log_dir", stack.stack.log_dir)]
+    checked = list(dirs)
     for name, step in stack.steps.items():
         checked += [(f"steps.{name}.outputs[{i}]", out) for i, out in enumerate(step.outputs)]
     for section, nodes in (("services", stack.services), ("steps", stack.steps)):
         checked += [(f"{section}.{n}.cwd", node.cwd) for n, node in nodes.items() if node.cwd and "{" not in node.cwd]
+    checked += [(f"suites.{n}.cwd", suite.cwd) for n, suite in stack.suites.items() if suite.cwd]
+    if stack.tests.durations:
+        checked.append(("tests.durations", stack.tests.durations))
     for key, path in checked:
         # An absolute path is the user's deliberate choice; a relative one must not climb out.
         if not Path(path).is_absolute() and not inside(stack.root, path):
@@ -121,6 +138,11 @@ def _check_paths(stack: Stack, fname: str) -> None:
                 key,
                 f"{path!r} leads outside the project ({stack.root}); use a path inside it, or an absolute one",
             )
+    for key, path in dirs:
+        where = stack.root / path
+        if os.path.lexists(where) and not where.is_dir():
+            what = "a link that leads nowhere" if where.is_symlink() and not where.exists() else "not a directory"
+            raise ConfigError(fname, key, f"{path!r} exists and is {what}; the harness keeps a directory there")
 
 
 def _check_cycles(stack: Stack, fname: str) -> None:

@@ -48,6 +48,39 @@ def validated(model: type[BaseModel], data: object, file: str, prefix: tuple[str
         raise config_error(exc, file, prefix) from None
 
 
+# The kernel passes at most 128 KiB as one argument or environment variable (MAX_ARG_STRLEN);
+# a longer value would fail only when its process is started, after others have been.
+MAX_VALUE = 127 * 1024
+
+
+def check_strings(value: object, file: str, key: str = "") -> None:
+    """No string in the stack (after ``${VAR}``) holds a NUL or is too long to pass to a process.
+
+    Either would be refused by ``exec`` only when the service is started, after the services
+    before it: said here, at load, with the key.
+    """
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{key}.{k}" if key else str(k)
+            if "\0" in str(k):
+                raise ConfigError(file, repr(where), "a key holds a NUL character (\\0)")
+            check_strings(v, file, where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_strings(v, file, f"{key}[{i}]")
+    elif isinstance(value, str):
+        if "\0" in value:
+            raise ConfigError(file, key, "holds a NUL character (\\0), which no command line or environment can carry")
+        size = len(value.encode())
+        if size > MAX_VALUE:
+            raise ConfigError(
+                file,
+                key,
+                f"is {size} bytes long; a command line argument or environment variable holds at most "
+                f"{MAX_VALUE // 1024} KiB (put the data in a file and pass its path)",
+            )
+
+
 def _services(raw: object, kinds: Mapping[str, KindSchema], file: str) -> dict[str, ServiceModel]:
     """Each service validated by its kind's model (``kind`` defaults to ``process``)."""
     if not isinstance(raw, dict):
@@ -72,6 +105,7 @@ def parse_stack(raw: dict[str, Any], file: Path, env: Mapping[str, str], kinds: 
         if reserved in raw:
             raise ConfigError(fname, reserved, "unknown key")
     raw = interpolate(raw, env, fname, "")
+    check_strings(raw, fname)
     services = _services(raw.get("services", {}), kinds, fname)
     stack: Stack = validated(Stack, {**raw, "services": services, "file": file, "root": file.parent}, fname)
     checks.check_stack(stack, fname, kinds)

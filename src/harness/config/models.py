@@ -7,12 +7,26 @@ here, so the stack loader can validate a service before knowing which kinds exis
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Port = Annotated[int, Field(ge=1024, le=65000)]
+
+
+def split_command(value: str) -> str:
+    """A command line as the harness splits it (shlex): an unbalanced quote is said at load, with
+    its key, not when the service starts after others have."""
+    try:
+        shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into arguments: {str(exc).lower()} (an unbalanced quote?)") from None
+    return value
+
+
+CommandLine = Annotated[str, AfterValidator(split_command)]
 
 
 class Model(BaseModel):
@@ -26,7 +40,7 @@ class Ready(Model):
     status: int = 200
     expect: str | None = None
     tcp: bool = False
-    command: str | None = None
+    command: CommandLine | None = None
     timeout: float = Field(60.0, gt=0)
     passes: int = Field(1, ge=1, le=100)  # consecutive successful probes before it counts as ready
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from harness.config.conventions import Conventions
-from harness.config.models import NAME, Model, NodeModel, ServiceModel
+from harness.config.models import NAME, Model, NodeModel, ServiceModel, split_command
 
 
 class Step(NodeModel):
@@ -32,6 +32,11 @@ class Step(NodeModel):
             raise ValueError("'snapshot' needs 'inputs': the files whose change means the step must run again")
         if self.call and ":" not in self.call:
             raise ValueError(f"'call' must look like 'module:function', got {self.call!r}")
+        if self.run and not self.shell:  # run without a shell: split as a command line
+            try:
+                split_command(self.run)
+            except ValueError as exc:
+                raise ValueError(f"'run' {exc}") from None
         return self
 
 

@@ -37,9 +37,11 @@ def _dotenv_setting(stack_file: Path) -> str | None:
     """``[stack] dotenv`` as written (it decides which file fills ``${VAR}``, so it is read first)."""
     import tomllib
 
+    from harness.config.stackfile import read_stack_bytes
+
     try:
-        value = tomllib.loads(stack_file.read_text(encoding="utf-8")).get("stack", {}).get("dotenv", ".env")
-    except (OSError, ValueError, RecursionError, AttributeError):
+        value = tomllib.loads(read_stack_bytes(stack_file).decode()).get("stack", {}).get("dotenv", ".env")
+    except (HarnessError, ValueError, RecursionError, AttributeError):
         return ".env"  # the stack loader reports an unreadable file properly, later
     if value is False:
         return None
@@ -123,7 +125,8 @@ def resolve_settings(
     process_env = dict(os.environ if environ is None else environ)
     stack_file = Path(stack or process_env.get("HARNESS_STACK") or "stack.toml")
     chosen = _dotenv_setting(stack_file)
-    dotenv = read_dotenv(stack_file.resolve().parent / chosen) if chosen else {}
+    # realpath, not resolve(): a link loop is the stack loader's to report, in one line.
+    dotenv = read_dotenv(Path(os.path.realpath(stack_file)).parent / chosen) if chosen else {}
     merged = {**dotenv, **process_env}
     merged.pop(OWNER_VAR, None)  # a harness run inside a suite must not inherit its parent's marker
 

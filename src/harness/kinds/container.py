@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from harness.config.endpoints import Endpoint
-from harness.config.models import NAME, Ready, ServiceModel
+from harness.config.models import NAME, CommandLine, Ready, ServiceModel
 from harness.docker.compose import compose_command, render_service
 from harness.docker.containers import (
     NODE_LABEL,
@@ -65,7 +65,7 @@ class ContainerService(ServiceModel):
     kind: Literal["container"] = "container"
     image: str | None = None
     compose_service: str | None = None  # one service of stack.compose_file, run alone
-    command: str | list[str] | None = None  # replaces the image's (a string is split like a shell would)
+    command: CommandLine | list[str] | None = None  # replaces the image's (a string is split like a shell would)
     container_port: int | None = Field(None, ge=1, le=65535)  # what `port` publishes (default: the same number)
     container_ports: dict[Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=1, le=65535)]] = {}
     volumes: dict[str, str] = {}  # path in the container -> "tmpfs", or a volume name (one per instance)

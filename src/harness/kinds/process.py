@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from harness.config.endpoints import Endpoint
-from harness.config.models import Ready, ServiceModel
+from harness.config.models import CommandLine, Ready, ServiceModel
 from harness.errors import HarnessError
 from harness.host.probes import CommandProbe, HttpProbe, Probe, TcpProbe
 from harness.kinds.base import Kind, Launch, ServiceContext
@@ -16,7 +16,7 @@ from harness.kinds.base import Kind, Launch, ServiceContext
 
 class ProcessService(ServiceModel):
     kind: Literal["process"] = "process"
-    command: str
+    command: CommandLine
     ready: Ready | None = None
 
     @field_validator("command")

@@ -11,10 +11,10 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from harness.config.endpoints import Endpoint
 from harness.config.models import Port, ServiceModel
@@ -22,11 +22,21 @@ from harness.host.probes import Probe
 from harness.kinds.base import Kind, Launch, ServiceContext, which
 
 
+def _one_line(value: str) -> str:
+    """Each value becomes one line of redis.conf: a line break would start a directive of its own."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("must not hold a line break: it would become a line of its own in redis.conf")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
 class RedisService(ServiceModel):
     kind: Literal["redis"] = "redis"
     port: Port = Field(...)
-    password: str = ""
-    settings: dict[str, str | int | bool] = {}
+    password: OneLine = ""
+    settings: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9-]*$")], OneLine | int | bool] = {}
 
 
 @dataclass(frozen=True)
@@ -115,8 +125,8 @@ class RedisKind(Kind[RedisService, RedisEndpoint]):
             "protected-mode yes",
             "daemonize no",
         ]
-        if ep.password:
-            lines.append(f'requirepass "{ep.password}"')
+        if ep.password:  # quoted as redis.conf reads a quoted argument
+            lines.append('requirepass "{}"'.format(ep.password.replace("\\", "\\\\").replace('"', '\\"')))
         lines += [f"{key} {_setting(value)}" for key, value in ctx.svc.settings.items()]
         conf = ctx.data_dir / "redis.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
