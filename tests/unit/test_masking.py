@@ -18,6 +18,8 @@ ENV = {"DB_PASSWORD": "app", "S3_ACCESS_KEY": "harness", "API_TOKEN": "012345678
         ("postgresql://u:app@127.0.0.1/db", "postgresql://u:***@127.0.0.1/db"),
         ('{"password": "app"}', '{"password": "***"}'),
         ("harness exited 1", "*** exited 1"),
+        ("/log/ERROR%20login%20for%20app", "/log/ERROR%20login%20for%20***"),
+        ("?pw=app%20x", "?pw=***%20x"),
         ("token 0123456789abcdefXYZ.", "token ***."),
         ("inside-0123456789abcdefXYZ-too", "inside-***-too"),
     ],

@@ -5,7 +5,8 @@ ACCESS_KEY, PRIVATE, CREDENTIAL, DSN); passwords inside URLs are secret wherever
 
 The rule for free text, whatever a secret's length: it is masked wherever it stands as a whole
 token, that is not preceded or followed by a letter, a digit or one of ``_ . / -`` (so a password
-"app" is masked in "user app", "pw=app", ":app@" and '"app"', but not in "application",
+"app" is masked in "user app", "pw=app", ":app@", '"app"' and "for%20app" (a URL-encoded
+separator counts as one), but not in "application",
 "app_1", "tests/app/x" or "app.py": an ordinary word survives in names and paths); one of
 ``ANYWHERE`` characters or more is masked wherever it appears, inside a longer word too.
 """
@@ -33,7 +34,8 @@ def secrets_of(env: Mapping[str, str]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
-    token = r"(?<![\w./-]){}(?![\w./-])"
+    # A URL-encoded separator (``%20``) before it counts as a separator, not as the digits it ends in.
+    token = r"(?:(?<![\w./-])|(?<=%[0-9A-Fa-f]{{2}})){}(?![\w./-])"
     parts = [re.escape(v) if len(v) >= ANYWHERE else token.format(re.escape(v)) for v in values]
     return re.compile("|".join(parts)) if parts else None
 
