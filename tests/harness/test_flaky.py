@@ -165,3 +165,22 @@ def test_past_its_date_a_quarantine_forgives_nothing(make_stack):
     assert always["outcome"] == "failed" and always["message"].startswith(
         f"quarantine expired on {earlier} (known, #12)"
     )
+
+
+def test_a_grouped_test_under_xdist_is_rerun_and_its_failures_rerun_from_the_record(make_stack):
+    # pytest-xdist's loadgroup records `test@group`: reruns and --failed-from select it without the suffix.
+    grouped = "import pytest\n\npytestmark = pytest.mark.xdist_group('serial')\n" + ONCE
+    sd = stack(make_stack, grouped.replace("test_always_fails", "_not_collected"))
+    res = sd.cli("suite", "s", "--workers", "2", "--reruns", "1", "--", "--dist", "loadgroup")
+    assert res.returncode == 0, res.stdout + res.stderr
+    once = cases(record_of(sd))["test_fails_once_then_passes@serial"]
+    assert once["outcome"] == "flaky" and [a["outcome"] for a in once["attempts"]] == ["failed", "passed"]
+    junit = JUnitXml.fromfile(str(sd.root / "logs" / "latest" / "junit.xml"))
+    (case,) = [c for suite in junit for c in suite if c.name.startswith("test_fails_once_then_passes")]
+    assert case.is_passed and attempts_of(case) == ["flakyFailure"]
+    # Without reruns it fails; --failed-from then runs exactly it (found without its @serial).
+    (sd.root / "tests" / "attempts.txt").unlink()
+    assert sd.cli("suite", "s", "--workers", "2", "--", "--dist", "loadgroup").returncode == 1
+    again = sd.cli("suite", "s", "--failed-from", "latest")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [c["nodeid"] for c in record_of(sd)["tests"]["cases"]] == ["tests/test_it.py::test_fails_once_then_passes"]

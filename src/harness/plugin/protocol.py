@@ -55,6 +55,16 @@ def results_file(phase: str = "") -> str:
     return f"pytest-results-{phase}.json" if phase else "pytest-results.json"
 
 
+XDIST_GROUP = re.compile(r"@[^\[\]:/@]+$")  # pytest-xdist's loadgroup suffix: ``test_x[1]@db_group``
+
+
+def selectable(nodeid: str) -> str:
+    """A recorded node id as pytest selects it: under ``--dist loadgroup`` pytest-xdist appends
+    ``@<group>`` to the ids of grouped tests (in reports and JUnit alike), which no selection
+    finds; reruns, ``--failed-from`` and quarantine patterns work on the id without it."""
+    return XDIST_GROUP.sub("", nodeid)
+
+
 def worker_part(worker: str) -> str:
     """What an xdist worker hands the controller process through the run directory: its timed
     calls and the tests it deselected (``{"calls": [...], "deselected": [...]}``)."""

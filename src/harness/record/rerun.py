@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, command_hint
+from harness.plugin.protocol import selectable
 
 RERUN = ("failed", "error")
 
@@ -66,7 +67,7 @@ def read_failed(source: str, latest: Path, suite: str) -> FailedRun:
             f"--failed-from {source}: {run_id} is a run of suite '{recorded_suite}', not of '{suite}' "
             f"({command_hint(f'suite {recorded_suite} --failed-from {source}')} reruns its failures)"
         )
-    nodeids = tuple(dict.fromkeys(c["nodeid"] for c in cases if c.get("outcome") in RERUN))
+    nodeids = tuple(dict.fromkeys(selectable(c["nodeid"]) for c in cases if c.get("outcome") in RERUN))
     code = int(data.get("exit_code") or 0)
     if not nodeids and code != 0:
         # Exit 0 with nothing run would turn a run whose stack never came up green.

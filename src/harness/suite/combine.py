@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.plugin.latency import Call, summarize
+from harness.plugin.protocol import selectable
 
 
 def merge_junit(sources: Iterable[Path], target: Path) -> None:
@@ -41,8 +42,9 @@ def latency_of(samples: Sequence[Sequence[Any]]) -> dict[str, Any]:
 
 
 def junit_address(nodeid: str) -> tuple[str, str]:
-    """(classname, name) of a node id as pytest's JUnit writer spells them."""
-    path, bracket, params = nodeid.partition("[")
+    """(classname, name) of a node id as pytest's JUnit writer spells them (xdist's group suffix
+    left out, as :func:`junit_cases` leaves it out of the names it reads)."""
+    path, bracket, params = selectable(nodeid).partition("[")
     names = path.split("::")
     names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
     names[-1] += bracket + params
@@ -51,7 +53,7 @@ def junit_address(nodeid: str) -> tuple[str, str]:
 
 def junit_cases(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
     """Each ``testcase`` element by its (classname, name)."""
-    return {(c.get("classname", ""), c.get("name", "")): c for c in root.iter("testcase")}
+    return {(c.get("classname", ""), selectable(c.get("name", ""))): c for c in root.iter("testcase")}
 
 
 def mark_junit(path: Path, marks: dict[str, tuple[str, str]]) -> None:

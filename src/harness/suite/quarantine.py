@@ -18,13 +18,14 @@ from typing import Any
 
 from harness.config.conventions import Quarantined
 from harness.host.files import write_json
-from harness.plugin.protocol import results_file
+from harness.plugin.protocol import results_file, selectable
 from harness.suite.combine import mark_junit
 
 FAILING = ("failed", "error")
 
 
 def entry_for(nodeid: str, entries: Sequence[Quarantined]) -> Quarantined | None:
+    nodeid = selectable(nodeid)  # as the user writes it: without xdist's group suffix
     return next((e for e in entries if e.test == nodeid or fnmatch.fnmatchcase(nodeid, e.test)), None)
 
 

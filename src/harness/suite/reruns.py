@@ -28,7 +28,7 @@ from rich.console import Console
 
 from harness.config.conventions import Quarantined
 from harness.host.files import write_json
-from harness.plugin.protocol import results_file
+from harness.plugin.protocol import results_file, selectable
 from harness.suite.combine import junit_address, junit_cases, latency_of
 from harness.suite.phases import Phase, plugin_results
 from harness.suite.quarantine import apply_to_run
@@ -44,7 +44,7 @@ def rerun_phase(attempt: int) -> str:
 
 def to_rerun(cases: Iterable[dict[str, Any]], blamed: set[str]) -> list[str]:
     """The node ids that failed or errored, less those a service's failure explains."""
-    return [c["nodeid"] for c in cases if c["outcome"] in FAILING and c["nodeid"] not in blamed]
+    return [selectable(c["nodeid"]) for c in cases if c["outcome"] in FAILING and c["nodeid"] not in blamed]
 
 
 def attempt_of(case: dict[str, Any]) -> dict[str, Any]:
@@ -60,10 +60,10 @@ def fold(run_dir: Path, phase: str) -> list[str]:
         rerun = json.loads((run_dir / results_file(phase)).read_text())
     except (OSError, ValueError):
         return []  # the rerun's pytest wrote nothing (it crashed): its tests keep their outcome
-    by_id = {c["nodeid"]: c for c in base["tests"]}
+    by_id = {selectable(c["nodeid"]): c for c in base["tests"]}  # a rerun runs without xdist's groups
     passed = []
     for again in rerun["tests"]:
-        case = by_id.get(again["nodeid"])
+        case = by_id.get(selectable(again["nodeid"]))
         if case is None:
             continue
         attempts = case.get("attempts") or [attempt_of(case)]
