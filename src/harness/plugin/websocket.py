@@ -94,11 +94,12 @@ class TimedSocket:
 
     @property
     def close_code(self) -> int | None:
-        return self.conn.close_code
+        code = self.conn.close_code
+        return None if code is None else int(code)
 
     @property
     def close_reason(self) -> str:
-        return self.conn.close_reason or ""
+        return str(self.conn.close_reason or "")
 
     def close(self) -> None:
         self._open.close()
