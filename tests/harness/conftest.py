@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,12 @@ from harness.host.ports import port_free
 # These tests are about the engine on the native backend; test_docker_backend.py asks for docker
 # itself. Without this, a machine with a Docker engine would run them on containers.
 os.environ.setdefault("HARNESS_BACKEND", "native")
+
+# A shell runs a background job (`cmd &`, as a CI runner may) with SIGINT ignored, and children
+# inherit that: the harnesses these tests start would then ignore the Ctrl-C the interrupt tests
+# send them. A handler of our own is reset to the default in each child it starts.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 APP = Path(__file__).parent / "apps" / "app.py"
 # The example stack's own suite runs only through the harness (it needs that stack's env).

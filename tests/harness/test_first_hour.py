@@ -124,7 +124,8 @@ def test_the_record_counts_what_pytest_and_junit_count_and_says_why_they_differ(
     }
     sub = next(c for c in tests["cases"] if "subtests" in c["nodeid"])
     assert [s["outcome"] for s in sub["subtests"]] == ["passed", "failed", "passed"]
-    assert sub["subtests"][1]["name"] == "[case] (i=1)" and "assert 1 != 1" in sub["message"]
+    # pytest 9.2 under xdist shows the subtest's parameters as reprs: (i='1').
+    assert sub["subtests"][1]["name"] in ("[case] (i=1)", "[case] (i='1')") and "assert 1 != 1" in sub["message"]
     assert tests["subtests"] == {"passed": 2, "failed": 1}
     assert tests["deselected"] == 1 and tests["deselected_ids"] == ["checks/test_checks.py::test_left_out_by_k"]
     counted = tests["counted"]
@@ -132,7 +133,8 @@ def test_the_record_counts_what_pytest_and_junit_count_and_says_why_they_differ(
     pytest_said = {"failed": 2, "passed": 2, "error": 1}
     assert {k: counted["pytest"].get(k) for k in pytest_said} == pytest_said
     assert "subtests passed" not in counted["pytest"]
-    assert counted["junit"]["tests"] == 7, "3 subtests, 3 tests, and the teardown error apart"
+    # 3 tests and 3 subtests; before pytest 9.2 the teardown error after a pass is counted apart too.
+    assert counted["junit"]["tests"] in (6, 7)
     notes = "\n".join(counted["notes"])
     assert "unexplained" not in notes, notes
     assert "3 subtests (1 failed, 2 passed)" in notes and "teardown errored after its call" in notes

@@ -48,7 +48,10 @@ from harness.suite.watch import Watch
 
 # What pytest says when it refuses to run: "pytest: error: unrecognized arguments: ...", the
 # summary's "ERROR tests/x.py - ModuleNotFoundError: ...", a traceback's "E   ImportError: ...".
-ERROR_LINE = re.compile(r"^(ERROR\b|E\s+\w*(Error|Exception)\b|\S+: error: )")
+ERROR_LINE = re.compile(r"^(ERROR\b|E\s+\w*(Error|Exception)\b)")
+# argparse's own complaint ("python -m pytest: error: unrecognized arguments: ..."), which names the
+# argument at fault: preferred over pytest's "ERROR: usage: ..." line, whichever pytest prints last.
+USAGE_LINE = re.compile(r"^[^:]+: error: ")
 Persist = Callable[[RunRecord, Mapping[str, str]], dict[str, Any]]
 
 
@@ -190,7 +193,11 @@ def run_suite(
             record.failure = f"pytest: {stopped}; the remaining tests are listed as not run"
             orch.console.print(f"[red]{record.failure}[/red]")
         elif code not in (0, 1):
-            said = [ln for ln in last_lines if ERROR_LINE.search(ln)] or list(last_lines)
+            said = (
+                [ln for ln in last_lines if USAGE_LINE.search(ln)]
+                or [ln for ln in last_lines if ERROR_LINE.search(ln)]
+                or list(last_lines)
+            )
             cause = said[-1] if said else ""
             # 2 here is not our Ctrl-C (that raises KeyboardInterrupt): errors while collecting.
             reason = {2: "collection errors", 4: "usage error"}.get(code) or PYTEST_EXIT.get(code, f"exit {code}")
