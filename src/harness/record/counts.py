@@ -114,7 +114,8 @@ def reconcile(
             )
         elif junit_tests != expected:
             notes.append(
-                f"unexplained: junit.xml counts {junit_tests} tests where the record's cases and subtests make {expected}"
+                f"unexplained: junit.xml counts {junit_tests} tests where the record's cases and subtests "
+                f"make {expected}"
             )
     return notes
 
