@@ -13,7 +13,9 @@ Per round, on its own instance (a developer's stack is untouched):
 - warm ``up`` (everything already running), ``status``, ``down``;
 - one quick test through ``suite p0 --reuse`` against bare ``pytest`` on the same running stack
   (the harness's overhead before and around a test);
-- ``suite p0`` with workers on against workers off;
+- ``suite p0`` with workers on against workers off, and the serial tail of the run with workers
+  (the summed durations of its grouped and disruptive tests; P0 isolates no data, see
+  docs/parallel-tests.md, so it is the same with ``isolate`` as without);
 - ``nox -s integration_p0`` as the README has it typed (its venv already made, as on any run
   but the first) against the harness's own duration in that run (its record's ``duration_s``):
   what nox adds around the suite.
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_TEST = "tests/integration/architecture_p0/test_health.py"
@@ -146,6 +149,12 @@ def bare_pytest(instance: str) -> float:
     return time.perf_counter() - t0
 
 
+def serial_tail(record: dict[str, Any]) -> float:
+    """The seconds a run spends on tests that cannot run beside others: grouped and disruptive."""
+    cases = record["tests"]["cases"]
+    return float(sum(c["duration_s"] for c in cases if "@" in c["nodeid"] or "disruptive" in c.get("markers", [])))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instance", default="7")
@@ -155,7 +164,7 @@ def main() -> int:
     inst = args.instance
     nodes, deps, services = plan_graph(args.profile)
     keys = ["cold up", "critical path", "serial runner", "warm up", "status", "down"]
-    keys += ["suite --reuse (1 file)", "bare pytest (1 file)", "p0 workers off", "p0 workers on"]
+    keys += ["suite --reuse (1 file)", "bare pytest (1 file)", "p0 workers off", "p0 workers on", "p0 serial tail"]
     keys += ["nox -s integration_p0", "harness run in it"]
     figures: dict[str, list[float]] = {k: [] for k in keys}
     run(["down"], inst)
@@ -177,6 +186,8 @@ def main() -> int:
         run(["down"], inst)
         figures["p0 workers off"].append(run(["suite", "p0", "--workers", "0"], inst)[0])
         figures["p0 workers on"].append(run(["suite", "p0", "--workers", "auto"], inst)[0])
+        p0_record = json.loads((ROOT / "logs" / "latest" / "results.json").read_text())
+        figures["p0 serial tail"].append(serial_tail(p0_record))
         typed, inside = nox_p0(inst)
         figures["nox -s integration_p0"].append(typed)
         figures["harness run in it"].append(inside)

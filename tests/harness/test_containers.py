@@ -9,6 +9,7 @@ they check what a user without one is told.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -117,6 +118,32 @@ def test_a_container_node_runs_on_two_instances_side_by_side(make_stack):
         assert sd.cli("down", instance=instance).returncode == 0
         assert port_free(sd.ports[0] + 100 * instance)
     assert of_stack(sd) == [] and networks_of(sd) == [], "down leaves no container and no network"
+
+
+@needs_engine
+def test_a_stopped_container_of_another_copy_of_the_stack_frees_its_name_and_a_running_one_is_named(make_stack):
+    # Another checkout's instance 0 of a stack also named "boxes": same container name, another state dir.
+    sd = make_stack(WEB)
+    elsewhere = {STATE: "/elsewhere/.harness/0"}
+    other = client().containers.create(ECHO, name="boxes-0-web", labels=elsewhere)
+    try:
+        res = sd.cli("up", "web", timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert [c.name for c in of_stack(sd, 0)] == ["boxes-0-web"], "ours now holds the name"
+        assert sd.cli("down").returncode == 0
+        other = client().containers.run(ECHO, name="boxes-0-web", labels=elsewhere, detach=True)
+        res = sd.cli("up", "web", timeout=120)
+        assert res.returncode == 2
+        assert (
+            "container boxes-0-web is running for another copy of this stack (state dir /elsewhere/.harness/0)"
+            in res.stderr
+        )
+        assert client().containers.get("boxes-0-web").status == "running", (
+            "another copy's running container is left alone"
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            other.remove(force=True)
 
 
 @needs_engine

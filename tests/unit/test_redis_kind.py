@@ -52,9 +52,10 @@ def test_url_placeholders_and_variables_follow_the_instance(tmp_path):
 
 def test_unknown_redis_field_names_the_fields_it_has(tmp_path):
     with pytest.raises(ConfigError) as info:
-        plan_of(stack(tmp_path, STACK.replace("{plain.url}", "{plain.database}")), 0)
+        plan_of(stack(tmp_path, STACK.replace("{plain.url}", "{plain.dsn}")), 0)
     msg = str(info.value)
-    assert "services.app.command" in msg and "{plain.database}" in msg and "password" in msg and "port" in msg
+    assert "services.app.command" in msg and "{plain.dsn}" in msg
+    assert "password" in msg and "database" in msg and "port" in msg
 
 
 def test_port_is_required(tmp_path):

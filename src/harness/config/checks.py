@@ -20,6 +20,7 @@ from harness.errors import ConfigError
 def check_stack(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) -> None:
     _check_references(stack, fname)
     _check_snapshots(stack, fname, kinds)
+    _check_isolation(stack, fname, kinds)
     _check_ports(stack, fname)
     _check_cycles(stack, fname)
     _check_paths(stack, fname)
@@ -73,6 +74,21 @@ def _check_snapshots(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) 
         if target in snapshotted:
             raise ConfigError(fname, where, f"steps.{snapshotted[target]} already snapshots '{target}'")
         snapshotted[target] = name
+
+
+def _check_isolation(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) -> None:
+    for sname, suite in stack.suites.items():
+        profile = stack.profile_nodes(suite.profile)
+        for i, name in enumerate(suite.isolate):
+            where = f"suites.{sname}.isolate[{i}]"
+            if name not in stack.services:
+                raise ConfigError(fname, where, f"unknown service '{name}' (services: {', '.join(stack.services)})")
+            if name not in profile:
+                raise ConfigError(fname, where, f"'{name}' is not in profile '{suite.profile}', which the suite runs")
+            if not kinds[stack.services[name].kind].can_isolate:
+                able = ", ".join(k for k, kind in kinds.items() if kind.can_isolate)
+                said = f"'{name}' is of a kind whose data cannot be copied per worker ({able} can)"
+                raise ConfigError(fname, where, said)
 
 
 TOP_PORT = 65535

@@ -99,10 +99,14 @@ class ContainerModel(ServiceModel):
 
 
 class KindSchema(Protocol):
-    """What loading a stack needs of a kind: its model, and whether data steps can snapshot it."""
+    """What loading a stack needs of a kind: its model, whether data steps can snapshot it and
+    suites copy its data per worker."""
 
     @property
     def model(self) -> type[ServiceModel]: ...
 
     @property
     def can_snapshot(self) -> bool: ...
+
+    @property
+    def can_isolate(self) -> bool: ...

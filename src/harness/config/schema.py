@@ -65,6 +65,8 @@ class Suite(Model):
     stop_on_backend_error: bool = False  # end the run at the first unallowed backend error
     reruns: int = Field(0, ge=0, le=10)  # failed tests run again on the live stack up to N times (flaky if one passes)
     fail_on_flaky: bool = False  # a test that passed only on a rerun fails the run
+    # Services whose data each xdist worker gets a copy of (a database, a Redis index, buckets).
+    isolate: list[str] = []
 
 
 class StackSettings(Model):

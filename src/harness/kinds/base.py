@@ -99,6 +99,27 @@ class DataSnapshots(Protocol):
         ...
 
 
+class WorkerCopies(Protocol):
+    """A service's data copied per test worker (``[suites.X] isolate``): see suite/isolation.py.
+
+    A copy is named by a short tag (``w0``, ``w1``...); making one whose name exists replaces it,
+    and dropping one that does not exist is no error, so a run killed half-way is undone by the
+    next one without knowing how far it got.
+    """
+
+    def make(self, tag: str, workers: int) -> Endpoint:
+        """Copy the data for ``tag`` (one of ``workers`` copies); the endpoint that points at it."""
+        ...
+
+    def drop(self, tag: str) -> None:
+        """Remove the copy of ``tag`` (gone already: nothing to do)."""
+        ...
+
+    def describe(self, tag: str) -> str:
+        """What the copy of ``tag`` is, for the record (``database app_w0``)."""
+        ...
+
+
 class Kind(Generic[S, E]):
     """Defaults for every hook; a kind module subclasses this and overrides what it needs."""
 
@@ -108,6 +129,7 @@ class Kind(Generic[S, E]):
     extra: ClassVar[str | None] = None  # the pip extra that brings its Python dependencies
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules it needs (checked at load)
     can_snapshot: ClassVar[bool] = False  # snapshots() gives its data snapshots (checked at load)
+    can_isolate: ClassVar[bool] = False  # copies() gives per-worker copies of its data (checked at load)
     needs_engine: ClassVar[bool] = False  # runs on a Docker engine whatever the backend (container nodes)
     # `harness init --<kind>`: the service's suggested name and port (None: init does not offer it)
     starter: ClassVar[tuple[str, int | None] | None] = None
@@ -162,6 +184,10 @@ class Kind(Generic[S, E]):
 
     def snapshots(self, ctx: ServiceContext[S, E]) -> DataSnapshots | None:
         """How a data step's result is saved and restored (None: this kind cannot snapshot)."""
+        return None
+
+    def copies(self, ctx: ServiceContext[S, E]) -> WorkerCopies | None:
+        """How its data is copied per test worker (None: this kind cannot isolate workers)."""
         return None
 
     def start_timeout(self, svc: S) -> float:

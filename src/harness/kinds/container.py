@@ -19,6 +19,7 @@ port answers from inside the container.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 import sys
@@ -127,6 +128,25 @@ def container_name(ctx: ServiceContext[Any, Any]) -> str:
     return f"{ctx.instance_prefix}-{ctx.name}"
 
 
+def _free_name(client: Any, name: str, node: str) -> None:
+    """The name taken by a stopped container of another copy of this stack (another checkout, whose
+    state dir differs, so the sweep above does not match it) is freed; a running one is named."""
+    import docker
+
+    try:
+        other = client.containers.get(name)
+    except docker.errors.NotFound:
+        return
+    if other.status == "running":
+        where = (other.labels or {}).get(STATE_LABEL, "not the harness's")
+        raise HarnessError(
+            f"{node}: container {name} is running for another copy of this stack (state dir {where}); "
+            "take that one down, or use another --instance"
+        )
+    with contextlib.suppress(docker.errors.NotFound):
+        other.remove(force=True, v=True)
+
+
 class ContainerKind(Kind[ContainerService, ContainerEndpoint]):
     name = "container"
     model = ContainerService
@@ -159,6 +179,7 @@ class ContainerKind(Kind[ContainerService, ContainerEndpoint]):
         labels = {**selector, OWNER_LABEL: ctx.owner}
         client = docker_client()
         remove_containers([selector], settle=0)  # one a killed run left behind
+        _free_name(client, name, ctx.name)
         network = ensure_network(client, ctx.instance_prefix, {STATE_LABEL: state})
         host_ports = svc.published(dict(ctx.endpoint.ports.items()), ctx.endpoint.port)
         environment = {key.removeprefix("env."): v for key, v in ctx.rendered.items() if key.startswith("env.")}

@@ -10,6 +10,7 @@ everyone else. Once it answers, the app role and its databases are created throu
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -187,43 +188,48 @@ def ident(name: str) -> str:
 
 
 @dataclass
-class TemplateSnapshots:
-    """A data step's result as copies of the service's databases in the same cluster.
+class TemplateDatabases:
+    """The service's databases copied inside the cluster (``CREATE DATABASE ... TEMPLATE``: a file
+    copy, milliseconds for a migrated schema): a data step's snapshots, and each test worker's copies.
 
-    ``CREATE DATABASE <copy> TEMPLATE <db>`` right after the step (a file copy: milliseconds for
-    a migrated schema), the copies closed to connections; restoring drops each database (its
-    sessions ended) and makes it again from its copy. They live in the cluster, so a new cluster
-    (``down --clean``) has none and the step runs; a database in use cannot be copied (said).
+    Snapshots (``snap_<tag>_<db>``, closed to connections) are taken right after the step; restoring
+    drops each database (its sessions ended) and makes it again from its snapshot. They live in the
+    cluster, so a new cluster (``down --clean``) has none and the step runs. A worker's copy
+    (``<db>_iso_gw0``) is made from the snapshot when there is one, so it never waits on the services
+    using the database; else from the database, which PostgreSQL copies only while no one else is
+    connected to it (said, with the fix).
     """
 
     dsn: str
     databases: list[str]
     owner: str
+    endpoint: PostgresEndpoint
+    service: str
 
-    def _run(self, *statements: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    def sql(self, *statements: str, args: tuple[Any, ...] = ()) -> list[Any]:
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             cursors = [conn.execute(st.encode(), args or None) for st in statements]
             return [row[0] for cur in cursors if cur.description for row in cur.fetchall()]
 
-    def _copy(self, tag: str, db: str) -> str:
-        """The name of ``db``'s copy for ``tag`` (a database name holds at most 63 bytes)."""
+    def snapshot_name(self, tag: str, db: str) -> str:
+        """The name of ``db``'s snapshot for ``tag`` (a database name holds at most 63 bytes)."""
         return f"snap_{tag[:12]}_{db}"[:63]
 
     def has(self, tag: str) -> bool:
-        copies = [self._copy(tag, db) for db in self.databases]
-        return len(self._run("SELECT datname FROM pg_database WHERE datname = ANY(%s)", args=(copies,))) == len(copies)
+        copies = [self.snapshot_name(tag, db) for db in self.databases]
+        return len(self.sql("SELECT datname FROM pg_database WHERE datname = ANY(%s)", args=(copies,))) == len(copies)
 
     def save(self, tag: str) -> str | None:
         import psycopg
 
-        stale = self._run(r"SELECT datname FROM pg_database WHERE datname LIKE 'snap\_%'")
+        stale = self.sql(r"SELECT datname FROM pg_database WHERE datname LIKE 'snap\_%'")
         try:
-            self._run(*(f"DROP DATABASE {ident(name)}" for name in stale))
+            self.sql(*(f"DROP DATABASE {ident(name)}" for name in stale))
             for db in self.databases:
-                copy, source = ident(self._copy(tag, db)), ident(db)
-                self._run(f"CREATE DATABASE {copy} TEMPLATE {source}", f"ALTER DATABASE {copy} ALLOW_CONNECTIONS false")
+                copy, source = ident(self.snapshot_name(tag, db)), ident(db)
+                self.sql(f"CREATE DATABASE {copy} TEMPLATE {source}", f"ALTER DATABASE {copy} ALLOW_CONNECTIONS false")
         except psycopg.errors.ObjectInUse as exc:
             return str(exc).strip().splitlines()[0]
         return None
@@ -235,11 +241,43 @@ class TemplateSnapshots:
         self._remake(None)
 
     def _remake(self, tag: str | None) -> None:
-        """Each database dropped (its sessions ended) and made again: from its copy, or empty."""
+        """Each database dropped (its sessions ended) and made again: from its snapshot, or empty."""
         for db in self.databases:
-            template = f" TEMPLATE {ident(self._copy(tag, db))}" if tag else ""
+            template = f" TEMPLATE {ident(self.snapshot_name(tag, db))}" if tag else ""
             drop = f"DROP DATABASE IF EXISTS {ident(db)} WITH (FORCE)"
-            self._run(drop, f"CREATE DATABASE {ident(db)} OWNER {ident(self.owner)}{template}")
+            self.sql(drop, f"CREATE DATABASE {ident(db)} OWNER {ident(self.owner)}{template}")
+
+    @staticmethod
+    def copy_name(db: str, tag: str) -> str:
+        return db[: 63 - len(f"_iso_{tag}")] + f"_iso_{tag}"
+
+    def make(self, tag: str, workers: int) -> PostgresEndpoint:
+        import psycopg
+
+        saved = self.sql(r"SELECT datname FROM pg_database WHERE datname LIKE 'snap\_%'")  # one tag: save drops others
+        for db in self.databases:
+            template = next((name for name in saved if name == self.snapshot_name(name[5:17], db)), db)
+            copy = ident(self.copy_name(db, tag))
+            try:
+                drop = f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)"
+                self.sql(drop, f"CREATE DATABASE {copy} OWNER {ident(self.owner)} TEMPLATE {ident(template)}")
+            except psycopg.errors.ObjectInUse:
+                raise HarnessError(
+                    f"{self.service}: database '{db}' has other sessions (the services using it), and PostgreSQL "
+                    "copies a database only while no one else is connected; give the step that sets it up "
+                    f'snapshot = "{self.service}" so the workers\' copies come from its snapshot, or take '
+                    f"'{self.service}' out of the suite's isolate"
+                ) from None
+        ep, copy = self.endpoint, self.copy_name(self.endpoint.database, tag)
+        url, dsn = (f"{u.rsplit('/', 1)[0]}/{copy}" for u in (ep.url, ep.dsn))
+        return dataclasses.replace(ep, database=copy, url=url, dsn=dsn)
+
+    def drop(self, tag: str) -> None:
+        self.sql(*(f"DROP DATABASE IF EXISTS {ident(self.copy_name(db, tag))} WITH (FORCE)" for db in self.databases))
+
+    def describe(self, tag: str) -> str:
+        names = [self.copy_name(db, tag) for db in self.databases]
+        return f"database{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
 class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
@@ -251,6 +289,7 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
     extra = "postgres"
     requires = ("psycopg",)
     can_snapshot = True
+    can_isolate = True
 
     def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
         """The official image's POSTGRES_USER (default postgres), POSTGRES_PASSWORD and POSTGRES_DB."""
@@ -350,10 +389,11 @@ class PostgresKind(Kind[PostgresService, PostgresEndpoint]):
     def probe(self, ctx: Ctx) -> Probe | None:
         return PostgresProbe(self._dsn(ctx), f"{ctx.endpoint.host}:{ctx.endpoint.port}")
 
-    def snapshots(self, ctx: Ctx) -> TemplateSnapshots:
-        return TemplateSnapshots(
-            self._dsn(ctx), list(dict.fromkeys([ctx.svc.database, *ctx.svc.databases])), ctx.svc.user
-        )
+    def snapshots(self, ctx: Ctx) -> TemplateDatabases:
+        databases = list(dict.fromkeys([ctx.svc.database, *ctx.svc.databases]))
+        return TemplateDatabases(self._dsn(ctx), databases, ctx.svc.user, ctx.endpoint, ctx.name)
+
+    copies = snapshots
 
     def after_ready(self, ctx: Ctx) -> None:
         import psycopg

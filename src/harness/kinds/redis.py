@@ -7,6 +7,7 @@ empty and stops at once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from pydantic import AfterValidator, Field
 
 from harness.config.endpoints import Endpoint
 from harness.config.models import Port, ServiceModel
+from harness.errors import HarnessError
 from harness.host.probes import Probe
 from harness.kinds.base import Kind, Launch, ServiceContext, which
 
@@ -42,6 +44,7 @@ class RedisService(ServiceModel):
 @dataclass(frozen=True)
 class RedisEndpoint(Endpoint):
     password: str = ""
+    database: int = 0  # the database index ({name.database}); a test worker's own with isolate
 
 
 Ctx = ServiceContext[RedisService, RedisEndpoint]
@@ -86,12 +89,68 @@ class RedisProbe:
         return None
 
 
+def _call(ep: RedisEndpoint, *commands: tuple[str, ...], timeout: float = 5.0) -> list[bytes]:
+    """Each command's first reply line (after ``AUTH`` when a password is set); an error is raised."""
+    assert ep.port is not None
+    replies = []
+    with socket.create_connection((ep.host, ep.port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        for parts in [("AUTH", ep.password)] * bool(ep.password) + list(commands):
+            sock.sendall(_command(*parts))
+            answer = reader.readline().strip()
+            if answer.startswith(b"-"):
+                raise HarnessError(f"{ep.name}: redis refused {parts[0]}: {answer[1:].decode(errors='replace')}")
+            if answer.startswith(b"*"):  # an array (CONFIG GET): read its items
+                for _ in range(int(answer[1:]) * 2):
+                    answer += b" " + reader.readline().strip()
+            replies.append(answer)
+    return replies
+
+
+@dataclass
+class IndexCopies:
+    """Each test worker's own database index (1, 2, ... in worker order), emptied before and after.
+
+    Redis has no copy of a database, so a worker starts with an empty one; the server's
+    ``databases`` setting (16 by default) bounds the workers.
+    """
+
+    endpoint: RedisEndpoint
+    name: str
+
+    @staticmethod
+    def index(tag: str) -> int:
+        return int(tag.removeprefix("gw")) + 1
+
+    def make(self, tag: str, workers: int) -> RedisEndpoint:
+        (said,) = _call(self.endpoint, ("CONFIG", "GET", "databases"))
+        last = said.split()[-1]
+        available = int(last) if last.isdigit() else 16
+        if workers + 1 > available:
+            raise HarnessError(
+                f"{self.name}: {workers} workers need {workers + 1} databases (index 0 and one each), and the "
+                f"server has {available}; raise services.{self.name}.settings.databases, or run fewer workers"
+            )
+        index = self.index(tag)
+        _call(self.endpoint, ("SELECT", str(index)), ("FLUSHDB",))
+        ep = self.endpoint
+        url = ep.url.rsplit("/", 1)[0] + f"/{index}"
+        return dataclasses.replace(ep, database=index, url=url)
+
+    def drop(self, tag: str) -> None:
+        _call(self.endpoint, ("SELECT", str(self.index(tag))), ("FLUSHDB",))
+
+    def describe(self, tag: str) -> str:
+        return f"database index {self.index(tag)}"
+
+
 class RedisKind(Kind[RedisService, RedisEndpoint]):
     name = "redis"
     starter = ("cache", 26379)
     compose_images = ("redis", "bitnami/redis", "valkey/valkey")
     compose_port = 6379
     model = RedisService
+    can_isolate = True
 
     def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
         """``--requirepass X`` on its command line, or REDIS_PASSWORD (bitnami's image)."""
@@ -138,6 +197,9 @@ class RedisKind(Kind[RedisService, RedisEndpoint]):
         ep = ctx.endpoint
         assert ep.port is not None  # the model requires one
         return RedisProbe(ep.host, ep.port, ep.password)
+
+    def copies(self, ctx: Ctx) -> IndexCopies:
+        return IndexCopies(ctx.endpoint, ctx.name)
 
 
 def _setting(value: object) -> str:

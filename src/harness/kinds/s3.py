@@ -5,6 +5,7 @@ Buckets are created once the endpoint answers, before any dependent starts.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import sys
@@ -88,6 +89,49 @@ class S3Probe:
         return None
 
 
+@dataclass
+class BucketCopies:
+    """Each test worker's own buckets: ``<bucket>-<tag>`` per declared bucket, made empty, removed after."""
+
+    endpoint: S3Endpoint
+    buckets: list[str]
+
+    @staticmethod
+    def bucket_name(bucket: str, tag: str) -> str:
+        suffix = f"-{tag}"
+        return bucket[: 63 - len(suffix)] + suffix  # a bucket name holds at most 63 characters
+
+    def _client(self) -> Any:
+        ep = self.endpoint
+        return s3_client(ep.endpoint, ep.access_key, ep.secret_key, ep.region, timeout=10.0)
+
+    def make(self, tag: str, workers: int) -> S3Endpoint:
+        self.drop(tag)
+        client = self._client()
+        names = [self.bucket_name(b, tag) for b in self.buckets]
+        for name in names:
+            client.create_bucket(Bucket=name)
+        return dataclasses.replace(self.endpoint, buckets=",".join(names))
+
+    def drop(self, tag: str) -> None:
+        from botocore.exceptions import ClientError
+
+        client = self._client()
+        for name in (self.bucket_name(b, tag) for b in self.buckets):
+            try:
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                    if keys:
+                        client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+                client.delete_bucket(Bucket=name)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                    raise
+
+    def describe(self, tag: str) -> str:
+        return f"buckets {', '.join(self.bucket_name(b, tag) for b in self.buckets)}"
+
+
 class S3Kind(Kind[S3Service, S3Endpoint]):
     name = "s3"
     starter = ("objects", 29010)
@@ -97,6 +141,7 @@ class S3Kind(Kind[S3Service, S3Endpoint]):
     model = S3Service
     extra = "s3"
     requires = ("boto3", "moto")
+    can_isolate = True
 
     def from_compose(self, environment: Mapping[str, str], command: Sequence[str]) -> dict[str, Any]:
         """MinIO's MINIO_ROOT_USER and MINIO_ROOT_PASSWORD (or the older ACCESS_KEY, SECRET_KEY)."""
@@ -157,6 +202,9 @@ class S3Kind(Kind[S3Service, S3Endpoint]):
 
     def probe(self, ctx: Ctx) -> Probe | None:
         return self._probe(ctx, list(ctx.svc.buckets))
+
+    def copies(self, ctx: Ctx) -> BucketCopies:
+        return BucketCopies(ctx.endpoint, list(ctx.svc.buckets))
 
     def after_ready(self, ctx: Ctx) -> None:
         from botocore.exceptions import ClientError

@@ -88,6 +88,11 @@ GATE_VAR = "HARNESS_GATE"  # the gate file an early-started pytest waits on
 GATE_PID_VAR = "HARNESS_GATE_PID"  # the harness's pid: a gone harness ends the wait
 GO = "go"
 
+# -- data isolated per worker ([suites.X] isolate) ------------------------------------------------------
+# A private file ({"gw0": {"DB_DSN": ...}, ...}): each xdist worker's variables pointing at its own
+# copies of the isolated services' data, applied in the worker before conftest is imported.
+WORKER_ENV_VAR = "HARNESS_WORKER_ENV"
+
 _PREFIX = "HARNESS_"
 
 

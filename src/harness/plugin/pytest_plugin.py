@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from . import browser, collect, run_order, service_events, shards, websocket
+from . import browser, collect, run_order, service_events, shards, websocket, worker_env
 from .backend_errors import Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .backend_logs import service_logs
 from .cases import wrong_ids
@@ -55,6 +55,15 @@ _logs = service_logs()  # the stack's service logs, sliced per test
 
 def _config() -> PluginConfig:
     return PluginConfig.current()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """An xdist worker's own copies of the isolated data, before any conftest reads the environment."""
+    try:
+        worker_env.apply()
+    except worker_env.WorkerEnvError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,6 +12,8 @@ Registered by the pytest plugin (``pytest_configure``); pure Python and pytest, 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reason = gate.wait_from_env()
     if reason is not None:
         pytest.exit(f"harness: no test ran: {reason}", returncode=pytest.ExitCode.INTERRUPTED)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own, which adds the `@group` suffix
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Grouped tests that ``--dist loadgroup`` will not keep together are said, not left silent.
+
+    pytest-xdist groups by the ``@group`` suffix it writes into each node id, which pytest 9.2
+    ignores (pytest-dev/pytest-xdist#1386): the tests then run side by side as if ungrouped.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") is not None and "@" not in i.nodeid]
+    if lost and os.environ["PYTEST_XDIST_WORKER"] == "gw0":  # once, not once per worker
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{len(lost)} tests marked xdist_group run ungrouped (e.g. {lost[0]}): this pytest-xdist does not "
+                f"group under pytest {pytest.__version__} (pytest-dev/pytest-xdist#1386); use pytest < 9.2 or a "
+                "pytest-xdist that fixes it"
+            ),
+            stacklevel=1,
+        )
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -92,6 +92,7 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "python": record.pytest.get("python", ""),  # the interpreter that ran the tests (plugin suites)
         "rootdir": relative_rootdir(record.pytest.get("rootdir", ""), record.root),  # node ids are relative to it
         "failed_from": record.failed_from,  # --failed-from: the run whose failed tests this one ran again
+        "isolation": record.isolation,  # [suites.X] isolate: which copies each worker used
         "stages": record.stages,
         "tests": tests_block(
             tests,

@@ -33,7 +33,7 @@ from harness.docker.engine import engine_problem
 from harness.errors import HarnessError
 from harness.host.probes import Probe
 from harness.kinds import KINDS
-from harness.kinds.base import DataSnapshots, Kind, Launch, ServiceContext
+from harness.kinds.base import DataSnapshots, Kind, Launch, ServiceContext, WorkerCopies
 from harness.plugin.protocol import env_name
 
 if TYPE_CHECKING:
@@ -162,6 +162,7 @@ class ContainerKind(Kind[ServiceModel, Endpoint]):
         self.inner, self.compose = inner, compose
         self.name = inner.name  # type: ignore[misc]
         self.can_snapshot = inner.can_snapshot  # type: ignore[misc]
+        self.can_isolate = inner.can_isolate  # type: ignore[misc]
         self.model = inner.model
 
     def launch(self, ctx: Ctx) -> Launch:
@@ -199,6 +200,9 @@ class ContainerKind(Kind[ServiceModel, Endpoint]):
 
     def snapshots(self, ctx: Ctx) -> DataSnapshots | None:
         return self.inner.snapshots(ctx)  # through the service's own protocol: the same in a container
+
+    def copies(self, ctx: Ctx) -> WorkerCopies | None:
+        return self.inner.copies(ctx)  # through the service's own protocol, like snapshots
 
     def start_timeout(self, svc: ServiceModel) -> float:
         return self.inner.start_timeout(svc)

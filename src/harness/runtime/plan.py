@@ -179,6 +179,35 @@ def _endpoints(stack: Stack, number: int, state_dir: Path, log_dir: Path) -> dic
     return endpoints
 
 
+def service_exports(ep: Endpoint) -> dict[str, str]:
+    """``<NAME>_HOST``, ``_PORT``, ``_URL``, ``_LOG``, each named port, and the kind's own."""
+    prefix = env_name(ep.name)
+    out: dict[str, str] = {}
+    if ep.port is not None:
+        out[f"{prefix}_HOST"] = ep.host
+        out[f"{prefix}_PORT"] = str(ep.port)
+    if ep.url:
+        out[f"{prefix}_URL"] = ep.url
+    out[f"{prefix}_LOG"] = ep.log
+    for port_name, port in ep.ports.items():
+        out[f"{prefix}_{env_name(port_name)}_PORT"] = str(port)
+    out.update(KINDS[ep.kind].exports(prefix, ep))
+    return out
+
+
+def shared_placeholders(
+    stack: Stack, settings: Settings, number: int, state_dir: Path, log_dir: Path
+) -> dict[str, Any]:
+    """The placeholders that are not a service's: ``{instance}``, ``{root}``, ``{env.X}``..."""
+    return {
+        "instance": number,
+        "root": str(stack.root),
+        "state_dir": str(state_dir),
+        "log_dir": str(log_dir),
+        "env": EnvView(dict(settings.environ)),
+    }
+
+
 def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     """Everything instance ``number`` of ``stack`` needs; every template error is raised here."""
     root, file = stack.root, stack.file
@@ -187,13 +216,7 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
     environ = dict(settings.environ)
     endpoints = _endpoints(stack, number, state_dir, log_dir)
 
-    shared: dict[str, Any] = {
-        "instance": number,
-        "root": str(root),
-        "state_dir": str(state_dir),
-        "log_dir": str(log_dir),
-        "env": EnvView(environ),
-    }
+    shared = shared_placeholders(stack, settings, number, state_dir, log_dir)
     python = shared["python"] = project_python(stack, shared)
     # A service's own `url` may be a template over the others' endpoints.
     for name, svc in stack.services.items():
@@ -208,17 +231,8 @@ def build_plan(stack: Stack, settings: Settings, number: int) -> Plan:
         STATE_DIR_VAR: str(state_dir),
         LOG_DIR_VAR: str(log_dir),
     }
-    for name, ep in endpoints.items():
-        prefix = env_name(name)
-        if ep.port is not None:
-            derived[f"{prefix}_HOST"] = ep.host
-            derived[f"{prefix}_PORT"] = str(ep.port)
-        if ep.url:
-            derived[f"{prefix}_URL"] = ep.url
-        derived[f"{prefix}_LOG"] = ep.log
-        for port_name, port in ep.ports.items():
-            derived[f"{prefix}_{env_name(port_name)}_PORT"] = str(port)
-        derived.update(KINDS[ep.kind].exports(prefix, ep))
+    for ep in endpoints.values():
+        derived.update(service_exports(ep))
     stack_ctx = {**endpoints, **shared}
     for key, template in stack.env.items():
         derived[key] = render(template, stack_ctx, file, f"env.{key}")

@@ -24,11 +24,11 @@ from typing import Any
 
 from harness.config.masking import mask_text
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError, command_hint
-from harness.plugin.protocol import DISRUPTIVE, GATE_FILE
+from harness.plugin.protocol import DISRUPTIVE, GATE_FILE, WORKER_ENV_VAR
 from harness.runtime.inspection import wait
 from harness.runtime.lock import LOCK_TOKEN_VAR
 from harness.runtime.session import Session
-from harness.suite import plugin_copy
+from harness.suite import isolation, plugin_copy
 from harness.suite.command import PYTEST_EXIT, looks_like_selection, only_files, plugin_config, test_command
 from harness.suite.outcome import RunRecord, utc_now
 from harness.suite.phases import (
@@ -135,6 +135,10 @@ def run_suite(
         where = str(plugin_copy.plugin_dir(plan.state_dir))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH", "")) if p)
     env["PATH"] = os.pathsep.join([*plan.suites[suite_name].path, env.get("PATH", os.defpath)])
+    isolate = suite.isolate if phases[0].workers else []  # one pytest process: nothing to keep apart
+    if isolate:
+        env[WORKER_ENV_VAR] = str(isolation.env_file(orch, record.run_id))
+    isolated: isolation.Isolation | None = None
     nodes = plan.profile_nodes(suite.profile)
     started_by_us = False
     stage = "up"
@@ -164,6 +168,10 @@ def run_suite(
         else:
             started_by_us = True
             session.up(nodes, fresh=fresh)
+        if isolate:
+            stage = "isolate"
+            isolated = isolation.prepare(session, suite_name, isolate, phases[0].workers, Path(env[WORKER_ENV_VAR]))
+            record.isolation = {"services": isolate, "workers": isolated.workers}
         stage = "tests"
         if suite.watch:
             watch = start_watch(session, [n for n in nodes if plan.node(n).is_service], record.dir)
@@ -225,18 +233,30 @@ def run_suite(
             persist,
             teardown=started_by_us and not keep,
             kept=started_by_us and keep,
-            first=lambda: _wind_down(early, closing, watch, record, ran),
+            first=lambda: _wind_down(early, closing, watch, record, ran, session, isolated),
         )
     return record
 
 
 def _wind_down(
-    early: TestRun | None, reason: str, watch: Watch | None, record: RunRecord, uncombined: Sequence[Phase]
+    early: TestRun | None,
+    reason: str,
+    watch: Watch | None,
+    record: RunRecord,
+    uncombined: Sequence[Phase],
+    session: Session,
+    isolated: isolation.Isolation | None,
 ) -> None:
-    """A pytest still waiting at the gate is told why and seen gone; the watch's findings kept; the
-    phases an interrupt cut short combined, so the record holds every test they finished."""
+    """A pytest still waiting at the gate is told why and seen gone; the workers' copies dropped;
+    the watch's findings kept; the phases an interrupt cut short combined, so the record holds
+    every test they finished."""
     if early is not None:
         early.close(reason)
+    if isolated is not None:
+        try:
+            isolation.drop(session.orch, isolated)
+        except HarnessError as exc:
+            session.orch.console.print(f"[yellow]{exc}[/yellow]", highlight=False)
     if uncombined:  # a file pytest left half-written costs only itself: the rest is still recorded
         with contextlib.suppress(OSError, ValueError, SyntaxError):
             combine(record.dir, uncombined)
