@@ -34,7 +34,18 @@ from harness.kinds.base import Kind, Launch, ServiceContext
 Scalar = str | int | float | bool
 HINT = "install Debian's MariaDB server (apt-get install mariadb-server)"
 # What the harness sets itself: a setting may not move the server off its data dir or address.
-OWNED = {"datadir", "port", "bind_address", "socket", "pid_file", "init_file", "skip_networking", "user", "basedir"}
+OWNED = {
+    "datadir",
+    "port",
+    "bind_address",
+    "socket",
+    "pid_file",
+    "init_file",
+    "skip_networking",
+    "user",
+    "basedir",
+    "tmpdir",
+}
 # Speed over durability: a test database is thrown away; settings may override any of these.
 FAST = {
     "skip-log-bin": None,
@@ -154,6 +165,8 @@ def option_file(ctx: Ctx, data: Path, init_file: Path, as_root: bool) -> str:
         "socket": str(data / "mysqld.sock"),
         "pid-file": str(data / "mysqld.pid"),
         "init-file": str(init_file),
+        # Its own: the inherited TMPDIR (nox's, a CI job's) may be closed to the server's user.
+        "tmpdir": str(data.parent / "tmp"),
     }
     if as_root:
         owned["user"] = "root"  # run_as = "root": mariadbd refuses root unless told so
@@ -272,6 +285,9 @@ class MysqlKind(Kind[MysqlService, MysqlEndpoint]):
             done.unlink(missing_ok=True)
             note = self._install(ctx, root, user)
             os.close(os.open(done, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
+        (root / "tmp").mkdir(mode=0o700, exist_ok=True)
+        if user is not None:
+            os.chown(root / "tmp", user.pw_uid, user.pw_gid)
         init_file = root / "init.sql"
         _write_private(init_file, init_sql(ctx.svc.root_password), user)
         as_root = user is not None and user.pw_uid == 0
