@@ -10,9 +10,10 @@ owner is the only way (the README says what escapes then).
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
+import threading
+import uuid
 from pathlib import Path
 
 CANDIDATES = (
@@ -22,15 +23,30 @@ CANDIDATES = (
 )
 
 
-@functools.cache
+_chosen: list[Path | None] = []  # hierarchy()'s answer, once made
+_choosing = threading.Lock()
+
+
 def hierarchy() -> Path | None:
-    """A cgroup directory we can create groups under, or None."""
+    """A cgroup directory we can create groups under, or None: the same one for every thread.
+
+    Services start side by side, each thread adding its process: were two threads to choose
+    at once, one could settle on the v1 ``pids`` hierarchy while the process remembers v2, and a
+    server that wiped its environment (redis-server) would not be found by the next command.
+    """
+    with _choosing:
+        if not _chosen:
+            _chosen.append(_writable_root())
+        return _chosen[0]
+
+
+def _writable_root() -> Path | None:
     for root in CANDIDATES:
         if root == CANDIDATES[0] and not (root / "cgroup.controllers").exists():
             continue
         if not (root / "cgroup.procs").exists():
             continue
-        probe = root / f"harness-probe-{os.getpid()}"
+        probe = root / f"harness-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             probe.mkdir()
         except OSError:
