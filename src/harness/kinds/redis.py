@@ -59,6 +59,33 @@ def _command(*parts: str) -> bytes:
     return b"".join(out)
 
 
+class _Refused(Exception):
+    """A command answered with a RESP error (``-WRONGPASS ...``)."""
+
+    def __init__(self, command: str, answer: str) -> None:
+        super().__init__(f"{command} refused: {answer}")
+        self.command, self.answer = command, answer
+
+
+def _exchange(host: str, port: int, password: str, commands: list[tuple[str, ...]], timeout: float) -> list[bytes]:
+    """Each command's reply (its first line, an array's items joined to it), after ``AUTH`` when a
+    password is set: the probe and the workers' copies speak to the server through this one place."""
+    auth = [("AUTH", password)] if password else []
+    replies = []
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        for parts in [*auth, *commands]:
+            sock.sendall(_command(*parts))
+            answer = reader.readline().strip()
+            if answer.startswith(b"-"):
+                raise _Refused(parts[0], answer[1:].decode(errors="replace"))
+            if answer.startswith(b"*"):  # an array (CONFIG GET): read its items
+                for _ in range(int(answer[1:]) * 2):
+                    answer += b" " + reader.readline().strip()
+            replies.append(answer)
+    return replies[len(auth) :]
+
+
 @dataclass
 class RedisProbe:
     """``PING`` answered with ``+PONG`` (after ``AUTH`` when a password is set)."""
@@ -73,15 +100,9 @@ class RedisProbe:
 
     def check(self, timeout: float) -> str | None:
         try:
-            with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
-                reader = sock.makefile("rb")
-                if self.password:
-                    sock.sendall(_command("AUTH", self.password))
-                    answer = reader.readline().strip()
-                    if not answer.startswith(b"+OK"):
-                        return f"AUTH refused: {answer.decode(errors='replace')[:200]}"
-                sock.sendall(_command("PING"))
-                answer = reader.readline().strip()
+            (answer,) = _exchange(self.host, self.port, self.password, [("PING",)], timeout)
+        except _Refused as exc:
+            return str(exc)[:200]
         except OSError as exc:
             return exc.strerror or str(exc)
         if answer != b"+PONG":
@@ -90,21 +111,12 @@ class RedisProbe:
 
 
 def _call(ep: RedisEndpoint, *commands: tuple[str, ...], timeout: float = 5.0) -> list[bytes]:
-    """Each command's first reply line (after ``AUTH`` when a password is set); an error is raised."""
+    """Each command's reply on the service's server; a refusal is the service's error."""
     assert ep.port is not None
-    replies = []
-    with socket.create_connection((ep.host, ep.port), timeout=timeout) as sock:
-        reader = sock.makefile("rb")
-        for parts in [("AUTH", ep.password)] * bool(ep.password) + list(commands):
-            sock.sendall(_command(*parts))
-            answer = reader.readline().strip()
-            if answer.startswith(b"-"):
-                raise HarnessError(f"{ep.name}: redis refused {parts[0]}: {answer[1:].decode(errors='replace')}")
-            if answer.startswith(b"*"):  # an array (CONFIG GET): read its items
-                for _ in range(int(answer[1:]) * 2):
-                    answer += b" " + reader.readline().strip()
-            replies.append(answer)
-    return replies
+    try:
+        return _exchange(ep.host, ep.port, ep.password, list(commands), timeout)
+    except _Refused as exc:
+        raise HarnessError(f"{ep.name}: redis {exc}") from None
 
 
 @dataclass
