@@ -19,44 +19,61 @@ MAX_LOG_LINES = 200
 class ServiceLogs:
     """The instance's service logs: where each ends, and what was appended since.
 
-    The directory is listed again only when it changed (a service's first start makes its log);
-    a log is read only when it grew. A test that made no service write costs a few ``stat`` calls.
+    Each log is held open, so where it ends is an ``lseek`` (a tenth of a ``stat`` by path), and
+    the directory's own descriptor says by its modification time when a log came or went (a
+    service's first start, or a log replaced): then the logs are opened again. A log is read only
+    when it grew. A test that made no service write costs a few system calls, which a suite of
+    thousands of fast tests notices.
     """
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._dir_fd = -1
         self._mtime = -1.0
-        self._files: dict[str, Path] = {}
+        self._fds: dict[str, int] = {}  # service: its log, open for reading
 
-    def files(self) -> dict[str, Path]:
+    def _current(self) -> dict[str, int]:
         if self.directory is None:
             return {}
         try:
-            mtime = self.directory.stat().st_mtime
+            if self._dir_fd < 0:
+                self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            mtime = os.fstat(self._dir_fd).st_mtime
         except OSError:
             return {}
         if mtime != self._mtime:
             self._mtime = mtime
-            self._files = {p.stem: p for p in sorted(self.directory.glob("*.log"))}
-        return self._files
+            self._reopen()
+        return self._fds
+
+    def _reopen(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = {}
+        assert self.directory is not None
+        for path in sorted(self.directory.glob("*.log")):
+            with contextlib.suppress(OSError):
+                self._fds[path.stem] = os.open(path, os.O_RDONLY)
 
     def offsets(self) -> dict[str, int]:
         out = {}
-        for name, path in self.files().items():
-            with contextlib.suppress(OSError):
-                out[name] = path.stat().st_size
+        for name, fd in self._current().items():
+            try:
+                out[name] = os.lseek(fd, 0, os.SEEK_END)
+            except OSError:
+                continue
         return out
 
     def new_lines(self, start: dict[str, int]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for name, path in self.files().items():
+        for name, fd in self._current().items():
             since = start.get(name, 0)
             try:
-                if path.stat().st_size <= since:
+                size = os.lseek(fd, 0, os.SEEK_END)
+                if size <= since:
                     continue
-                with open(path, "rb") as fh:
-                    fh.seek(since)
-                    text = fh.read().decode("utf-8", "replace")
+                text = os.pread(fd, size - since, since).decode("utf-8", "replace")
             except OSError:
                 continue
             lines = [line for line in text.splitlines() if line.strip()]

@@ -35,6 +35,7 @@ from . import browser, collect, run_order, service_events, shards, websocket, wo
 from .backend_errors import Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .backend_logs import service_logs
 from .cases import wrong_ids
+from .markers import has_marker
 from .protocol import (
     ALLOW_BACKEND_ERRORS,
     ALLOW_BROWSER_ERRORS,
@@ -44,8 +45,6 @@ from .protocol import (
     ServiceEvent,
 )
 
-LOGS_KEY = pytest.StashKey[dict[str, list[str]]]()
-OFFSETS_KEY = pytest.StashKey[dict[str, int]]()
 ALLOWED_KEY = pytest.StashKey[list[Allowance]]()
 BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 
@@ -123,17 +122,20 @@ def _check_allowances(items: list[pytest.Item], config: PluginConfig) -> None:
         raise pytest.UsageError(str(exc)) from None
     wrong = []
     for item in items:
-        allowed = list(shared)
-        for marker in item.iter_markers(ALLOW_BACKEND_ERRORS):
-            try:
-                allowed += compile_allowances(marker.args, marker.kwargs.get("service"), where=item.nodeid)
-            except BadAllowance as exc:
-                wrong.append(str(exc))
+        allowed = shared  # most tests have neither marker: asking is cheaper than walking them
+        if has_marker(item, ALLOW_BACKEND_ERRORS):
+            allowed = list(shared)
+            for marker in item.iter_markers(ALLOW_BACKEND_ERRORS):
+                try:
+                    allowed += compile_allowances(marker.args, marker.kwargs.get("service"), where=item.nodeid)
+                except BadAllowance as exc:
+                    wrong.append(str(exc))
         item.stash[ALLOWED_KEY] = allowed
-        try:
-            item.stash[BROWSER_KEY] = browser.allowances(item.iter_markers(ALLOW_BROWSER_ERRORS), item.nodeid)
-        except ValueError as exc:
-            wrong.append(str(exc))
+        if has_marker(item, ALLOW_BROWSER_ERRORS):
+            try:
+                item.stash[BROWSER_KEY] = browser.allowances(item.iter_markers(ALLOW_BROWSER_ERRORS), item.nodeid)
+            except ValueError as exc:
+                wrong.append(str(exc))
     if wrong:
         raise pytest.UsageError("; ".join(dict.fromkeys(wrong)))
 
@@ -164,17 +166,20 @@ __all__ = [
 
 
 # -- per-test log capture -----------------------------------------------------------------------
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    item.stash[OFFSETS_KEY] = _logs.offsets()
+# One test runs at a time in a pytest process: its log offsets and lines are this module's, not
+# the item's stash (every test of a suite of thousands pays for each lookup).
+_offsets: dict[str, int] = {}  # where each service's log ended when it started
+_test_logs: dict[str, list[str]] | None = None  # the lines the services wrote during it, once read
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The test starts (a plain hook returning nothing: pytest's own protocol runs next)."""
+    global _offsets, _test_logs
+    _offsets, _test_logs = _logs.offsets(), None
     websocket.start_test()
     if _live is not None:
         _live.begin(item.nodeid)
-    try:
-        return (yield)
-    finally:
-        if _live is not None:
-            _live.end()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -192,23 +197,35 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each phase's report: the id property added, the test failed for what its services did.
+
+    Here, not in ``pytest_runtest_logreport``: pytest counts failures (``-x``, the exit code) in
+    its own first ``logreport`` hook, before any plugin's could change the outcome.
+    """
+    global _test_logs
     report: pytest.TestReport = yield
-    marker = item.get_closest_marker(id_marker()) if report.when == "setup" else None
-    if marker is not None and marker.args:
-        # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
-        item.user_properties.append((ID_PROPERTY, str(marker.args[0])))
-        report.user_properties.append((ID_PROPERTY, str(marker.args[0])))
-    if report.when in ("setup", "call") and _live is not None and (report.when == "call" or _live.pending()):
-        _fail_on_events(item, report, _live.blame())
-    if report.when == "call":
+    when = report.when
+    if when == "setup":
+        name = id_marker()
+        marker = item.get_closest_marker(name) if has_marker(item, name) else None
+        if marker is not None and marker.args:
+            # On the item too: later phases' reports (and JUnit, which reads teardown's) carry it.
+            item.user_properties.append((ID_PROPERTY, str(marker.args[0])))
+            report.user_properties.append((ID_PROPERTY, str(marker.args[0])))
+        if _live is not None and _live.pending():
+            _fail_on_events(item, report, _live.blame())
+    elif when == "call":
+        if _live is not None:
+            _fail_on_events(item, report, _live.blame())
         _fail_on_browser_errors(item, report)
-        logs = _logs.new_lines(item.stash.get(OFFSETS_KEY, {}))
-        item.stash[LOGS_KEY] = logs
+        _test_logs = logs = _logs.new_lines(_offsets)
         config = _config()
-        if config.backend_errors and report.passed:
+        if logs and config.backend_errors and report.passed:
             ignored = set(config.backend_errors_ignore)
             checked = {s: lines for s, lines in logs.items() if s not in ignored}
             _fail_on_backend_errors(item, report, checked, config.stop_on_backend_error)
+    elif _live is not None:  # teardown: the test's time in the timeline ends
+        _live.end()
     if report.failed:
         _attach_logs(item, report)
         websocket.attach_frames(item, report)
@@ -272,10 +289,10 @@ def _fail_on_backend_errors(
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
-    logs = item.stash.get(LOGS_KEY, None)
-    if logs is None:
-        logs = _logs.new_lines(item.stash.get(OFFSETS_KEY, {}))
-        item.stash[LOGS_KEY] = logs
+    global _test_logs
+    logs = _test_logs
+    if logs is None:  # it failed in set-up: what the services wrote so far
+        _test_logs = logs = _logs.new_lines(_offsets)
     for service, lines in logs.items():
         text = "\n".join(lines[-60:])
         report.sections.append((f"backend log: {service}", text))

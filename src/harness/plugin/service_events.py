@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 import time
@@ -36,10 +37,14 @@ class ServiceEvents:
 
     def __init__(self, run_dir: Path, worker: str) -> None:
         self.events_path = run_dir / EVENTS_FILE
+        self._events = str(self.events_path)
+        self._fd = -1
         self.timeline_path = run_dir / timeline_part(worker)
         self.timeline: list[list[object]] = []  # [nodeid, start, stop]
         self._offset = 0
-        self._lock = threading.Lock()
+        # Re-entrant: the SIGUSR1 handler takes it in the main thread, which may hold it then.
+        self._lock = threading.RLock()
+        self._reading = threading.Lock()
         self._failing: list[ServiceEvent] = []  # events that fail tests, not yet blamed on one
         self._in_call = False
         self._raised = False
@@ -98,19 +103,21 @@ class ServiceEvents:
 
     def _read(self) -> bool:
         """New failing events since the last read; True when there were."""
-        try:
-            if self.events_path.stat().st_size <= self._offset:  # the usual case: nothing new
+        with self._reading:  # the thread and the main thread both read: each line once
+            try:
+                if self._fd < 0:  # the watch makes the file: until then, nothing to read
+                    self._fd = os.open(self._events, os.O_RDONLY)
+                size = os.lseek(self._fd, 0, os.SEEK_END)  # read after every test: a tenth of a stat
+                if size <= self._offset:  # the usual case: nothing new
+                    return False
+                data = os.pread(self._fd, size - self._offset, self._offset)
+            except OSError:
                 return False
-            with self.events_path.open("rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
-        except OSError:
-            return False
-        complete = data[: data.rfind(b"\n") + 1]
-        with self._lock:
+            complete = data[: data.rfind(b"\n") + 1]
             self._offset += len(complete)
-            events = (ServiceEvent.from_json(line) for line in complete.splitlines() if line.strip())
-            new = [e for e in events if e.fails]
+        events = (ServiceEvent.from_json(line) for line in complete.splitlines() if line.strip())
+        new = [e for e in events if e.fails]
+        with self._lock:
             self._failing += new
         return bool(new)
 
