@@ -181,6 +181,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
             fresh=args.fresh,
             reruns=args.reruns,
             fail_on_flaky=args.fail_on_flaky,
+            coverage_on=args.coverage,
             failed_from=failed_from,
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)

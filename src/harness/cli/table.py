@@ -144,6 +144,12 @@ COMMANDS: tuple[Command, ...] = (
                 "reruns", "run failed tests again on the same stack, up to N times: one that passes is flaky", type=int
             ),
             Arg("fail_on_flaky", "a test that passed only on a rerun fails the run", flag=True),
+            Arg(
+                "coverage",
+                "measure the suite's Python services with coverage.py (as [suites.X] coverage = true, "
+                "where the suite does not name them)",
+                flag=True,
+            ),
             FRESH,
             NO_CACHE,
         ),

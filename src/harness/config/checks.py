@@ -21,6 +21,7 @@ def check_stack(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) -> No
     _check_references(stack, fname)
     _check_snapshots(stack, fname, kinds)
     _check_isolation(stack, fname, kinds)
+    _check_coverage(stack, fname)
     _check_ports(stack, fname)
     _check_cycles(stack, fname)
     _check_paths(stack, fname)
@@ -74,6 +75,18 @@ def _check_snapshots(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) 
         if target in snapshotted:
             raise ConfigError(fname, where, f"steps.{snapshotted[target]} already snapshots '{target}'")
         snapshotted[target] = name
+
+
+def _check_coverage(stack: Stack, fname: str) -> None:
+    for sname, suite in stack.suites.items():
+        names = suite.coverage if isinstance(suite.coverage, list) else []
+        profile = stack.profile_nodes(suite.profile)
+        for i, name in enumerate(names):
+            where = f"suites.{sname}.coverage[{i}]"
+            if name not in stack.services:
+                raise ConfigError(fname, where, f"unknown service '{name}' (services: {', '.join(stack.services)})")
+            if name not in profile:
+                raise ConfigError(fname, where, f"'{name}' is not in profile '{suite.profile}', which the suite runs")
 
 
 def _check_isolation(stack: Stack, fname: str, kinds: Mapping[str, KindSchema]) -> None:

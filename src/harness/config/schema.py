@@ -67,6 +67,11 @@ class Suite(Model):
     fail_on_flaky: bool = False  # a test that passed only on a rerun fails the run
     # Services whose data each xdist worker gets a copy of (a database, a Redis index, buckets).
     isolate: list[str] = []
+    # Services measured by coverage.py while the tests run (true: every Python service of the
+    # profile); what is measured and left out (default: the project's coverage configuration).
+    coverage: bool | list[str] = False
+    coverage_source: list[str] = []
+    coverage_omit: list[str] = []
 
 
 class StackSettings(Model):

@@ -190,6 +190,10 @@ class Kind(Generic[S, E]):
         """How its data is copied per test worker (None: this kind cannot isolate workers)."""
         return None
 
+    def runs_python(self, svc: S, rendered: Mapping[str, str]) -> bool:
+        """Whether the service is a Python program (``[suites.X] coverage = true`` measures those)."""
+        return False
+
     def start_timeout(self, svc: S) -> float:
         return svc.start_timeout or 60.0
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
+import shutil
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import field_validator
@@ -28,6 +32,7 @@ class ProcessService(ServiceModel):
 
 
 Ctx = ServiceContext[ProcessService, Endpoint]
+PYTHON = re.compile(r"python[\d.]*")  # python, python3, python3.11
 
 
 class ProcessKind(Kind[ProcessService, Endpoint]):
@@ -57,6 +62,22 @@ class ProcessKind(Kind[ProcessService, Endpoint]):
             url = path if path.startswith("http") else f"http://{ep.host}:{ep.port}{path}"
             return HttpProbe(url, ready.status, ready.expect)
         return CommandProbe(shlex.split(ctx.rendered["ready.command"]), cwd=str(ctx.cwd), env=dict(ctx.env))
+
+    def runs_python(self, svc: ProcessService, rendered: Mapping[str, str]) -> bool:
+        """A Python interpreter (``{python} -m uvicorn ...``), or a script whose first line names one
+        (a venv's ``uvicorn``, found on PATH)."""
+        argv = shlex.split(rendered["command"])
+        if not argv:
+            return False
+        if PYTHON.fullmatch(os.path.basename(argv[0])):
+            return True
+        found = shutil.which(argv[0])
+        try:
+            with open(found or argv[0], "rb") as fh:
+                first = fh.readline(200)
+        except OSError:
+            return False
+        return first.startswith(b"#!") and b"python" in first
 
     def start_timeout(self, svc: ProcessService) -> float:
         return svc.start_timeout or (svc.ready.timeout if svc.ready else 60.0)

@@ -93,6 +93,13 @@ GO = "go"
 # copies of the isolated services' data, applied in the worker before conftest is imported.
 WORKER_ENV_VAR = "HARNESS_WORKER_ENV"
 
+# -- coverage of the services ([suites.X] coverage) -------------------------------------------------------
+# A directory: each pytest process writes the test it runs to ``running-<process>``; each covered
+# service process switches its coverage context to it and answers in ``ack-<pid>``.
+COVERAGE_TESTS_VAR = "HARNESS_COVERAGE_TESTS"
+RUNNING_PREFIX = "running-"
+ACK_PREFIX = "ack-"
+
 _PREFIX = "HARNESS_"
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from . import browser, collect, run_order, service_events, shards, websocket, worker_env
+from . import browser, collect, run_order, running_test, service_events, shards, websocket, worker_env
 from .backend_errors import Allowance, BadAllowance, compile_allowances, stack_allowances, unallowed
 from .backend_logs import service_logs
 from .cases import wrong_ids
@@ -49,6 +49,7 @@ ALLOWED_KEY = pytest.StashKey[list[Allowance]]()
 BROWSER_KEY = pytest.StashKey[list[re.Pattern[str]]]()
 
 _live: service_events.ServiceEvents | None = None
+_running: running_test.RunningTest | None = None  # [suites.X] coverage: the services' contexts follow it
 _logs = service_logs()  # the stack's service logs, sliced per test
 
 
@@ -66,7 +67,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _live
+    global _live, _running
     for line in (
         f"{id_marker()}(id): the catalog id this test proves",
         f"{ALLOW_BACKEND_ERRORS}(*regex, service=None): service error lines matching one of these are expected",
@@ -77,6 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(run_order, "harness-run-order")
     if not config.pluginmanager.has_plugin("harness-results"):  # every test's case, written at the end
         config.pluginmanager.register(collect, "harness-results")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    xdist = worker is not None or bool(getattr(config.option, "numprocesses", None))
+    # Without workers one test runs at a time: it waits until the services switched to it.
+    _running = running_test.from_env(worker or "main", wait=not xdist)
     harness = _config()
     if harness.run_dir and harness.watch and _live is None:
         _live = service_events.ServiceEvents(Path(harness.run_dir), os.environ.get("PYTEST_XDIST_WORKER", "main"))
@@ -180,6 +185,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     websocket.start_test()
     if _live is not None:
         _live.begin(item.nodeid)
+    if _running is not None:
+        _running.announce(item.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -224,8 +231,11 @@ def pytest_runtest_makereport(
             ignored = set(config.backend_errors_ignore)
             checked = {s: lines for s, lines in logs.items() if s not in ignored}
             _fail_on_backend_errors(item, report, checked, config.stop_on_backend_error)
-    elif _live is not None:  # teardown: the test's time in the timeline ends
-        _live.end()
+    else:  # teardown: the test's time ends
+        if _live is not None:
+            _live.end()
+        if _running is not None:
+            _running.announce("")
     if report.failed:
         _attach_logs(item, report)
         websocket.attach_frames(item, report)

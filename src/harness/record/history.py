@@ -114,6 +114,7 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
         "flaky": t.get("flaky", 0),
         "quarantined": t.get("quarantined", 0),
         "tiers": {tier: [r["passed"], executed(r)] for tier, r in t.get("by_tier", {}).items()},
+        "coverage": (data.get("coverage") or {}).get("total"),  # the services' total percentage, if measured
         "outcomes": {c["nodeid"]: c["outcome"] for c in t["cases"]},
     }
 

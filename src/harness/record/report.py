@@ -184,6 +184,7 @@ def render_html(data: dict[str, Any]) -> str:
  {t.get("xfailed", 0)} xfailed, {t.get("xpassed", 0)} xpassed, {t.get("not_run", 0)} not run,
  {t.get("flaky", 0)} flaky, {t.get("quarantined", 0)} quarantined</p>
 {_shards(data.get("shards", []))}
+{_coverage(data.get("coverage"))}
 <h2>Flaky and quarantined tests</h2>{_flaky(t["cases"])}
 <h2>Pass rate by tier</h2>{_rates(t.get("by_tier", {}), "tier")}
 <h2>Stage timeline</h2>{_waterfall(data["stages"], events)}
@@ -195,6 +196,21 @@ def render_html(data: dict[str, Any]) -> str:
 <h2>Pass rate by test file</h2>{_rates(t.get("by_file", {}), "file")}
 <h2>Pass rate by catalog id</h2>{_rates(t.get("by_id", {}), "id")}
 </body></html>"""
+
+
+def _coverage(result: dict[str, Any] | None) -> str:
+    """The services' coverage ([suites.X] coverage), linked to its HTML report beside this page."""
+    if not result:
+        return ""
+    rows = "".join(f"<tr><td>{escape(s)}</td><td>{p:.1f}%</td></tr>" for s, p in result.get("services", {}).items())
+    rows += "".join(
+        f"<tr><td>{escape(s)}</td><td>not measured: {escape(why)}</td></tr>"
+        for s, why in (result.get("missing") or {}).items()
+    )
+    total = result.get("total")
+    head = f"{total:.1f}%" if total is not None else "no data"
+    link = f' · <a href="{escape(result["html"])}">report</a> · <a href="{escape(result["xml"])}">coverage.xml</a>'
+    return f"<h2>Coverage of the services: {head}{link if result.get('html') else ''}</h2><table>{rows}</table>"
 
 
 def _flaky(cases: list[dict[str, Any]]) -> str:

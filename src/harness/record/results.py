@@ -93,6 +93,7 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "rootdir": relative_rootdir(record.pytest.get("rootdir", ""), record.root),  # node ids are relative to it
         "failed_from": record.failed_from,  # --failed-from: the run whose failed tests this one ran again
         "isolation": record.isolation,  # [suites.X] isolate: which copies each worker used
+        "coverage": record.coverage,  # [suites.X] coverage: total and per-service percentages, reports
         "stages": record.stages,
         "tests": tests_block(
             tests,

@@ -45,6 +45,7 @@ class RunRecord:
     group_id: str = ""  # the same for every shard of one CI run
     failed_from: dict[str, Any] | None = None  # --failed-from: the run whose failed tests this one runs again
     isolation: dict[str, Any] | None = None  # [suites.X] isolate: each worker's copies
+    coverage: dict[str, Any] | None = None  # [suites.X] coverage: percentages and reports (suite/coverage.py)
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened to services during the tests
     resources: dict[str, Any] = field(default_factory=dict)  # per service: CPU and memory, peak and mean
     log_dir: Path | None = None  # the instance's service logs, copied into the run directory

@@ -24,11 +24,11 @@ from typing import Any
 
 from harness.config.masking import mask_text
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STACK_FAILED, EXIT_TESTS_FAILED, HarnessError, command_hint
-from harness.plugin.protocol import DISRUPTIVE, GATE_FILE, WORKER_ENV_VAR
+from harness.plugin.protocol import COVERAGE_TESTS_VAR, DISRUPTIVE, GATE_FILE, WORKER_ENV_VAR
 from harness.runtime.inspection import wait
 from harness.runtime.lock import LOCK_TOKEN_VAR
 from harness.runtime.session import Session
-from harness.suite import isolation, plugin_copy
+from harness.suite import coverage, isolation, plugin_copy
 from harness.suite.command import PYTEST_EXIT, looks_like_selection, only_files, plugin_config, test_command
 from harness.suite.outcome import RunRecord, utc_now
 from harness.suite.phases import (
@@ -87,6 +87,7 @@ def run_suite(
     fresh: bool = False,
     reruns: int | None = None,
     fail_on_flaky: bool = False,
+    coverage_on: bool = False,
     failed_from: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Run one suite inside an entered session; ``persist`` writes its record whatever happens."""
@@ -110,6 +111,7 @@ def run_suite(
     if not 0 <= reruns <= 10:
         raise HarnessError(f"--reruns {reruns}: give 0 to 10 (reruns of the failed tests, on the same stack)")
     fail_on_flaky = fail_on_flaky or suite.fail_on_flaky
+    covered = coverage.for_run(plan, suite_name, coverage_on, reuse=reuse, keep=keep)
     if shard:
         record.shard = shard
         record.group_id = group_id or record.run_id  # the CLI resolves it (cli/ci.py)
@@ -139,6 +141,10 @@ def run_suite(
     if isolate:
         env[WORKER_ENV_VAR] = str(isolation.env_file(orch, record.run_id))
     isolated: isolation.Isolation | None = None
+    measured: coverage.Measured | None = None
+    if covered:  # the services start with coverage.py's start-up hook: the session's plan says so
+        orch.plan, measured = coverage.prepare(plan, suite_name, covered, record.dir, plan.state_dir)
+        env[COVERAGE_TESTS_VAR] = str(measured.tests_dir)  # the plugin names the running test there
     nodes = plan.profile_nodes(suite.profile)
     started_by_us = False
     stage = "up"
@@ -234,6 +240,7 @@ def run_suite(
             teardown=started_by_us and not keep,
             kept=started_by_us and keep,
             first=lambda: _wind_down(early, closing, watch, record, ran, session, isolated),
+            then=lambda: coverage.finish(record, measured, session, phases) if measured is not None else None,
         )
     return record
 
@@ -287,8 +294,9 @@ def _finish(
     teardown: bool,
     kept: bool,
     first: Callable[[], None],
+    then: Callable[[], None],
 ) -> None:
-    """``first``, tear down (unless kept), write the record; a second Ctrl-C cannot skip any of it."""
+    """``first``, tear down (unless kept), ``then``, write the record; a second Ctrl-C cannot skip any of it."""
     orch, timeline = session.orch, session.run.timeline
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -308,6 +316,7 @@ def _finish(
                 f"stack left running on instance {orch.plan.instance}: "
                 f"{command_hint('down', orch.plan.instance)} stops it"
             )
+        then()
         record.pytest = plugin_results(record.dir)
         record.stages = [asdict(s) for s in timeline.stages]
         record.completed_at = utc_now()
