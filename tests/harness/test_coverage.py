@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -140,3 +141,61 @@ def test_only_the_named_services_and_no_reuse(make_stack):
     assert wrong.returncode == 2
     assert "suites.wrong.coverage[0]: 'plain' is not a Python program" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def _git(root, *args):
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=root, check=True, capture_output=True
+    )
+
+
+def _ran(sd) -> list[str]:
+    cases = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())["tests"]["cases"]
+    return sorted(c["nodeid"] for c in cases)
+
+
+def test_changed_runs_the_tests_that_ran_the_changed_lines(make_stack):
+    sd = _project(make_stack)
+    (sd.root / ".gitignore").write_text(".harness/\nlogs/\n")
+    _git(sd.root, "init", "-q")
+    _git(sd.root, "add", "-A")
+    _git(sd.root, "commit", "-q", "-m", "start")
+    # No map yet: every test, and why.
+    first = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "every test runs: no impact map for this suite yet" in first.stdout + first.stderr
+    full = sd.cli("suite", "covered", timeout=180)  # a full covered run makes the map
+    assert full.returncode == 0, full.stdout + full.stderr
+    made = json.loads((sd.root / "logs" / "impact" / "covered.json").read_text())
+    assert sorted(made["tests"]) == ["tests/test_alpha.py::test_alpha", "tests/test_beta.py::test_beta"]
+    # One line of one service changes: only the test that ran it.
+    alpha = sd.root / "alpha.py"
+    alpha.write_text(alpha.read_text().replace('b"hello from alpha"', 'b"hello from alpha"  # reworded'))
+    one = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
+    said = one.stdout + one.stderr
+    assert one.returncode == 0, said
+    assert _ran(sd) == ["tests/test_alpha.py::test_alpha"], said
+    assert (
+        "tests/test_alpha.py::test_alpha: ran alpha.py:" in said and "1 of the 2 tests the map knows left out" in said
+    )
+    # A line no test ran: nothing to run.
+    _git(sd.root, "checkout", "-q", "--", "alpha.py")
+    alpha.write_text(alpha.read_text().replace('b"this line is never run"', 'b"still never run"'))
+    none = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
+    assert none.returncode == 0 and "no test ran the changed code: nothing to run" in none.stdout + none.stderr
+    # The file changed since the map was made (its lines moved): every test that ran it.
+    _git(sd.root, "commit", "-q", "-am", "alpha reworded")
+    alpha.write_text(alpha.read_text().replace('b"still never run"', 'b"never, still"'))
+    moved = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
+    assert moved.returncode == 0 and _ran(sd) == ["tests/test_alpha.py::test_alpha"], moved.stdout + moved.stderr
+    assert "ran alpha.py, which changed since the map was made" in moved.stdout + moved.stderr
+    # The stack file changes: every test (the map cannot tell what it affects).
+    _git(sd.root, "checkout", "-q", "--", "alpha.py")
+    (sd.root / "stack.toml").write_text((sd.root / "stack.toml").read_text() + "\n# a comment\n")
+    both = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "every test runs: stack.toml changed" in both.stdout + both.stderr
+    assert _ran(sd) == ["tests/test_alpha.py::test_alpha", "tests/test_beta.py::test_beta"]
+    # A ref git does not know is said, without a traceback.
+    wrong = sd.cli("suite", "covered", "--changed", "no-such-ref")
+    assert wrong.returncode == 2 and "no-such-ref" in wrong.stderr and "Traceback" not in wrong.stderr

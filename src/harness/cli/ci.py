@@ -9,6 +9,7 @@ annotations of each failure under GitHub Actions. The decisions are in ``config/
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -68,6 +69,8 @@ def tests_to_run(app: App, args: argparse.Namespace) -> tuple[list[str], dict[st
     from harness.record.rerun import read_failed
     from harness.suite.command import looks_like_selection
 
+    if getattr(args, "changed", None):
+        return _changed(app, args)
     if not args.failed_from:
         return list(args.pytest_args), None
     plan = app.plan
@@ -92,6 +95,36 @@ def tests_to_run(app: App, args: argparse.Namespace) -> tuple[list[str], dict[st
         soft_wrap=True,
     )
     return [*run.arguments(plan.root, cwd), *args.pytest_args], run.provenance()
+
+
+def _changed(app: App, args: argparse.Namespace) -> tuple[list[str], dict[str, Any] | None] | None:
+    """``--changed <ref>``: the tests the change can affect (``suite/impact.py``), said with why."""
+    from harness.suite import impact
+    from harness.suite.command import looks_like_selection
+
+    plan = app.plan
+    if args.failed_from or args.shard:
+        raise HarnessError(
+            f"--changed chooses the tests: it does not take {'--failed-from' if args.failed_from else '--shard'}"
+        )
+    cwd = plan.suites[args.suite].cwd
+    named = [a for a in args.pytest_args if looks_like_selection(a, cwd)]
+    if named:
+        raise HarnessError(
+            f"--changed chooses the tests; after -- give options only (such as -x), not {' '.join(named)}"
+        )
+    rules = [(rule.paths, rule.tests) for rule in plan.stack.tests.impact]
+    logs = plan.runs_dir.parent
+    selection = impact.for_change(plan.root, logs, args.suite, args.changed, rules)
+    for line in selection.describe():
+        app.console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if selection.everything:
+        return list(args.pytest_args), None
+    if not selection.chosen:
+        app.console.print(f"--changed {args.changed}: no test ran the changed code: nothing to run", highlight=False)
+        return None
+    rootdir = json.loads(impact.map_path(logs, args.suite).read_text()).get("rootdir", "")
+    return [*impact.arguments(selection, rootdir, plan.root, cwd), *args.pytest_args], None
 
 
 def annotate(data: Mapping[str, Any], environ: Mapping[str, str], where: str, out: TextIO | None = None) -> None:

@@ -145,6 +145,11 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Arg("fail_on_flaky", "a test that passed only on a rerun fails the run", flag=True),
             Arg(
+                "changed",
+                "run only the tests a change since this git ref can affect (the suite's test impact map, made "
+                "by its last full run with coverage on; every test where the map cannot tell)",
+            ),
+            Arg(
                 "coverage",
                 "measure the suite's Python services with coverage.py (as [suites.X] coverage = true, "
                 "where the suite does not name them)",

@@ -59,6 +59,14 @@ class AllowedError(Model):
         return _regex(value)
 
 
+class ImpactRule(Model):
+    """``--changed``: a change under ``paths`` (globs relative to the repository) runs ``tests``
+    (node ids or test files), where it would otherwise run every test."""
+
+    paths: list[str] = Field(min_length=1)
+    tests: list[str] = Field(min_length=1)
+
+
 class Conventions(Model):
     """How the plugin reads a suite's tests: id marker, tier markers, endpoint folding."""
 
@@ -69,6 +77,7 @@ class Conventions(Model):
     durations: str = ""  # recorded test durations that balance shards (`harness durations` writes it)
     allow_backend_errors: list[AllowedError] = []  # allowed in every test of every suite
     quarantine: list[Quarantined] = []  # known flaky tests: run and recorded, their failures forgiven until a date
+    impact: list[ImpactRule] = []  # --changed: paths outside the services' Python and the tests they select
 
     @field_validator("id_pattern")
     @classmethod

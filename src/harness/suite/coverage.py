@@ -28,11 +28,13 @@ from typing import Any
 
 from harness.config.schema import Suite
 from harness.errors import HarnessError
-from harness.plugin.protocol import COVERAGE_TESTS_VAR
+from harness.plugin.protocol import COVERAGE_TESTS_VAR, selectable
 from harness.runtime.plan import Plan
 from harness.runtime.session import Session
+from harness.suite import impact
+from harness.suite.command import looks_like_selection
 from harness.suite.outcome import RunRecord
-from harness.suite.phases import Phase
+from harness.suite.phases import Phase, plugin_results
 
 PROJECT_CONFIGS = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 HOOK = '''"""Put first on a covered service's PYTHONPATH by the harness: coverage.py in every process."""
@@ -140,6 +142,12 @@ def for_run(plan: Plan, suite_name: str, asked: bool, *, reuse: bool, keep: bool
             f"starts and stops (they save their data when they stop); run without it, or set coverage = false"
         )
     return covered
+
+
+def narrows(pytest_args: Sequence[str], cwd: Path) -> bool:
+    """The arguments choose some of the suite's tests (by name, -k, -m, --lf...)."""
+    options = ("-k", "-m", "--lf", "--last-failed", "--deselect", "--sw", "--stepwise", "-x", "--exitfirst")
+    return any(looks_like_selection(a, cwd) or a.split("=")[0] in options for a in pytest_args)
 
 
 def services_of(plan: Plan, suite_name: str, asked: bool = False) -> list[str]:
@@ -264,8 +272,9 @@ def combine(measured: Measured, not_started: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequence[Phase]) -> None:
-    """The covered services' data combined into the record, now that the teardown stopped them."""
+def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequence[Phase], *, full: bool) -> None:
+    """The covered services' data combined into the record, now that the teardown stopped them;
+    after a ``full`` run (no test chosen), the suite's test impact map made anew from it."""
     t0 = time.monotonic()
     try:
         record.coverage = combine(measured, not_started=session.preexisting())
@@ -281,6 +290,26 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
     )
     session.run.timeline.add("coverage", "ok", t0, summary_line(record.coverage))
     session.orch.console.print(summary_line(record.coverage), highlight=False)
+    if full and record.coverage.get("total") is not None:
+        _refresh_map(record, measured, session)
+
+
+def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> None:
+    plan = session.orch.plan
+    results = plugin_results(record.dir)
+    tests = [selectable(c["nodeid"]) for c in results.get("tests", []) if c.get("outcome") != "not_run"]
+    rootdir = os.path.relpath(results.get("rootdir") or plan.root, plan.root)
+    suite = plan.stack.suites[record.suite]
+    paths = [os.path.relpath(plan.suites[record.suite].cwd / p, plan.root) for p in suite.paths] or ["."]
+    try:
+        made = impact.make_map(measured.directory / ".coverage", tests, rootdir, paths, plan.root)
+    except HarnessError as exc:  # not a git repository, say
+        session.orch.console.print(f"[yellow]test impact map not made: {exc}[/yellow]", highlight=False)
+        return
+    where = impact.map_path(plan.runs_dir.parent, record.suite)
+    impact.save_map(where, made)
+    if record.coverage is not None:
+        record.coverage["impact_map"] = os.path.relpath(where, plan.root)
 
 
 def summary_line(result: Mapping[str, Any]) -> str:

@@ -112,6 +112,8 @@ def run_suite(
         raise HarnessError(f"--reruns {reruns}: give 0 to 10 (reruns of the failed tests, on the same stack)")
     fail_on_flaky = fail_on_flaky or suite.fail_on_flaky
     covered = coverage.for_run(plan, suite_name, coverage_on, reuse=reuse, keep=keep)
+    # Every test of the suite runs: its coverage makes the test impact map anew (suite/impact.py).
+    full = not shard and failed_from is None and not coverage.narrows(pytest_args, plan.suites[suite_name].cwd)
     if shard:
         record.shard = shard
         record.group_id = group_id or record.run_id  # the CLI resolves it (cli/ci.py)
@@ -240,7 +242,7 @@ def run_suite(
             teardown=started_by_us and not keep,
             kept=started_by_us and keep,
             first=lambda: _wind_down(early, closing, watch, record, ran, session, isolated),
-            then=lambda: coverage.finish(record, measured, session, phases) if measured is not None else None,
+            then=lambda: coverage.finish(record, measured, session, phases, full=full) if measured else None,
         )
     return record
 

@@ -1,0 +1,227 @@
+"""Test impact: which tests a change can affect, from the lines each test made the services run.
+
+Every full run of a suite with coverage on (``[suites.X] coverage``, ``--coverage``; no tests
+chosen by name, ``-k``, ``-m`` or a shard) leaves a map in ``logs/impact/<suite>.json``: for each
+file the services ran (relative to the git repository), each line, the tests that ran it (the
+per-test coverage contexts), and the commit it describes. ``harness suite X --changed <ref>``
+then runs, from ``git diff <ref>`` (the working tree included):
+
+- the tests whose recorded lines a changed line of a service's file touches (a line removed or
+  changed, or the lines on either side of one added);
+- every test that ran a changed file at all, where that file changed between the map's commit and
+  ``<ref>`` too (the map's line numbers no longer say where its lines are);
+- the test files changed since ``<ref>``, and those changed since the map was made (tests added
+  since), whole;
+- every test when there is no map, or when a changed file is neither a test file nor a file the
+  map knows (``stack.toml``, a migration, the frontend, a lock file, a new module), unless a
+  ``[tests] impact`` rule maps its path to tests.
+
+It says why each test was chosen, and how many were left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.host.files import write_atomic
+from harness.plugin.protocol import selectable
+
+Rules = Sequence[tuple[Sequence[str], Sequence[str]]]  # (path globs, the tests a change there runs)
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+
+
+def map_path(log_dir: Path, suite: str) -> Path:
+    return log_dir / "impact" / f"{suite}.json"
+
+
+def git(root: Path, *args: str) -> str:
+    try:
+        res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarnessError(f"git {' '.join(args)}: {exc}") from None
+    if res.returncode != 0:
+        raise HarnessError(f"git {' '.join(args)}: {res.stderr.strip() or f'exit {res.returncode}'}")
+    return res.stdout
+
+
+def make_map(
+    data_file: Path, tests: Sequence[str], rootdir: str, test_paths: Sequence[str], root: Path
+) -> dict[str, Any]:
+    """The map from a combined coverage data file with per-test contexts."""
+    import coverage
+
+    top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+    data = coverage.CoverageData(basename=str(data_file))
+    data.read()
+    index = {t: i for i, t in enumerate(tests)}
+    files: dict[str, dict[str, list[int]]] = {}
+    for measured in data.measured_files():
+        try:
+            rel = Path(measured).resolve().relative_to(top).as_posix()
+        except ValueError:
+            continue  # outside the repository: no change of it shows in git diff
+        lines: dict[str, list[int]] = {}
+        for line, contexts in data.contexts_by_lineno(measured).items():
+            ids = {index[t] for c in contexts for t in c.split("|") if selectable(t) in index}
+            if ids:
+                lines[str(line)] = sorted(ids)
+        if lines:
+            files[rel] = lines
+    return {
+        "commit": git(root, "rev-parse", "HEAD").strip(),
+        "made_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "rootdir": rootdir,  # node ids are relative to it, from the stack's directory
+        "tests": list(tests),
+        "test_paths": [Path(os.path.relpath(root / p, top)).as_posix() for p in test_paths],
+        "files": files,
+    }
+
+
+def save_map(path: Path, impact_map: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(impact_map))
+
+
+@dataclass
+class Selection:
+    """What ``--changed`` runs: node ids and whole files (or everything), each with its reason."""
+
+    everything: str = ""  # why every test runs ("" when a selection was made)
+    reasons: dict[str, str] = field(default_factory=dict)  # node id or test file: why
+    total: int = 0  # the tests the map knows
+
+    @property
+    def chosen(self) -> list[str]:
+        return list(self.reasons)
+
+    def describe(self) -> list[str]:
+        if self.everything:
+            return [f"--changed: every test runs: {self.everything}"]
+        ids = [c for c in self.reasons if "::" in c]
+        left = max(0, self.total - len(ids))
+        head = f"--changed: {len(self.reasons)} chosen ({len(ids)} tests, {len(self.reasons) - len(ids)} test files)"
+        lines = [head + f"; {left} of the {self.total} tests the map knows left out"]
+        lines += [f"  {c}: {why}" for c, why in self.reasons.items()]
+        return lines
+
+
+def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
+    """Changed files (relative to the repository) and the lines of ``ref``'s version a change touches."""
+    out: dict[str, set[int]] = {}
+    current = ""
+    for line in git(root, "diff", "--unified=0", "--no-renames", ref, "--").splitlines():
+        if line.startswith("diff --git "):
+            current = line.split(" b/", 1)[-1]
+            out.setdefault(current, set())
+        elif line.startswith("--- a/"):
+            current = line[6:]
+            out.setdefault(current, set())
+        m = HUNK.match(line)
+        if m and current:
+            start, count = int(m.group(1)), int(m.group(2) or "1")
+            # Removed or changed lines; an insertion (count 0) touches the lines on either side of it.
+            out[current].update(range(start, start + count) if count else (start, start + 1))
+    for path in git(root, "ls-files", "--others", "--exclude-standard").splitlines():  # new, untracked
+        out.setdefault(path, set())
+    return out
+
+
+def select(
+    impact_map: Mapping[str, Any] | None,
+    changes: Mapping[str, set[int]],
+    stale: Iterable[str],
+    since_map: Iterable[str],
+    rules: Rules,
+) -> Selection:
+    """Apply the rules (module docstring). ``stale``: files changed between the map's commit and
+    the ref; ``since_map``: files changed since the map was made; ``rules``: (globs, tests)."""
+    if impact_map is None:
+        return Selection(everything="no impact map for this suite yet (a full run with coverage on makes one)")
+    tests: list[str] = impact_map["tests"]
+    files: dict[str, dict[str, list[int]]] = impact_map["files"]
+    test_paths = [p.rstrip("/") + "/" for p in impact_map["test_paths"]]
+    stale = set(stale)
+    out = Selection(total=len(tests))
+
+    def is_test_file(path: str) -> bool:
+        return any(path.startswith(p) or path == p.rstrip("/") for p in test_paths)
+
+    for path in sorted(set(since_map)):
+        if is_test_file(path) and path.endswith(".py"):
+            out.reasons.setdefault(path, "a test file changed since the map was made")
+    for path, lines in sorted(changes.items()):
+        if is_test_file(path):
+            if path.endswith(".py"):
+                out.reasons[path] = "the test file itself changed"
+            continue
+        ruled = [tests_ for globs, tests_ in rules if any(fnmatch.fnmatch(path, g) for g in globs)]
+        if ruled:
+            for chosen in (t for r in ruled for t in r):
+                out.reasons.setdefault(chosen, f"[tests] impact rule for {path}")
+            continue
+        known = files.get(path)
+        if known is None:
+            return Selection(everything=f"{path} changed, and the map knows no test that ran it", total=len(tests))
+        if path in stale:  # its lines moved since the map: every test that ran the file
+            for ids in known.values():
+                for i in ids:
+                    out.reasons.setdefault(selectable(tests[i]), f"ran {path}, which changed since the map was made")
+            continue
+        for line in sorted(lines):
+            for i in known.get(str(line), []):
+                out.reasons.setdefault(selectable(tests[i]), f"ran {path}:{line}")
+    return out
+
+
+def for_change(
+    root: Path, logs: Path, suite: str, ref: str, rules: Sequence[tuple[Sequence[str], Sequence[str]]]
+) -> Selection:
+    """The selection for ``--changed <ref>``, from the suite's map under ``logs`` and git."""
+    path = map_path(logs, suite)
+    impact_map: dict[str, Any] | None = None
+    if path.is_file():
+        try:
+            impact_map = json.loads(path.read_text())
+            assert isinstance(impact_map, dict) and {"commit", "tests", "files", "test_paths"} <= set(impact_map)
+        except (ValueError, AssertionError):
+            raise HarnessError(
+                f"{path}: not a test impact map (delete it; a full run with coverage makes another)"
+            ) from None
+    git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")  # a ref git does not know: said here
+    changes = changed_lines(root, ref)
+    stale: list[str] = []
+    since: list[str] = []
+    if impact_map is not None:
+        try:
+            stale = git(root, "diff", "--name-only", "--no-renames", impact_map["commit"], ref, "--").split()
+            since = git(root, "diff", "--name-only", "--no-renames", impact_map["commit"], "--").split()
+        except HarnessError:  # the map's commit is not in this clone (a shallow one, say)
+            return Selection(everything=f"the map's commit {impact_map['commit'][:12]} is not in this repository")
+    return select(impact_map, changes, stale, since, rules)
+
+
+def arguments(selection: Selection, impact_map_rootdir: str, root: Path, cwd: Path) -> list[str]:
+    """The chosen tests as pytest's arguments from the suite's directory: node ids are relative to
+    the map's rootdir, test files to the repository, rules' tests to the suite's directory."""
+    top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+    base = root / impact_map_rootdir
+    out = []
+    for chosen in selection.chosen:
+        file, sep, rest = chosen.partition("::")
+        if sep:
+            out.append(Path(os.path.relpath(os.path.normpath(base / file), cwd)).as_posix() + sep + rest)
+        elif (top / file).exists():
+            out.append(Path(os.path.relpath(top / file, cwd)).as_posix())
+        else:
+            out.append(chosen)  # a rule's test, as the suite names it
+    return out

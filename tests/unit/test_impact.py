@@ -1,0 +1,49 @@
+"""Choosing the tests a change can affect, from a map of which test ran which line."""
+
+from __future__ import annotations
+
+from harness.suite.impact import select
+
+MAP = {
+    "commit": "abc",
+    "tests": ["tests/test_a.py::test_a", "tests/test_b.py::test_b@worker_heavy"],
+    "test_paths": ["tests"],
+    "files": {"svc/api.py": {"10": [0], "11": [0, 1]}, "svc/heavy.py": {"5": [1]}},
+}
+
+
+def test_no_map_runs_everything():
+    assert select(None, {"svc/api.py": {10}}, [], [], []).everything.startswith("no impact map")
+
+
+def test_a_changed_line_runs_the_tests_that_ran_it_by_their_selectable_ids():
+    chosen = select(MAP, {"svc/heavy.py": {5}}, [], [], [])
+    assert chosen.reasons == {"tests/test_b.py::test_b": "ran svc/heavy.py:5"} and not chosen.everything
+    assert chosen.describe()[0].endswith("1 of the 2 tests the map knows left out")
+    assert set(select(MAP, {"svc/api.py": {11}}, [], [], []).reasons) == {
+        "tests/test_a.py::test_a",
+        "tests/test_b.py::test_b",
+    }
+
+
+def test_a_line_no_test_ran_runs_nothing():
+    assert select(MAP, {"svc/api.py": {99}}, [], [], []).chosen == []
+
+
+def test_a_file_changed_since_the_map_runs_every_test_that_ran_it():
+    chosen = select(MAP, {"svc/heavy.py": {99}}, ["svc/heavy.py"], [], [])
+    assert chosen.reasons == {"tests/test_b.py::test_b": "ran svc/heavy.py, which changed since the map was made"}
+
+
+def test_test_files_changed_since_the_ref_or_the_map_run_whole():
+    chosen = select(MAP, {"tests/test_c.py": set(), "tests/conftest.txt": set()}, [], ["tests/test_new.py"], [])
+    assert chosen.reasons == {
+        "tests/test_new.py": "a test file changed since the map was made",
+        "tests/test_c.py": "the test file itself changed",
+    }
+
+
+def test_a_file_the_map_does_not_know_runs_everything_unless_a_rule_says_which_tests():
+    assert select(MAP, {"stack.toml": {3}}, [], [], []).everything.startswith("stack.toml changed")
+    ruled = select(MAP, {"frontend/app.ts": {1}}, [], [], [(["frontend/**"], ["tests/test_ui.py"])])
+    assert ruled.reasons == {"tests/test_ui.py": "[tests] impact rule for frontend/app.ts"}
