@@ -82,7 +82,9 @@ def test_pytest_starts_before_the_stack_is_up_and_its_tests_wait_for_it(make_sta
     imported = json.loads((sd.root / "imported.json").read_text())
     ran = json.loads((sd.root / "ran.json").read_text())
     assert imported["answered"] is False, "pytest was started (conftest imported) before the service answered"
-    assert ran["at"] - imported["at"] > 1.0 and imported["at"] - t0 < 1.5
+    # The test reached the service (it answers only once up): it waited at the gate. No bound on
+    # how soon pytest started: on a loaded machine its start takes as long as the service's.
+    assert t0 < imported["at"] < ran["at"]
     record = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())
     assert record["tests"]["passed"] == 1 and record["status"] == "passed"
 
