@@ -3,12 +3,12 @@
 With ``[suites.X] coverage``, every covered service process follows the files ``running-*`` in
 the directory ``COVERAGE_TESTS_VAR`` names, switching its coverage.py context to the test(s)
 named there, and writes what it switched to in ``ack-<pid>`` (``suite/coverage.py``'s start-up
-hook). Here a test's start writes its id, its end clears it. In a run without xdist workers the
-test then waits (a few milliseconds, at most ``ACK_TIMEOUT``) until every live service process
-has switched, so each line a service runs is attributed to the test that caused it. With
-workers, several tests run at once and a service cannot tell whose request it serves: contexts
-name every test running then (``a|b``), and the record says the attribution is approximate.
-Pure Python: travels with the plugin.
+hook, which looks every 10 ms). Here a test's start writes its id, its end clears it. In a run
+without xdist workers the test then waits (about 5 ms, at most ``ACK_TIMEOUT``) until every live
+service process has switched, so each line a service runs is attributed to the test that caused
+it. With workers, several tests run at once and a service cannot tell whose request it serves:
+contexts name every test running then (``a|b``), and the record says the attribution is
+approximate. Pure Python: travels with the plugin.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from .protocol import ACK_PREFIX, COVERAGE_TESTS_VAR, RUNNING_PREFIX
 
 ACK_TIMEOUT = 1.0
-POLL = 0.002
+POLL = 0.003
 
 
 class RunningTest:

@@ -77,7 +77,7 @@ if os.environ.get("COVERAGE_PROCESS_START"):
                             os.replace(ack + ".tmp", ack)
                         except Exception:  # a tracer busy in another thread: again at the next tick
                             pass
-                    time.sleep(0.002)
+                    time.sleep(0.01)  # each wake takes the service's GIL: not more often
 
             threading.Thread(target=_follow, args=(_cov, _tests), name="harness-coverage", daemon=True).start()
 
