@@ -47,3 +47,30 @@ def test_a_file_the_map_does_not_know_runs_everything_unless_a_rule_says_which_t
     assert select(MAP, {"stack.toml": {3}}, [], [], []).everything.startswith("stack.toml changed")
     ruled = select(MAP, {"frontend/app.ts": {1}}, [], [], [(["frontend/**"], ["tests/test_ui.py"])])
     assert ruled.reasons == {"tests/test_ui.py": "[tests] impact rule for frontend/app.ts"}
+
+
+def test_the_map_keys_tests_by_the_ids_pytest_selects(tmp_path):
+    import subprocess
+
+    import coverage
+
+    from harness.suite.impact import make_map
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+        cwd=tmp_path,
+        check=True,
+    )
+    (tmp_path / "svc.py").write_text("a = 1\nb = 2\n")
+    data = coverage.CoverageData(basename=str(tmp_path / ".coverage"))
+    data.set_context("tests/test_a.py::test_a@worker_heavy|tests/test_b.py::test_b")  # xdist's group suffix
+    data.add_lines({str(tmp_path / "svc.py"): [1]})
+    data.set_context("")
+    data.add_lines({str(tmp_path / "svc.py"): [2], "/elsewhere/lib.py": [1]})
+    data.write()
+    made = make_map(
+        tmp_path / ".coverage", ["tests/test_a.py::test_a", "tests/test_b.py::test_b"], ".", ["tests"], tmp_path
+    )
+    assert made["files"] == {"svc.py": {"1": [0, 1]}}  # line 2 ran outside any test; lib.py is not in the repository
+    assert made["test_paths"] == ["tests"] and len(made["commit"]) == 40

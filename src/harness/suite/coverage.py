@@ -303,7 +303,7 @@ def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> Non
     paths = [os.path.relpath(plan.suites[record.suite].cwd / p, plan.root) for p in suite.paths] or ["."]
     try:
         made = impact.make_map(measured.directory / ".coverage", tests, rootdir, paths, plan.root)
-    except HarnessError as exc:  # not a git repository, say
+    except (HarnessError, OSError, ValueError) as exc:  # not a git repository, say; the run stands
         session.orch.console.print(f"[yellow]test impact map not made: {exc}[/yellow]", highlight=False)
         return
     where = impact.map_path(plan.runs_dir.parent, record.suite)
