@@ -164,7 +164,7 @@ def test_changed_runs_the_tests_that_ran_the_changed_lines(make_stack):
     first = sd.cli("suite", "covered", "--changed", "HEAD", timeout=180)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "every test runs: no impact map for this suite yet" in first.stdout + first.stderr
-    full = sd.cli("suite", "covered", timeout=180)  # a full covered run makes the map
+    full = sd.cli("impact", "refresh", "covered", timeout=180)  # a full covered run makes the map
     assert full.returncode == 0, full.stdout + full.stderr
     made = json.loads((sd.root / "logs" / "impact" / "covered.json").read_text())
     assert sorted(made["tests"]) == ["tests/test_alpha.py::test_alpha", "tests/test_beta.py::test_beta"]

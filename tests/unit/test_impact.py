@@ -74,3 +74,9 @@ def test_the_map_keys_tests_by_the_ids_pytest_selects(tmp_path):
     )
     assert made["files"] == {"svc.py": {"1": [0, 1]}}  # line 2 ran outside any test; lib.py is not in the repository
     assert made["test_paths"] == ["tests"] and len(made["commit"]) == 40
+
+
+def test_a_rule_without_tests_says_a_path_affects_none():
+    chosen = select(MAP, {"docs/x.md": {1}, "svc/heavy.py": {5}}, [], [], [(["docs/*"], [])])
+    assert list(chosen.reasons) == ["tests/test_b.py::test_b"] and chosen.unaffecting == ["docs/x.md"]
+    assert "affecting no test by a [tests] impact rule: docs/x.md" in chosen.describe()[-1]

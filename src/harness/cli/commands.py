@@ -273,6 +273,19 @@ def durations(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def impact(app: App, args: argparse.Namespace) -> int:
+    """``harness impact refresh SUITE``: the suite in full with coverage on, which makes its test
+    impact map (``--changed`` reads it) anew."""
+    if args.action != "refresh":
+        raise HarnessError(f"impact {args.action}: the one action is refresh (harness impact refresh SUITE)")
+    if args.changed or args.failed_from or args.shard or args.pytest_args:
+        raise HarnessError(
+            "impact refresh runs the whole suite: it takes no --changed, --failed-from, --shard or tests"
+        )
+    args.coverage = True  # the suite's own switches (--workers 0 for exact contexts...) stand
+    return suite(app, args)
+
+
 def history(app: App, args: argparse.Namespace) -> int:
     from harness.cli.history_view import show_history
 

@@ -46,6 +46,45 @@ KEEP = Arg("keep_on_failure", "leave started services up when something fails", 
 FRESH = Arg("fresh", "restore each data step's snapshot (e.g. the database just after migrate), always", flag=True)
 NO_CACHE = Arg("no_cache", "ignore every cache: initdb's, steps' and data snapshots ($HARNESS_NO_CACHE)", flag=True)
 
+SUITE_ARGS: tuple[Arg, ...] = (
+    Arg("suite", "a suite from stack.toml", positional=True),
+    Arg(
+        "reuse",
+        "test the stack the `up` command left running; start and stop nothing ($HARNESS_REUSE)",
+        flag=True,
+    ),
+    Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
+    Arg(
+        "shard",
+        "run the K-th of N parts of the suite (K/N), balanced by recorded durations; auto (or auto/N): "
+        "K and N from the CI's variables",
+    ),
+    Arg("group_id", "the id shared by all shards of one CI run (default: the CI's run id, ...)"),
+    Arg(
+        "failed_from",
+        "run only the tests that failed or errored in a recorded run of the suite: its run directory, "
+        "its results.json, or latest",
+    ),
+    Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
+    Arg("no_stop_on_death", "run every test even after a service died", flag=True),
+    Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),
+    Arg("reruns", "run failed tests again on the same stack, up to N times: one that passes is flaky", type=int),
+    Arg("fail_on_flaky", "a test that passed only on a rerun fails the run", flag=True),
+    Arg(
+        "changed",
+        "run only the tests a change since this git ref can affect (the suite's test impact map, made "
+        "by its last full run with coverage on; every test where the map cannot tell)",
+    ),
+    Arg(
+        "coverage",
+        "measure the suite's Python services with coverage.py (as [suites.X] coverage = true, "
+        "where the suite does not name them)",
+        flag=True,
+    ),
+    FRESH,
+    NO_CACHE,
+)
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "up",
@@ -118,47 +157,15 @@ COMMANDS: tuple[Command, ...] = (
         "suite",
         "bring up a suite's profile, run its tests, record, tear down; arguments after -- go to pytest",
         commands.suite,
-        (
-            Arg("suite", "a suite from stack.toml", positional=True),
-            Arg(
-                "reuse",
-                "test the stack the `up` command left running; start and stop nothing ($HARNESS_REUSE)",
-                flag=True,
-            ),
-            Arg("keep", "leave the stack up afterwards ($HARNESS_KEEP)", flag=True),
-            Arg(
-                "shard",
-                "run the K-th of N parts of the suite (K/N), balanced by recorded durations; auto (or auto/N): "
-                "K and N from the CI's variables",
-            ),
-            Arg("group_id", "the id shared by all shards of one CI run (default: the CI's run id, ...)"),
-            Arg(
-                "failed_from",
-                "run only the tests that failed or errored in a recorded run of the suite: its run directory, "
-                "its results.json, or latest",
-            ),
-            Arg("stop_on_death", "end the run when a service dies or stops answering (default: under CI)", flag=True),
-            Arg("no_stop_on_death", "run every test even after a service died", flag=True),
-            Arg("workers", "pytest-xdist workers for the non-disruptive tests: N, auto, or 0 for none"),
-            Arg(
-                "reruns", "run failed tests again on the same stack, up to N times: one that passes is flaky", type=int
-            ),
-            Arg("fail_on_flaky", "a test that passed only on a rerun fails the run", flag=True),
-            Arg(
-                "changed",
-                "run only the tests a change since this git ref can affect (the suite's test impact map, made "
-                "by its last full run with coverage on; every test where the map cannot tell)",
-            ),
-            Arg(
-                "coverage",
-                "measure the suite's Python services with coverage.py (as [suites.X] coverage = true, "
-                "where the suite does not name them)",
-                flag=True,
-            ),
-            FRESH,
-            NO_CACHE,
-        ),
+        SUITE_ARGS,
         passthrough=True,
+    ),
+    Command(
+        "impact",
+        "refresh: run a suite in full with coverage on, which makes its test impact map (--changed reads it)",
+        commands.impact,
+        (Arg("action", "refresh", positional=True), *SUITE_ARGS),
+        invoke=False,
     ),
     Command(
         "history",

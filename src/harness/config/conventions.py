@@ -61,10 +61,10 @@ class AllowedError(Model):
 
 class ImpactRule(Model):
     """``--changed``: a change under ``paths`` (globs relative to the repository) runs ``tests``
-    (node ids or test files), where it would otherwise run every test."""
+    (node ids or test files; none: it affects no test), where it would otherwise run every test."""
 
     paths: list[str] = Field(min_length=1)
-    tests: list[str] = Field(min_length=1)
+    tests: list[str]
 
 
 class Conventions(Model):

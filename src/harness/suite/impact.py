@@ -100,6 +100,7 @@ class Selection:
     everything: str = ""  # why every test runs ("" when a selection was made)
     reasons: dict[str, str] = field(default_factory=dict)  # node id or test file: why
     total: int = 0  # the tests the map knows
+    unaffecting: list[str] = field(default_factory=list)  # changed files a rule says affect no test
 
     @property
     def chosen(self) -> list[str]:
@@ -113,6 +114,11 @@ class Selection:
         head = f"--changed: {len(self.reasons)} chosen ({len(ids)} tests, {len(self.reasons) - len(ids)} test files)"
         lines = [head + f"; {left} of the {self.total} tests the map knows left out"]
         lines += [f"  {c}: {why}" for c, why in self.reasons.items()]
+        if self.unaffecting:
+            shown = ", ".join(self.unaffecting[:5]) + (
+                f" and {len(self.unaffecting) - 5} more" if len(self.unaffecting) > 5 else ""
+            )
+            lines.append(f"  changed, and affecting no test by a [tests] impact rule: {shown}")
         return lines
 
 
@@ -169,6 +175,8 @@ def select(
         if ruled:
             for chosen in (t for r in ruled for t in r):
                 out.reasons.setdefault(chosen, f"[tests] impact rule for {path}")
+            if not any(ruled):
+                out.unaffecting.append(path)
             continue
         known = files.get(path)
         if known is None:
