@@ -214,14 +214,25 @@ class Ledger:
             return True
         return self.read(lambda s: not s.complete and not s.owner_alive())
 
-    def reap(self, stop: Callable[[list[ProcessEntry]], T]) -> T | None:
-        """Stop what a killed harness left behind (``stop`` gets its entries); None if nothing was."""
+    def reap(self, stop: Callable[[list[ProcessEntry], str, bool], T]) -> T | None:
+        """Stop what a killed harness left behind; None if nothing was.
+
+        ``stop`` gets the killed run's entries, its token, and whether they are the whole instance:
+        services that were up before that run (an ``up`` a developer left running, which a suite
+        then used) are not its to stop, and stay. An unreadable state file says nothing of runs:
+        then everything is the killed run's.
+        """
         if not self.crashed():
             return None
-        result = stop(list(self.entries().values()))
+        token = "" if self.problem is not None else (self.read(lambda s: s.run_token) or "")
+        entries = list(self.entries().values())
+        # An entry tagged with the instance alone (or not at all) cannot be told apart: it goes too.
+        mine = [e for e in entries if not token or e.owner.partition("#")[2] in ("", token)]
+        result = stop(mine, token, len(mine) == len(entries))
 
         def reaped(s: State) -> None:
-            s.processes.clear()
+            for entry in mine:
+                s.processes.pop(entry.name, None)
             s.complete = True
 
         self._change(reaped)

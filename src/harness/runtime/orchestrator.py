@@ -236,7 +236,12 @@ class Orchestrator:
         problem = self.ledger.problem
         if problem is not None and not unreadable_too:
             return None
-        report = self.ledger.reap(lambda recs: self.stop_entries(recs, self.instance_tag, whole_instance=True))
+
+        def stop(entries: list[ProcessEntry], token: str, whole: bool) -> StopReport:
+            owner = self.instance_tag if whole or not token else owner_tag(self.plan.state_dir, token)
+            return self.stop_entries(entries, owner, whole_instance=whole)
+
+        report = self.ledger.reap(stop)
         if report is not None and problem is not None:
             return report + StopReport(without_state=problem)
         return report

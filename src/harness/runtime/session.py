@@ -90,8 +90,14 @@ class Session:
         finally:
             self.orch.ledger.lock.release()
 
-    def up(self, names: Sequence[str], *, keep_on_failure: bool = False, fresh: bool = False) -> None:
-        """Bring ``names`` up as part of this session (the run is marked incomplete until done)."""
+    def up(
+        self, names: Sequence[str], *, keep_on_failure: bool = False, fresh: bool = False, complete: bool = True
+    ) -> None:
+        """Bring ``names`` up as part of this session (the run is marked incomplete until done).
+
+        ``complete=False``: the run is not done once they are up (a suite tears them down after its
+        tests): a harness killed before :meth:`finish` leaves them to be reaped by the next command.
+        """
         self.run.fresh = fresh
         # The backend first: one refused (docker asked for, no engine) starts and records nothing.
         title = f"{self.orch.plan.stack.stack.name} (instance {self.orch.plan.instance}, "
@@ -101,7 +107,12 @@ class Session:
         try:
             self.orch.up(self.run, names, title=title, keep_on_failure=keep_on_failure)
         finally:
-            self.orch.ledger.finish_run()
+            if complete:
+                self.orch.ledger.finish_run()
+
+    def finish(self) -> None:
+        """The run is done (what it started is stopped, or left up on purpose)."""
+        self.orch.ledger.finish_run()
 
     def teardown(self) -> StopReport:
         return self.orch.teardown(self.run)

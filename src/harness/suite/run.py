@@ -175,7 +175,7 @@ def run_suite(
             timeline.add("reuse check", "ok", t0)
         else:
             started_by_us = True
-            session.up(nodes, fresh=fresh)
+            session.up(nodes, fresh=fresh, complete=keep)  # until the teardown: a killed harness's are reaped
         if isolate:
             stage = "isolate"
             isolated = isolation.prepare(session, suite_name, isolate, phases[0].workers, Path(env[WORKER_ENV_VAR]))
@@ -310,6 +310,7 @@ def _finish(
                 timeline.add("teardown", "ok", t0)
             except HarnessError as exc:
                 timeline.add("teardown", "failed", t0, str(exc))
+            session.finish()
             kept_up = session.preexisting()
             if kept_up:
                 orch.console.print(f"left running (they were up before this run): {', '.join(kept_up)}")
