@@ -8,6 +8,7 @@ MAP = {
     "commit": "abc",
     "tests": ["tests/test_a.py::test_a", "tests/test_b.py::test_b@worker_heavy"],
     "test_paths": ["tests"],
+    "test_files": ["tests/test_a.py", "tests/test_b.py"],
     "files": {"svc/api.py": {"10": [0], "11": [0, 1]}, "svc/heavy.py": {"5": [1]}},
 }
 
@@ -36,11 +37,17 @@ def test_a_file_changed_since_the_map_runs_every_test_that_ran_it():
 
 
 def test_test_files_changed_since_the_ref_or_the_map_run_whole():
-    chosen = select(MAP, {"tests/test_c.py": set(), "tests/conftest.txt": set()}, [], ["tests/test_new.py"], [])
+    chosen = select(MAP, {"tests/test_c.py": set(), "tests/test_a.py": {3}}, [], ["tests/test_new.py"], [])
     assert chosen.reasons == {
         "tests/test_new.py": "a test file changed since the map was made",
+        "tests/test_a.py": "the test file itself changed",
         "tests/test_c.py": "the test file itself changed",
     }
+
+
+def test_a_conftest_or_helper_beside_the_tests_runs_everything():
+    for helper in ("tests/conftest.py", "tests/support.py", "tests/data/netlist.cir"):
+        assert "tests use it in ways the map cannot tell" in select(MAP, {helper: {1}}, [], [], []).everything
 
 
 def test_a_file_the_map_does_not_know_runs_everything_unless_a_rule_says_which_tests():
@@ -80,3 +87,22 @@ def test_a_rule_without_tests_says_a_path_affects_none():
     chosen = select(MAP, {"docs/x.md": {1}, "svc/heavy.py": {5}}, [], [], [(["docs/*"], [])])
     assert list(chosen.reasons) == ["tests/test_b.py::test_b"] and chosen.unaffecting == ["docs/x.md"]
     assert "affecting no test by a [tests] impact rule: docs/x.md" in chosen.describe()[-1]
+
+
+def test_changed_lines_whatever_the_users_git_configuration(tmp_path):
+    import subprocess
+
+    from harness.suite.impact import changed_lines
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=t@e", "-c", "user.name=t", *args], cwd=tmp_path, check=True)
+
+    git("init", "-q")
+    for key, value in (("color.ui", "always"), ("diff.noprefix", "true"), ("core.quotePath", "true")):
+        git("config", key, value)
+    (tmp_path / "my app.py").write_text("a = 1\nb = 2\nc = 3\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "x")
+    (tmp_path / "my app.py").write_text("a = 1\nb = 20\nc = 3\n")
+    (tmp_path / "new.py").write_text("x = 1\n")
+    assert changed_lines(tmp_path, "HEAD") == {"my app.py": {2}, "new.py": set()}

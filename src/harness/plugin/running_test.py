@@ -48,7 +48,8 @@ class RunningTest:
                     continue
                 try:
                     pid = int(entry.name.removeprefix(ACK_PREFIX))
-                    os.kill(pid, 0)  # a process that ended (a restart's predecessor) has no say
+                    if not _alive(pid):  # a process that ended (a restart's predecessor) has no say
+                        continue
                     with open(entry.path) as fh:
                         said = fh.read()
                 except (ValueError, OSError):
@@ -59,6 +60,19 @@ class RunningTest:
             if not pending:
                 return
             time.sleep(POLL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie its parent has yet to reap (which ``kill(pid, 0)`` still finds)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc here: kill's answer stands
 
 
 def from_env(process: str, wait: bool) -> RunningTest | None:

@@ -209,8 +209,9 @@ def _coverage(result: dict[str, Any] | None) -> str:
     )
     total = result.get("total")
     head = f"{total:.1f}%" if total is not None else "no data"
-    link = f' · <a href="{escape(result["html"])}">report</a> · <a href="{escape(result["xml"])}">coverage.xml</a>'
-    return f"<h2>Coverage of the services: {head}{link if result.get('html') else ''}</h2><table>{rows}</table>"
+    html, xml = result.get("html"), result.get("xml")
+    link = f' · <a href="{escape(html)}">report</a> · <a href="{escape(xml or "")}">coverage.xml</a>' if html else ""
+    return f"<h2>Coverage of the services: {head}{link}</h2><table>{rows}</table>"
 
 
 def _flaky(cases: list[dict[str, Any]]) -> str:

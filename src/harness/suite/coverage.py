@@ -33,69 +33,11 @@ from harness.runtime.plan import Plan
 from harness.runtime.session import Session
 from harness.suite import impact
 from harness.suite.command import looks_like_selection
+from harness.suite.coverage_hook import HOOK
 from harness.suite.outcome import RunRecord
 from harness.suite.phases import Phase, plugin_results
 
 PROJECT_CONFIGS = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
-HOOK = '''"""Put first on a covered service's PYTHONPATH by the harness: coverage.py in every process."""
-import os
-import sys
-
-if os.environ.get("COVERAGE_PROCESS_START"):
-    try:
-        import coverage
-    except ImportError:
-        sys.stderr.write(f"harness: coverage is not installed for {sys.executable}; this process is not measured\\n")
-    else:
-        # Recent coverage.py starts itself from a .pth file when the variable is set: then this
-        # call starts nothing and the running instance is the one to steer.
-        _cov = coverage.process_startup() or coverage.Coverage.current()
-        _tests = os.environ.get("HARNESS_COVERAGE_TESTS")
-        if _cov is not None and _tests:
-            import threading
-            import time
-
-            def _follow(cov, tests):
-                """The coverage context follows the test(s) the plugin says are running."""
-                last, ack = None, os.path.join(tests, f"ack-{os.getpid()}")
-                while True:
-                    try:
-                        running = set()
-                        for name in os.listdir(tests):
-                            if name.startswith("running-"):
-                                with open(os.path.join(tests, name)) as fh:
-                                    running.add(fh.read())
-                        context = "|".join(sorted(running - {""}))
-                    except OSError:
-                        context = last
-                    if context is not None and context != last:
-                        try:
-                            cov.switch_context(context)
-                            last = context
-                            with open(ack + ".tmp", "w") as fh:
-                                fh.write(context)
-                            os.replace(ack + ".tmp", ack)
-                        except Exception:  # a tracer busy in another thread: again at the next tick
-                            pass
-                    time.sleep(0.01)  # each wake takes the service's GIL: not more often
-
-            threading.Thread(target=_follow, args=(_cov, _tests), name="harness-coverage", daemon=True).start()
-
-
-def _next():
-    """The sitecustomize this one hides (a distribution's or a venv's) still runs."""
-    import importlib.machinery
-    import importlib.util
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
-    if spec is not None and spec.loader is not None:
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
-
-
-_next()
-'''
 
 
 @dataclass(frozen=True)
@@ -144,10 +86,30 @@ def for_run(plan: Plan, suite_name: str, asked: bool, *, reuse: bool, keep: bool
     return covered
 
 
+NARROWING = (
+    "-k",
+    "-m",
+    "--lf",
+    "--last-failed",
+    "--deselect",
+    "--ignore",
+    "--sw",
+    "--stepwise",
+    "--maxfail",
+    "-x",
+    "--exitfirst",
+)
+
+
 def narrows(pytest_args: Sequence[str], cwd: Path) -> bool:
-    """The arguments choose some of the suite's tests (by name, -k, -m, --lf...)."""
-    options = ("-k", "-m", "--lf", "--last-failed", "--deselect", "--sw", "--stepwise", "-x", "--exitfirst")
-    return any(looks_like_selection(a, cwd) or a.split("=")[0] in options for a in pytest_args)
+    """The arguments choose some of the suite's tests (by name, -k, -m, --lf, -x...); what an
+    ``addopts`` deselects is seen after the run (its record's deselected tests)."""
+    return any(
+        looks_like_selection(a, cwd)
+        or a.startswith(NARROWING)
+        or (a.startswith("-") and not a.startswith("--") and "x" in a[1:])  # -xvs
+        for a in pytest_args
+    )
 
 
 def services_of(plan: Plan, suite_name: str, asked: bool = False) -> list[str]:
@@ -229,6 +191,7 @@ def _rc(measured: Measured, service: str) -> str:
     if measured.source:
         lines += ["source =", *(f"    {s}" for s in measured.source)]
     lines += ["omit =", *(f"    {s}" for s in (*measured.omit, f"{measured.hook_dir}/*"))]
+    lines += ["[report]", "ignore_errors = true"]  # a measured file gone since (a test's temporary module)
     return "\n".join(lines) + "\n"
 
 
@@ -263,6 +226,7 @@ def combine(measured: Measured, not_started: Sequence[str]) -> dict[str, Any]:
         return out
     run_dir = measured.directory.parent
     total = coverage.Coverage(data_file=str(measured.directory / ".coverage"), config_file=False)
+    total.set_option("report:ignore_errors", True)
     total.combine(combined, keep=True)
     total.save()
     out["total"] = round(total.report(file=io.StringIO()), 2)
@@ -278,7 +242,7 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
     t0 = time.monotonic()
     try:
         record.coverage = combine(measured, not_started=session.preexisting())
-    except (HarnessError, OSError, ValueError) as exc:  # coverage.py's errors are ValueErrors too
+    except Exception as exc:
         session.run.timeline.add("coverage", "failed", t0, str(exc))
         session.orch.console.print(f"[yellow]coverage: {exc}[/yellow]", highlight=False)
         return
@@ -290,8 +254,18 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
     )
     session.run.timeline.add("coverage", "ok", t0, summary_line(record.coverage))
     session.orch.console.print(summary_line(record.coverage), highlight=False)
-    if full and record.coverage.get("total") is not None:
+    if full and record.coverage.get("total") is not None and _complete(record):
         _refresh_map(record, measured, session)
+
+
+def _complete(record: RunRecord) -> bool:
+    """Every test of the suite ran to its verdict: the map may list them all (one that did not run
+    would never be chosen by ``--changed`` again)."""
+    if record.status not in ("passed", "failed"):  # interrupted, a configuration error, the stack failed
+        return False
+    results = plugin_results(record.dir)
+    cases = results.get("tests", [])
+    return bool(cases) and not results.get("deselected") and all(c.get("outcome") != "not_run" for c in cases)
 
 
 def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> None:
@@ -303,7 +277,7 @@ def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> Non
     paths = [os.path.relpath(plan.suites[record.suite].cwd / p, plan.root) for p in suite.paths] or ["."]
     try:
         made = impact.make_map(measured.directory / ".coverage", tests, rootdir, paths, plan.root)
-    except (HarnessError, OSError, ValueError) as exc:  # not a git repository, say; the run stands
+    except Exception as exc:
         session.orch.console.print(f"[yellow]test impact map not made: {exc}[/yellow]", highlight=False)
         return
     where = impact.map_path(plan.runs_dir.parent, record.suite)

@@ -37,6 +37,7 @@ from harness.host.files import write_atomic
 from harness.plugin.protocol import selectable
 
 Rules = Sequence[tuple[Sequence[str], Sequence[str]]]  # (path globs, the tests a change there runs)
+RULE = "[tests] impact rule"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
 
 
@@ -44,9 +45,15 @@ def map_path(log_dir: Path, suite: str) -> Path:
     return log_dir / "impact" / f"{suite}.json"
 
 
+# Whatever the user's configuration says (colours, an external diff tool, no prefixes, quoted
+# paths), the output parsed here is plain.
+NEUTRAL = ("-c", "color.ui=never", "-c", "core.quotePath=false", "-c", "diff.noprefix=false")
+
+
 def git(root: Path, *args: str) -> str:
     try:
-        res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        argv = ["git", *NEUTRAL, *args]
+        res = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HarnessError(f"git {' '.join(args)}: {exc}") from None
     if res.returncode != 0:
@@ -83,7 +90,9 @@ def make_map(
         "made_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "rootdir": rootdir,  # node ids are relative to it, from the stack's directory
         "tests": list(tests),
-        "test_paths": [Path(os.path.relpath(root / p, top)).as_posix() for p in test_paths],
+        "test_paths": [t for t in (Path(os.path.relpath(root / p, top)).as_posix() for p in test_paths) if t != "."],
+        # Every test's file, from the repository's top (the ids are relative to pytest's rootdir).
+        "test_files": sorted({Path(os.path.relpath(root / rootdir / t.split("::")[0], top)).as_posix() for t in tests}),
         "files": files,
     }
 
@@ -126,19 +135,31 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     """Changed files (relative to the repository) and the lines of ``ref``'s version a change touches."""
     out: dict[str, set[int]] = {}
     current = ""
-    for line in git(root, "diff", "--unified=0", "--no-renames", ref, "--").splitlines():
+    diff = git(
+        root,
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        "--unified=0",
+        "--no-renames",
+        ref,
+        "--",
+    )
+    for line in diff.splitlines():
         if line.startswith("diff --git "):
             current = line.split(" b/", 1)[-1]
             out.setdefault(current, set())
         elif line.startswith("--- a/"):
-            current = line[6:]
+            current = line[6:].rstrip("\t")  # git ends a name with a space in it with a tab here
             out.setdefault(current, set())
         m = HUNK.match(line)
         if m and current:
             start, count = int(m.group(1)), int(m.group(2) or "1")
             # Removed or changed lines; an insertion (count 0) touches the lines on either side of it.
             out[current].update(range(start, start + count) if count else (start, start + 1))
-    for path in git(root, "ls-files", "--others", "--exclude-standard").splitlines():  # new, untracked
+    for path in git(root, "ls-files", "--full-name", "--others", "--exclude-standard").splitlines():  # untracked
         out.setdefault(path, set())
     return out
 
@@ -157,28 +178,36 @@ def select(
     tests: list[str] = impact_map["tests"]
     files: dict[str, dict[str, list[int]]] = impact_map["files"]
     test_paths = [p.rstrip("/") + "/" for p in impact_map["test_paths"]]
+    test_files = set(impact_map.get("test_files", []))
     stale = set(stale)
     out = Selection(total=len(tests))
 
     def is_test_file(path: str) -> bool:
-        return any(path.startswith(p) or path == p.rstrip("/") for p in test_paths)
+        """A module of tests: one the map's tests are in, or a new ``test_*.py`` under the tests' paths."""
+        name = path.rsplit("/", 1)[-1]
+        new = name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+        return path in test_files or (new and any(path.startswith(p) for p in test_paths))
+
+    def under_tests(path: str) -> bool:
+        return any(path.startswith(p) for p in test_paths)
 
     for path in sorted(set(since_map)):
-        if is_test_file(path) and path.endswith(".py"):
+        if is_test_file(path):
             out.reasons.setdefault(path, "a test file changed since the map was made")
     for path, lines in sorted(changes.items()):
         if is_test_file(path):
-            if path.endswith(".py"):
-                out.reasons[path] = "the test file itself changed"
+            out.reasons[path] = "the test file itself changed"
             continue
         ruled = [tests_ for globs, tests_ in rules if any(fnmatch.fnmatch(path, g) for g in globs)]
         if ruled:
             for chosen in (t for r in ruled for t in r):
-                out.reasons.setdefault(chosen, f"[tests] impact rule for {path}")
+                out.reasons.setdefault(chosen, f"{RULE} for {path}")
             if not any(ruled):
                 out.unaffecting.append(path)
             continue
         known = files.get(path)
+        if known is None and under_tests(path):  # a conftest, a helper, data: whose fixtures, whose files?
+            return Selection(everything=f"{path} changed: tests use it in ways the map cannot tell", total=len(tests))
         if known is None:
             return Selection(everything=f"{path} changed, and the map knows no test that ran it", total=len(tests))
         if path in stale:  # its lines moved since the map: every test that ran the file
@@ -212,8 +241,9 @@ def for_change(
     since: list[str] = []
     if impact_map is not None:
         try:
-            stale = git(root, "diff", "--name-only", "--no-renames", impact_map["commit"], ref, "--").split()
-            since = git(root, "diff", "--name-only", "--no-renames", impact_map["commit"], "--").split()
+            names = ("diff", "--name-only", "-z", "--no-renames", "--no-ext-diff")
+            stale = [n for n in git(root, *names, impact_map["commit"], ref, "--").split("\0") if n]
+            since = [n for n in git(root, *names, impact_map["commit"], "--").split("\0") if n]
         except HarnessError:  # the map's commit is not in this clone (a shallow one, say)
             return Selection(everything=f"the map's commit {impact_map['commit'][:12]} is not in this repository")
     return select(impact_map, changes, stale, since, rules)
@@ -225,12 +255,15 @@ def arguments(selection: Selection, impact_map_rootdir: str, root: Path, cwd: Pa
     top = Path(git(root, "rev-parse", "--show-toplevel").strip())
     base = root / impact_map_rootdir
     out = []
+    whole = {os.path.normpath(top / c) for c in selection.chosen if "::" not in c}
     for chosen in selection.chosen:
         file, sep, rest = chosen.partition("::")
         if sep:
-            out.append(Path(os.path.relpath(os.path.normpath(base / file), cwd)).as_posix() + sep + rest)
-        elif (top / file).exists():
-            out.append(Path(os.path.relpath(top / file, cwd)).as_posix())
-        else:
+            where = os.path.normpath(base / file)
+            if os.path.exists(where) and where not in whole:  # gone, or its file runs whole anyway
+                out.append(Path(os.path.relpath(where, cwd)).as_posix() + sep + rest)
+        elif selection.reasons[chosen].startswith(RULE):
             out.append(chosen)  # a rule's test, as the suite names it
+        elif (top / file).exists():  # a test file deleted by the change is not handed to pytest
+            out.append(Path(os.path.relpath(top / file, cwd)).as_posix())
     return out

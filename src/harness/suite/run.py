@@ -308,9 +308,9 @@ def _finish(
             try:
                 session.teardown()
                 timeline.add("teardown", "ok", t0)
+                session.finish()  # what it could not stop stays the run's: the next command reaps it
             except HarnessError as exc:
                 timeline.add("teardown", "failed", t0, str(exc))
-            session.finish()
             kept_up = session.preexisting()
             if kept_up:
                 orch.console.print(f"left running (they were up before this run): {', '.join(kept_up)}")
