@@ -159,12 +159,14 @@ def workflows(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """scripts/benchmark.py on instance 7 (cold/warm up, critical path, serial runner, reuse, workers,
-    P0's serial tail), then scripts/bench_isolation.py (tests grouped on shared data against isolated)
-    and scripts/bench_coverage.py (P0 with the services measured against without)."""
+    P0's serial tail), then scripts/bench_isolation.py (tests grouped on shared data against isolated;
+    P0 with and without --isolate), scripts/bench_coverage.py (P0 with the services measured against
+    without) and scripts/bench_impact.py (P0 in full against --changed after a one-line change)."""
     install(session, extras=("all", "services", "test", "e2e"))
     session.run("python", "scripts/benchmark.py", *session.posargs)
     session.run("python", "scripts/bench_isolation.py")
     session.run("python", "scripts/bench_coverage.py")
+    session.run("python", "scripts/bench_impact.py")
 
 
 suite_sessions(lambda session: install(session, extras=("all", "services", "test", "e2e")))

@@ -33,18 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, harness
+
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 INSTANCE_DEFAULT = "5"
-
-
-def harness(stack: Path, instance: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "--stack", str(stack), "--instance", instance, *args],
-        capture_output=True,
-        text=True,
-        cwd=stack.parent,
-    )
 
 
 SCRIPT = r"""#!/bin/bash
@@ -136,13 +128,11 @@ def main() -> int:
         shutil.copytree(EXAMPLE, project)
         python = make_venv(project)
         init_and_edit(stack, int(args.instance))
-        env = json.loads(harness(stack, args.instance, "env", "--show-secrets").stdout)["env"]
+        env = json.loads(harness(args.instance, "env", "--show-secrets", stack=stack).stdout)["env"]
         by_hand = ByHand(project, python, env)
 
         def through_harness() -> None:
-            res = harness(stack, args.instance, "suite", "tests")
-            if res.returncode:
-                raise SystemExit(f"harness suite failed ({res.returncode}):\n{res.stderr[-2000:]}")
+            harness(args.instance, "suite", "tests", stack=stack)
 
         through_harness()  # warm-up, not timed: initdb, the venv's first imports
         by_hand.round()
@@ -159,7 +149,7 @@ def main() -> int:
             f"harness {medians['harness']:.2f} s; harness / by hand = {medians['harness'] / medians['by hand']:.3f}"
         )
     finally:
-        harness(stack, args.instance, "down")
+        harness(args.instance, "down", stack=stack, check=False)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

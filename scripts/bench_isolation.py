@@ -1,6 +1,7 @@
 """What data isolated per worker buys: tests that need a table to themselves, grouped or isolated.
 
-    python scripts/bench_isolation.py [--rounds 3] [--tests 12] [--instance 0]   (also run by nox -s bench)
+    python scripts/bench_isolation.py [--rounds 3] [--tests 12] [--instance 7] [--isolate s3] [--no-p0]
+    (also run by nox -s bench)
 
 A stack of its own (a Postgres with a migrated table; created under the checkout's
 ``.harness/bench-isolation-*`` and removed after), and one test file run two ways on 2 workers,
@@ -14,25 +15,27 @@ Each test fills the table, waits 0.3 s on the database (``pg_sleep``, what an in
 spends waiting on the system), counts exactly its own rows and empties it. Printed: each way's
 median wall time (``harness suite``, stack already up, ``--reuse``), the ratio, and each way's
 serial tail (the summed durations of the grouped tests).
+
+Then the reference P0 as a user runs it (``harness suite p0``: up, tests, down), without and with
+``--isolate s3``, alternating: each way's median wall time, the ratio, and the P0 serial tail
+(grouped plus disruptive tests) of each. P0's one group is about a service (worker_heavy runs one
+simulation at a time), not data, so no test leaves it: the figure is what the copies cost. Its
+Postgres is not isolated: INT-023 reads the rows the controller wrote, which a worker's copy of
+the database would not hold.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
 import statistics
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from benchmark import serial_tail  # scripts/ is this script's own directory on sys.path
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, harness, latest_record, serial_tail  # scripts/ is on sys.path: this script's own
 
 STACK = """
 [stack]
@@ -104,57 +107,72 @@ def free_port() -> int:
     raise SystemExit("no free port in 20000-30000")
 
 
-def harness(root: Path, instance: str, *args: str) -> tuple[float, dict[str, object]]:
-    """Run the harness on the bench stack: its wall time, and the run's record (for suites)."""
-    t0 = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-m", "harness", "--stack", str(root / "stack.toml"), "--instance", instance, *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    took = time.perf_counter() - t0
-    if res.returncode:
-        said = res.stdout[-3000:] + res.stderr[-2000:]
-        raise SystemExit(f"`harness {' '.join(args)}` failed ({res.returncode}):\n{said}")
-    latest = root / "logs" / "latest" / "results.json"
-    return took, json.loads(latest.read_text()) if args[0] == "suite" else {}
+def suite_run(instance: str, *args: str, stack: Path | None = None) -> tuple[float, dict[str, Any]]:
+    """A suite run's wall time and its record."""
+    ran = harness(instance, "suite", *args, stack=stack)
+    return ran.seconds, latest_record(stack.parent if stack else ROOT)
+
+
+def own_stack(rounds: int, tests: int, instance: str) -> None:
+    """The bench's own stack: tests that need the table to themselves, grouped against isolated."""
+    # World-searchable (as root, Postgres runs as its own user and needs to reach its data).
+    root = ROOT / ".harness" / f"bench-isolation-{uuid.uuid4().hex[:8]}"
+    (root / "tests").mkdir(parents=True)
+    stack = root / "stack.toml"
+    try:
+        stack.write_text(STACK.format(port=free_port()))
+        (root / "schema.py").write_text(SCHEMA)
+        (root / "tests" / "test_table.py").write_text(TEST.replace("{tests}", str(tests)))
+        harness(instance, "up", stack=stack)
+        walls: dict[str, list[float]] = {"grouped": [], "isolated": []}
+        tails: dict[str, list[float]] = {"grouped": [], "isolated": []}
+        for n in range(1, rounds + 1):
+            for way in ("grouped", "isolated"):
+                took, record = suite_run(instance, way, "--reuse", stack=stack)
+                walls[way].append(took)
+                tails[way].append(serial_tail(record))
+            print(f"round {n}: " + ", ".join(f"{w} {walls[w][-1]:.2f} s" for w in walls), flush=True)
+        med = {w: statistics.median(v) for w, v in walls.items()}
+        print(f"\n{tests} tests needing the table to themselves, 2 workers, medians of {rounds} round(s):")
+        for way in walls:
+            print(f"  {way:<9} wall {med[way]:6.2f} s   serial tail {statistics.median(tails[way]):6.2f} s")
+        print(f"  isolated / grouped (same run): {med['isolated'] / med['grouped']:.2f}")
+    finally:
+        harness(instance, "down", stack=stack, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def reference_p0(rounds: int, instance: str, isolate: str) -> None:
+    """The reference P0 as a user runs it, without and with ``--isolate``, alternately."""
+    walls: dict[str, list[float]] = {"shared": [], "isolated": []}
+    tails: dict[str, list[float]] = {"shared": [], "isolated": []}
+    copies: object = None
+    for n in range(1, rounds + 1):
+        for way, extra in (("shared", ()), ("isolated", ("--isolate", isolate))):
+            took, record = suite_run(instance, "p0", *extra)
+            walls[way].append(took)
+            tails[way].append(serial_tail(record))
+            copies = record.get("isolation") or copies
+        print(f"p0 round {n}: " + ", ".join(f"{w} {walls[w][-1]:.2f} s" for w in walls), flush=True)
+    med = {w: statistics.median(v) for w, v in walls.items()}
+    print(f"\nthe reference p0 (harness suite p0), medians of {rounds} round(s):")
+    for way in walls:
+        tail = statistics.median(tails[way])
+        print(f"  {way:<9} wall {med[way]:6.2f} s   serial tail (grouped + disruptive) {tail:6.2f} s")
+    print(f"  isolated / shared (same run): {med['isolated'] / med['shared']:.2f}   copies: {copies}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tests", type=int, default=12)
-    parser.add_argument("--instance", default="0")
+    parser.add_argument("--instance", default="7")
+    parser.add_argument("--isolate", default="s3", help="what the reference P0 isolates (its services)")
+    parser.add_argument("--no-p0", action="store_true", help="only the bench's own stack")
     args = parser.parse_args()
-    # World-searchable (as root, Postgres runs as its own user and needs to reach its data).
-    root = ROOT / ".harness" / f"bench-isolation-{uuid.uuid4().hex[:8]}"
-    (root / "tests").mkdir(parents=True)
-    try:
-        (root / "stack.toml").write_text(STACK.format(port=free_port()))
-        (root / "schema.py").write_text(SCHEMA)
-        (root / "tests" / "test_table.py").write_text(TEST.replace("{tests}", str(args.tests)))
-        harness(root, args.instance, "up")
-        walls: dict[str, list[float]] = {"grouped": [], "isolated": []}
-        tails: dict[str, list[float]] = {"grouped": [], "isolated": []}
-        for n in range(1, args.rounds + 1):
-            for way in ("grouped", "isolated"):
-                took, record = harness(root, args.instance, "suite", way, "--reuse")
-                walls[way].append(took)
-                tails[way].append(serial_tail(record))
-            print(f"round {n}: " + ", ".join(f"{w} {walls[w][-1]:.2f} s" for w in walls), flush=True)
-        med = {w: statistics.median(v) for w, v in walls.items()}
-        print(f"\n{args.tests} tests needing the table to themselves, 2 workers, medians of {args.rounds} round(s):")
-        for way in walls:
-            print(f"  {way:<9} wall {med[way]:6.2f} s   serial tail {statistics.median(tails[way]):6.2f} s")
-        print(f"  isolated / grouped (same run): {med['isolated'] / med['grouped']:.2f}")
-    finally:
-        subprocess.run(
-            [sys.executable, "-m", "harness", "--stack", str(root / "stack.toml"), "--instance", args.instance, "down"],
-            cwd=root,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    own_stack(args.rounds, args.tests, args.instance)
+    if not args.no_p0:
+        reference_p0(args.rounds, args.instance, args.isolate)
     return 0
 
 

@@ -27,11 +27,14 @@ import sys
 import tempfile
 import textwrap
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+from benchlib import ROOT, Ran, session_time
+from benchlib import harness as run_harness
+
+# Bytecode written and reused, as on a developer's machine (an inherited setting would make every
+# round compile the tests and rewrite their asserts again).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 QUIET = ["-p", "no:cacheprovider", "-q", "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:anyio"]
 STACK = """
 [stack]
@@ -62,36 +65,23 @@ def make_project(where: Path, tests: int, files: int) -> Path:
     return where / "stack.toml"
 
 
-def session_time(junit: Path) -> float:
-    root = ET.parse(junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    assert suite is not None, f"{junit}: no testsuite"
-    return float(suite.get("time", "nan"))
-
-
-def harness(stack: Path, instance: str, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "harness", "--stack", str(stack), "--instance", instance, *args]
-    return subprocess.run(argv, cwd=stack.parent, capture_output=True, text=True, timeout=900, env=ENV)
+def harness(stack: Path, instance: str, *args: str) -> Ran:
+    return run_harness(instance, *args, stack=stack)
 
 
 def bare(project: Path) -> tuple[float, float]:
     junit = project / "bare.xml"
     argv = [sys.executable, "-m", "pytest", "tests", *QUIET, "-p", "no:playwright", "-p", "no:harness"]
     t0 = time.perf_counter()
-    res = subprocess.run(
-        [*argv, f"--junitxml={junit}"], cwd=project, capture_output=True, text=True, timeout=900, env=ENV
-    )
+    res = subprocess.run([*argv, f"--junitxml={junit}"], cwd=project, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - t0
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return session_time(junit), wall
 
 
 def suite(stack: Path, instance: str) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    res = harness(stack, instance, "suite", "bench", "--reuse")
-    wall = time.perf_counter() - t0
-    assert res.returncode == 0, res.stderr[-3000:]
-    return session_time(stack.parent / "logs" / "latest" / "junit.xml"), wall
+    ran = harness(stack, instance, "suite", "bench", "--reuse")
+    return session_time(stack.parent / "logs" / "latest" / "junit.xml"), ran.seconds
 
 
 def main() -> int:
@@ -103,8 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-plugin-") as tmp:
         stack = make_project(Path(tmp), args.tests, args.files)
-        up = harness(stack, args.instance, "up")
-        assert up.returncode == 0, up.stderr
+        harness(stack, args.instance, "up")
         runs: dict[str, list[tuple[float, float]]] = {"bare pytest": [], "harness suite": []}
         try:
             bare(stack.parent), suite(stack, args.instance)  # warm: bytecode and rewritten tests cached
@@ -117,7 +106,7 @@ def main() -> int:
                     flush=True,
                 )
         finally:
-            harness(stack, args.instance, "down")
+            run_harness(args.instance, "down", stack=stack, check=False)
     medians = {k: (statistics.median(s for s, _ in v), statistics.median(w for _, w in v)) for k, v in runs.items()}
     (bare_s, bare_w), (suite_s, suite_w) = medians["bare pytest"], medians["harness suite"]
     print(f"{args.tests} tests in {args.files} files, {args.rounds} alternating rounds, medians:")

@@ -34,28 +34,17 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, harness, serial_tail
+
 QUICK_TEST = "tests/integration/architecture_p0/test_health.py"
 SETTLE = {"xvfb": 2.0, "temporal": 5.0}  # what the replaced runner slept after starting these
 POLL = 0.5  # how often it polled a service's health
 
 
 def run(args: list[str], instance: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-m", "harness", "--instance", instance, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
-    took = time.perf_counter() - t0
-    if res.returncode:
-        raise SystemExit(f"`harness {' '.join(args)}` failed ({res.returncode}):\n{res.stderr[-2000:]}")
-    return took, res.stdout + res.stderr
+    ran = harness(instance, *args, env=env)
+    return ran.seconds, ran.output
 
 
 def nox_p0(instance: str) -> tuple[float, float]:
@@ -147,12 +136,6 @@ def bare_pytest(instance: str) -> float:
     if res.returncode:
         raise SystemExit(f"bare pytest failed ({res.returncode}):\n{res.stdout[-2000:]}")
     return time.perf_counter() - t0
-
-
-def serial_tail(record: dict[str, Any]) -> float:
-    """The seconds a run spends on tests that cannot run beside others: grouped and disruptive."""
-    cases = record["tests"]["cases"]
-    return float(sum(c["duration_s"] for c in cases if "@" in c["nodeid"] or "disruptive" in c.get("markers", [])))
 
 
 def main() -> int:

@@ -6,9 +6,10 @@ each run through ``harness suite p0 --changed HEAD``.
 For each mutation below (one line of one service, as a careless edit would change it) the script
 changes the line in the working tree, runs ``harness suite p0 --changed HEAD`` and puts the line
 back (whatever happens). A mutation is caught when ``--changed`` chose at least one test and one
-of them failed. One that it did not catch is run through the full P0 too: when that fails, it is
-a miss of ``--changed`` (the goal is none); when that passes as well, P0 does not test what the
-line does, and the mutation is not counted. Printed: each mutation's verdict and the share of P0
+of them failed, or the stack the chosen tests need did not come up with the change (a health
+answer a readiness probe refuses). One that it did not catch is run through the full P0 too: when
+that fails, it is a miss of ``--changed`` (the goal is none); when that passes as well, P0 does not
+test what the line does, and the mutation is not counted. Printed: each mutation's verdict and the share of P0
 chosen, the miss count and the mean share. The suite's test impact map (``logs/impact/p0.json``)
 is made first when missing, or with ``--refresh`` (``harness impact refresh p0``). Figures go to
 logs/mutation-impact.json. Run it on a clean tree: it refuses files with uncommitted changes.
@@ -22,9 +23,8 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, harness, latest_record, outcomes
 
 
 @dataclass(frozen=True)
@@ -102,17 +102,19 @@ MUTATIONS = (
         'status="new",',
         "a new episode's status is new, not created",
     ),
+    Mutation(
+        "services/controller/app.py",
+        'raise Rejected(401, "the X-API-Key header is required", "X-API-Key")',
+        'raise Rejected(403, "the X-API-Key header is required", "X-API-Key")',
+        "a missing API key is 403, not 401",
+    ),
+    Mutation(
+        "services/worker_heavy/app.py",
+        'raise Rejected(409, f"a simulation is already running: {self.running}", running=self.running)',
+        'raise Rejected(429, f"a simulation is already running: {self.running}", running=self.running)',
+        "a second simulation is 429, not 409",
+    ),
 )
-
-
-def harness(instance: str, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "harness", "--instance", instance, *args]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
-
-
-def outcomes() -> dict[str, str]:
-    record = json.loads((ROOT / "logs" / "latest" / "results.json").read_text())
-    return {c["nodeid"]: c["outcome"] for c in record["tests"]["cases"]}
 
 
 def main() -> int:
@@ -127,8 +129,8 @@ def main() -> int:
         return 2
     impact_map = ROOT / "logs" / "impact" / "p0.json"
     if args.refresh or not impact_map.is_file():
-        made = harness(args.instance, "impact", "refresh", "p0")
-        assert made.returncode == 0 and impact_map.is_file(), made.stdout[-2000:] + made.stderr[-2000:]
+        harness(args.instance, "impact", "refresh", "p0")
+        assert impact_map.is_file(), f"harness impact refresh p0 made no {impact_map}"
     total = len(json.loads(impact_map.read_text())["tests"])
     rows = []
     for m in MUTATIONS:
@@ -137,17 +139,24 @@ def main() -> int:
         assert text.count(m.old) == 1, f"{m.file}: the line to change is not there once: {m.old}"
         try:
             path.write_text(text.replace(m.old, m.new))
-            changed = harness(args.instance, "suite", "p0", "--changed", "HEAD")
-            ran = outcomes() if "nothing to run" not in changed.stdout + changed.stderr else {}
+            changed = harness(args.instance, "suite", "p0", "--changed", "HEAD", check=False)
+            record = {} if "nothing to run" in changed.output else latest_record()
+            ran = outcomes(record) if record else {}
+            named = [a for a in record.get("argv", []) if not a.startswith("-")]  # what --changed chose
             failed = sorted(n for n, o in ran.items() if o in ("failed", "error"))
-            verdict = "caught" if failed else "not caught"
-            if not failed:
-                full = harness(args.instance, "suite", "p0")
-                verdict = "MISSED" if full.returncode == 1 else "not breaking for P0 (not counted)"
+            if failed:
+                verdict = "caught"
+            elif changed.code == 2 and named:  # the chosen tests' stack did not come up with the change
+                verdict, failed = "caught (the stack did not come up)", [record.get("failure", "")[:80]]
+            else:
+                assert changed.code in (0, 1), f"--changed: exit {changed.code}:\n{changed.tail()}"
+                full = harness(args.instance, "suite", "p0", check=False)
+                verdict = "MISSED" if full.code else "not breaking for P0 (not counted)"
+            chosen = len(ran) or len(named)
         finally:
             path.write_text(text)
-        rows.append({"what": m.what, "file": m.file, "chosen": len(ran), "failed": failed, "verdict": verdict})
-        print(f"{verdict:34s} {len(ran):3d}/{total} chosen, {len(failed)} failed  {m.file}: {m.what}", flush=True)
+        rows.append({"what": m.what, "file": m.file, "chosen": chosen, "failed": failed, "verdict": verdict})
+        print(f"{verdict:34s} {chosen:3d}/{total} chosen, {len(failed)} failed  {m.file}: {m.what}", flush=True)
     counted = [r for r in rows if not r["verdict"].startswith("not breaking")]
     missed = [r for r in counted if r["verdict"] == "MISSED"]
     share = statistics.mean(r["chosen"] / total for r in counted) if counted else 0.0

@@ -185,6 +185,12 @@ def test_workers_with_their_own_copies_do_not_collide_and_the_copies_go(reachabl
     reused = sd.cli("suite", "isolated", "--reuse", timeout=300)
     assert reused.returncode == 0, reused.stdout + reused.stderr
     assert copies_left(sd) == NONE_LEFT
+    # The shared suite isolated for one run by the switch: the same tests pass, on copies.
+    switched = sd.cli("suite", "shared", "--reuse", "--isolate", "db,cache,objects", timeout=300)
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    record = json.loads((sd.root / "logs" / "latest" / "results.json").read_text())
+    assert record["isolation"]["workers"]["gw0"]["db"] == "database app_iso_gw0"
+    assert copies_left(sd) == NONE_LEFT
 
 
 def test_copies_a_killed_harness_left_are_dropped_by_the_next_run(reachable_stack):

@@ -9,7 +9,6 @@ annotations of each failure under GitHub Actions. The decisions are in ``config/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -114,8 +113,7 @@ def _changed(app: App, args: argparse.Namespace) -> tuple[list[str], dict[str, A
             f"--changed chooses the tests; after -- give options only (such as -x), not {' '.join(named)}"
         )
     rules = [(rule.paths, rule.tests) for rule in plan.stack.tests.impact]
-    logs = plan.runs_dir.parent
-    selection = impact.for_change(plan.root, logs, args.suite, args.changed, rules)
+    selection = impact.for_change(plan.root, plan.runs_dir.parent, args.suite, args.changed, rules)
     for line in selection.describe():
         app.console.print(line, highlight=False, markup=False, soft_wrap=True)
     if selection.everything:
@@ -123,8 +121,7 @@ def _changed(app: App, args: argparse.Namespace) -> tuple[list[str], dict[str, A
     if not selection.chosen:
         app.console.print(f"--changed {args.changed}: no test ran the changed code: nothing to run", highlight=False)
         return None
-    rootdir = json.loads(impact.map_path(logs, args.suite).read_text()).get("rootdir", "")
-    return [*impact.arguments(selection, rootdir, plan.root, cwd), *args.pytest_args], None
+    return [*impact.arguments(selection, plan.root, cwd), *args.pytest_args], None
 
 
 def annotate(data: Mapping[str, Any], environ: Mapping[str, str], where: str, out: TextIO | None = None) -> None:

@@ -154,6 +154,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
     from harness.cli.ci import annotate, shard_and_group, tests_to_run
     from harness.cli.terminal import suite_summary
     from harness.record.results import persist_run
+    from harness.runtime.overrides import with_suite
     from harness.runtime.session import Session
     from harness.suite.run import run_suite
 
@@ -161,6 +162,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
         plan = app.plan
         if args.suite not in plan.stack.suites:
             raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
+        plan = app.plan = with_suite(plan, args.suite, profile=args.profile, isolate=args.isolate)
         shard, group_id = shard_and_group(app, args)
     except HarnessError as exc:
         _record_unstarted(app, args.suite, str(exc))

@@ -81,6 +81,12 @@ SUITE_ARGS: tuple[Arg, ...] = (
         "where the suite does not name them)",
         flag=True,
     ),
+    Arg("profile", "run the suite against this profile of stack.toml instead of its own (e.g. a bigger one)"),
+    Arg(
+        "isolate",
+        "give each xdist worker its own copy of these services' data, comma-separated, instead of the "
+        "suite's isolate (none: no copies)",
+    ),
     FRESH,
     NO_CACHE,
 )

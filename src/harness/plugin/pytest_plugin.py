@@ -84,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _running = running_test.from_env(worker or "main", wait=not xdist)
     harness = _config()
     if harness.run_dir and harness.watch and _live is None:
-        _live = service_events.ServiceEvents(Path(harness.run_dir), os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        _live = service_events.ServiceEvents(Path(harness.run_dir), worker or "main")
         _live.start()
 
 

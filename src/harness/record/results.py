@@ -86,6 +86,7 @@ def results_json(record: RunRecord) -> dict[str, Any]:
         "status": record.status,
         "failure": record.failure,
         "failed_stage": record.failed_stage,
+        "profile": record.profile,
         "shard": record.shard,
         "group_id": record.group_id,
         "argv": record.argv,

@@ -254,23 +254,23 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
     )
     session.run.timeline.add("coverage", "ok", t0, summary_line(record.coverage))
     session.orch.console.print(summary_line(record.coverage), highlight=False)
-    if full and record.coverage.get("total") is not None and _complete(record):
-        _refresh_map(record, measured, session)
+    if full and record.coverage.get("total") is not None:
+        results = plugin_results(record.dir)
+        if _complete(record, results):
+            _refresh_map(record, results, measured, session)
 
 
-def _complete(record: RunRecord) -> bool:
+def _complete(record: RunRecord, results: Mapping[str, Any]) -> bool:
     """Every test of the suite ran to its verdict: the map may list them all (one that did not run
     would never be chosen by ``--changed`` again)."""
     if record.status not in ("passed", "failed"):  # interrupted, a configuration error, the stack failed
         return False
-    results = plugin_results(record.dir)
     cases = results.get("tests", [])
     return bool(cases) and not results.get("deselected") and all(c.get("outcome") != "not_run" for c in cases)
 
 
-def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> None:
+def _refresh_map(record: RunRecord, results: Mapping[str, Any], measured: Measured, session: Session) -> None:
     plan = session.orch.plan
-    results = plugin_results(record.dir)
     tests = [selectable(c["nodeid"]) for c in results.get("tests", []) if c.get("outcome") != "not_run"]
     rootdir = os.path.relpath(results.get("rootdir") or plan.root, plan.root)
     suite = plan.stack.suites[record.suite]

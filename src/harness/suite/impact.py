@@ -110,6 +110,7 @@ class Selection:
     reasons: dict[str, str] = field(default_factory=dict)  # node id or test file: why
     total: int = 0  # the tests the map knows
     unaffecting: list[str] = field(default_factory=list)  # changed files a rule says affect no test
+    rootdir: str = ""  # the map's: its node ids are relative to it
 
     @property
     def chosen(self) -> list[str]:
@@ -180,7 +181,7 @@ def select(
     test_paths = [p.rstrip("/") + "/" for p in impact_map["test_paths"]]
     test_files = set(impact_map.get("test_files", []))
     stale = set(stale)
-    out = Selection(total=len(tests))
+    out = Selection(total=len(tests), rootdir=impact_map.get("rootdir", ""))
 
     def is_test_file(path: str) -> bool:
         """A module of tests: one the map's tests are in, or a new ``test_*.py`` under the tests' paths."""
@@ -249,11 +250,11 @@ def for_change(
     return select(impact_map, changes, stale, since, rules)
 
 
-def arguments(selection: Selection, impact_map_rootdir: str, root: Path, cwd: Path) -> list[str]:
+def arguments(selection: Selection, root: Path, cwd: Path) -> list[str]:
     """The chosen tests as pytest's arguments from the suite's directory: node ids are relative to
     the map's rootdir, test files to the repository, rules' tests to the suite's directory."""
     top = Path(git(root, "rev-parse", "--show-toplevel").strip())
-    base = root / impact_map_rootdir
+    base = root / selection.rootdir
     out = []
     whole = {os.path.normpath(top / c) for c in selection.chosen if "::" not in c}
     for chosen in selection.chosen:

@@ -30,6 +30,7 @@ class RunRecord:
     instance: int
     suite: str
     backend: str
+    profile: str = ""  # the profile the suite ran against (its own, or --profile's)
     run_id: str = ""
     started_at: str = field(default_factory=utc_now)
     completed_at: str = ""

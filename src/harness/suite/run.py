@@ -98,7 +98,9 @@ def run_suite(
         backend = orch.backend
     except HarnessError:  # the same error comes back from `up`, and is recorded there
         backend = plan.settings.backend_for(plan.stack.stack.backend)
-    record = RunRecord(plan.root, plan.runs_dir, plan.instance, suite_name, backend, argv=list(pytest_args))
+    record = RunRecord(
+        plan.root, plan.runs_dir, plan.instance, suite_name, backend, suite.profile, argv=list(pytest_args)
+    )
     record.own_dirs = [plan.root / plan.stack.stack.state_dir, plan.runs_dir.parent]
     record.failed_from = failed_from
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
