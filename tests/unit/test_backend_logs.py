@@ -6,6 +6,7 @@ import os
 import time
 from types import SimpleNamespace
 
+from harness.plugin.backend_errors import unallowed
 from harness.plugin.backend_logs import ServiceLogs
 from harness.plugin.markers import has_marker
 
@@ -29,6 +30,17 @@ def test_a_test_gets_the_lines_written_since_it_started(tmp_path):
     _append(tmp_path / "api.log", "GET /items 200\n\nERROR boom\n")
     assert logs.new_lines(start) == {"api": ["GET /items 200", "ERROR boom"]}
     assert logs.new_lines(logs.offsets()) == {}
+
+
+def test_an_error_early_in_a_chatty_test_is_in_its_share(tmp_path):
+    """The backend-error check sees every line the test made the service write, not only the last ones."""
+    logs = ServiceLogs(tmp_path)
+    _append(tmp_path / "api.log", "")
+    _touch_dir_later(tmp_path)
+    start = logs.offsets()
+    _append(tmp_path / "api.log", "ERROR early\n" + "GET /items 200\n" * 5000)
+    lines = logs.new_lines(start)["api"]
+    assert len(lines) == 5001 and unallowed({"api": lines}, []) == [("api", "ERROR early")]
 
 
 def test_a_log_that_appears_during_the_test_is_read_from_its_start(tmp_path):

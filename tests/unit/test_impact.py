@@ -71,13 +71,13 @@ def test_the_map_keys_tests_by_the_ids_pytest_selects(tmp_path):
     )
     (tmp_path / "svc.py").write_text("a = 1\nb = 2\n")
     data = coverage.CoverageData(basename=str(tmp_path / ".coverage"))
-    data.set_context("tests/test_a.py::test_a@worker_heavy|tests/test_b.py::test_b")  # xdist's group suffix
+    data.set_context("tests/test_a.py::test_a@worker_heavy\ntests/test_b.py::test_b[x|y]")  # xdist's group suffix
     data.add_lines({str(tmp_path / "svc.py"): [1]})
     data.set_context("")
     data.add_lines({str(tmp_path / "svc.py"): [2], "/elsewhere/lib.py": [1]})
     data.write()
     made = make_map(
-        tmp_path / ".coverage", ["tests/test_a.py::test_a", "tests/test_b.py::test_b"], ".", ["tests"], tmp_path
+        tmp_path / ".coverage", ["tests/test_a.py::test_a", "tests/test_b.py::test_b[x|y]"], ".", ["tests"], tmp_path
     )
     assert made["files"] == {"svc.py": {"1": [0, 1]}}  # line 2 ran outside any test; lib.py is not in the repository
     assert made["test_paths"] == ["tests"] and len(made["commit"]) == 40

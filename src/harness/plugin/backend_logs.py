@@ -1,8 +1,9 @@
 """The lines each service wrote to its log while one test ran.
 
 Offsets into every ``<service>.log`` of the instance's log directory are taken when a test
-starts; what was appended since is the test's share (the last ``MAX_LOG_LINES`` of it). Pure
-Python: it travels with the plugin.
+starts; what was appended since is the test's share, every line of it (an error early in a chatty
+test is still found; a failure's report shows only the last lines). Pure Python: it travels with
+the plugin.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import os
 from pathlib import Path
 
 from .protocol import LOG_DIR_VAR
-
-MAX_LOG_LINES = 200
 
 
 class ServiceLogs:
@@ -78,7 +77,7 @@ class ServiceLogs:
                 continue
             lines = [line for line in text.splitlines() if line.strip()]
             if lines:
-                out[name] = lines[-MAX_LOG_LINES:]
+                out[name] = lines
         return out
 
 

@@ -99,6 +99,9 @@ WORKER_ENV_VAR = "HARNESS_WORKER_ENV"
 COVERAGE_TESTS_VAR = "HARNESS_COVERAGE_TESTS"
 RUNNING_PREFIX = "running-"
 ACK_PREFIX = "ack-"
+# Between the ids of the tests running at once, in a coverage context: a newline, which pytest
+# escapes in every parametrized id (a "|" may be part of one).
+TESTS_SEPARATOR = "\n"
 
 _PREFIX = "HARNESS_"
 

@@ -80,8 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collect, "harness-results")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     xdist = worker is not None or bool(getattr(config.option, "numprocesses", None))
-    # Without workers one test runs at a time: it waits until the services switched to it.
-    _running = running_test.from_env(worker or "main", wait=not xdist)
+    # Each test waits until the services switched to it (alone: to it only).
+    _running = running_test.from_env(worker or "main", alone=not xdist)
     harness = _config()
     if harness.run_dir and harness.watch and _live is None:
         _live = service_events.ServiceEvents(Path(harness.run_dir), worker or "main")

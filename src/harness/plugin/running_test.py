@@ -3,12 +3,18 @@
 With ``[suites.X] coverage``, every covered service process follows the files ``running-*`` in
 the directory ``COVERAGE_TESTS_VAR`` names, switching its coverage.py context to the test(s)
 named there, and writes what it switched to in ``ack-<pid>`` (``suite/coverage.py``'s start-up
-hook, which looks every 10 ms). Here a test's start writes its id, its end clears it. In a run
-without xdist workers the test then waits (about 5 ms, at most ``ACK_TIMEOUT``) until every live
-service process has switched, so each line a service runs is attributed to the test that caused
-it. With workers, several tests run at once and a service cannot tell whose request it serves:
-contexts name every test running then (``a|b``), and the record says the attribution is
-approximate. Pure Python: travels with the plugin.
+hook, which looks every 10 ms). Here a test's start writes its id, its end clears it, and the test
+waits (about 5 ms, at most ``ACK_TIMEOUT``) until every live service process has switched:
+
+- in a run without xdist workers, to exactly this test, and at its end to none: each line a
+  service runs is attributed to the test that caused it;
+- with workers, several tests run at once and a service cannot tell whose request it serves: its
+  context names every test running then, and the test waits until every service's context names
+  it. A line is then attributed to its test and to those running beside it, never to none of them
+  (without the wait, a test's first requests could land in its predecessor's context, and
+  ``--changed`` would miss the test). The record says the attribution is approximate.
+
+Pure Python: travels with the plugin.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from .protocol import ACK_PREFIX, COVERAGE_TESTS_VAR, RUNNING_PREFIX
+from .protocol import ACK_PREFIX, COVERAGE_TESTS_VAR, RUNNING_PREFIX, TESTS_SEPARATOR
 
 ACK_TIMEOUT = 1.0
 POLL = 0.003
@@ -26,20 +32,23 @@ POLL = 0.003
 class RunningTest:
     """One pytest process's announcements of the test it runs."""
 
-    def __init__(self, directory: Path, process: str, wait: bool) -> None:
+    def __init__(self, directory: Path, process: str, alone: bool) -> None:
         self.directory = directory
         self.path = directory / f"{RUNNING_PREFIX}{process}"
-        self.wait = wait
+        self.alone = alone  # no other pytest process runs tests beside this one
 
     def announce(self, nodeid: str) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(nodeid)
         os.replace(tmp, self.path)
-        if self.wait:
+        if nodeid or self.alone:  # beside others, a test's end may be attributed to it a little longer
             self._acknowledged(nodeid)
 
-    def _acknowledged(self, context: str) -> None:
-        """Until every live service process says it switched to ``context`` (or the deadline)."""
+    def _switched(self, said: str, nodeid: str) -> bool:
+        return said == nodeid if self.alone else nodeid in said.split(TESTS_SEPARATOR)
+
+    def _acknowledged(self, nodeid: str) -> None:
+        """Until every live service process says it switched to ``nodeid`` (or the deadline)."""
         deadline = time.monotonic() + ACK_TIMEOUT
         while time.monotonic() < deadline:
             pending = False
@@ -54,7 +63,7 @@ class RunningTest:
                         said = fh.read()
                 except (ValueError, OSError):
                     continue
-                if said != context:
+                if not self._switched(said, nodeid):
                     pending = True
                     break
             if not pending:
@@ -75,6 +84,6 @@ def _alive(pid: int) -> bool:
         return True  # no /proc here: kill's answer stands
 
 
-def from_env(process: str, wait: bool) -> RunningTest | None:
+def from_env(process: str, alone: bool) -> RunningTest | None:
     where = os.environ.get(COVERAGE_TESTS_VAR)
-    return RunningTest(Path(where), process, wait) if where else None
+    return RunningTest(Path(where), process, alone) if where else None

@@ -248,7 +248,8 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
         return
     workers = max((p.workers for p in phases), default=0)
     record.coverage["contexts"] = (
-        f"approximate: {workers} workers ran tests side by side; a line is attributed to every test running then"
+        f"approximate: {workers} workers ran tests side by side; a line is attributed to its test and to "
+        "every test running beside it"
         if workers
         else "exact: one test at a time, each service switched to it before it ran"
     )

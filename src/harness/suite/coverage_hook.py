@@ -10,6 +10,8 @@ its own. Then any ``sitecustomize`` it hides runs. Only the standard library and
 
 from __future__ import annotations
 
+from harness.plugin.protocol import TESTS_SEPARATOR
+
 HOOK = '''"""Put first on a covered service's PYTHONPATH by the harness: coverage.py in every process."""
 import os
 import sys
@@ -38,7 +40,7 @@ if os.environ.get("COVERAGE_PROCESS_START"):
                             if name.startswith("running-"):
                                 with open(os.path.join(tests, name)) as fh:
                                     running.add(fh.read())
-                        context = "|".join(sorted(running - {""}))
+                        context = SEPARATOR.join(sorted(running - {""}))
                     except OSError:
                         context = last
                     if context is not None and context != last:
@@ -72,4 +74,4 @@ def _next():
 
 
 _next()
-'''
+'''.replace("SEPARATOR", repr(TESTS_SEPARATOR))

@@ -34,7 +34,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.host.files import write_atomic
-from harness.plugin.protocol import selectable
+from harness.plugin.protocol import TESTS_SEPARATOR, selectable
 
 Rules = Sequence[tuple[Sequence[str], Sequence[str]]]  # (path globs, the tests a change there runs)
 RULE = "[tests] impact rule"
@@ -79,7 +79,7 @@ def make_map(
             continue  # outside the repository: no change of it shows in git diff
         lines: dict[str, list[int]] = {}
         for line, contexts in data.contexts_by_lineno(measured).items():
-            named = (selectable(t) for c in contexts for t in c.split("|"))  # xdist's `@group`: not in the id
+            named = (selectable(t) for c in contexts for t in c.split(TESTS_SEPARATOR))  # `@group`: not in the id
             ids = {index[t] for t in named if t in index}
             if ids:
                 lines[str(line)] = sorted(ids)
