@@ -95,16 +95,18 @@ def test_needs_the_table_to_itself(i):
 """
 
 
-def free_port() -> int:
+def free_port(instance: str) -> int:
+    """A port for the bench's Postgres, free where the instance puts it (``port_offset`` 100)."""
+    shift = int(instance) * 100
     for _ in range(200):
         port = 20000 + int.from_bytes(os.urandom(2), "big") % 10000
         with socket.socket() as sock:
             try:
-                sock.bind(("127.0.0.1", port))
+                sock.bind(("127.0.0.1", port + shift))
             except OSError:
                 continue
             return port
-    raise SystemExit("no free port in 20000-30000")
+    raise SystemExit(f"no free port in {20000 + shift}-{30000 + shift}")
 
 
 def suite_run(instance: str, *args: str, stack: Path | None = None) -> tuple[float, dict[str, Any]]:
@@ -120,7 +122,7 @@ def own_stack(rounds: int, tests: int, instance: str) -> None:
     (root / "tests").mkdir(parents=True)
     stack = root / "stack.toml"
     try:
-        stack.write_text(STACK.format(port=free_port()))
+        stack.write_text(STACK.format(port=free_port(instance)))
         (root / "schema.py").write_text(SCHEMA)
         (root / "tests" / "test_table.py").write_text(TEST.replace("{tests}", str(tests)))
         harness(instance, "up", stack=stack)

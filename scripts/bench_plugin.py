@@ -29,8 +29,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from benchlib import ROOT, Ran, session_time
-from benchlib import harness as run_harness
+from benchlib import ROOT, harness, session_time
 
 # Bytecode written and reused, as on a developer's machine (an inherited setting would make every
 # round compile the tests and rewrite their asserts again).
@@ -65,10 +64,6 @@ def make_project(where: Path, tests: int, files: int) -> Path:
     return where / "stack.toml"
 
 
-def harness(stack: Path, instance: str, *args: str) -> Ran:
-    return run_harness(instance, *args, stack=stack)
-
-
 def bare(project: Path) -> tuple[float, float]:
     junit = project / "bare.xml"
     argv = [sys.executable, "-m", "pytest", "tests", *QUIET, "-p", "no:playwright", "-p", "no:harness"]
@@ -80,7 +75,7 @@ def bare(project: Path) -> tuple[float, float]:
 
 
 def suite(stack: Path, instance: str) -> tuple[float, float]:
-    ran = harness(stack, instance, "suite", "bench", "--reuse")
+    ran = harness(instance, "suite", "bench", "--reuse", stack=stack)
     return session_time(stack.parent / "logs" / "latest" / "junit.xml"), ran.seconds
 
 
@@ -93,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-plugin-") as tmp:
         stack = make_project(Path(tmp), args.tests, args.files)
-        harness(stack, args.instance, "up")
+        harness(args.instance, "up", stack=stack)
         runs: dict[str, list[tuple[float, float]]] = {"bare pytest": [], "harness suite": []}
         try:
             bare(stack.parent), suite(stack, args.instance)  # warm: bytecode and rewritten tests cached
@@ -106,7 +101,7 @@ def main() -> int:
                     flush=True,
                 )
         finally:
-            run_harness(args.instance, "down", stack=stack, check=False)
+            harness(args.instance, "down", stack=stack, check=False)
     medians = {k: (statistics.median(s for s, _ in v), statistics.median(w for _, w in v)) for k, v in runs.items()}
     (bare_s, bare_w), (suite_s, suite_w) = medians["bare pytest"], medians["harness suite"]
     print(f"{args.tests} tests in {args.files} files, {args.rounds} alternating rounds, medians:")

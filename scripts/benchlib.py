@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,18 +50,30 @@ def harness(
     """``python -m harness --instance N ARGS`` (on ``stack``, run from its directory; else this
     checkout's), timed. ``check``: a non-zero exit ends the script, saying which command failed."""
     argv = [sys.executable, "-m", "harness", *(("--stack", str(stack)) if stack else ()), "--instance", instance]
+    said = f"`harness {' '.join(args)}`"
     t0 = time.perf_counter()
-    res = subprocess.run(
+    with subprocess.Popen(
         [*argv, *args],
         cwd=stack.parent if stack else ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
-    ran = Ran(time.perf_counter() - t0, res.returncode, res.stdout, res.stderr)
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Ctrl-C, as a user would: the harness tears down what it started before it exits.
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            raise SystemExit(f"{said} took over {timeout:.0f} s: interrupted\n{(out + err)[-3000:]}") from None
+    ran = Ran(time.perf_counter() - t0, proc.returncode, out, err)
     if check and ran.code:
-        raise SystemExit(f"`harness {' '.join(args)}` failed ({ran.code}):\n{ran.tail()}")
+        raise SystemExit(f"{said} failed ({ran.code}):\n{ran.tail()}")
     return ran
 
 

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import ROOT, harness, serial_tail
+from benchlib import ROOT, harness, latest_record, serial_tail
 
 QUICK_TEST = "tests/integration/architecture_p0/test_health.py"
 SETTLE = {"xvfb": 2.0, "temporal": 5.0}  # what the replaced runner slept after starting these
@@ -62,8 +62,7 @@ def nox_p0(instance: str) -> tuple[float, float]:
     took = time.perf_counter() - t0
     if res.returncode:
         raise SystemExit(f"`nox -s integration_p0` failed ({res.returncode}):\n{res.stderr[-2000:]}")
-    record = json.loads((ROOT / "logs" / "latest" / "results.json").read_text())
-    return took, float(record["duration_s"])
+    return took, float(latest_record()["duration_s"])
 
 
 def plan_graph(profile: str) -> tuple[list[str], dict[str, list[str]], set[str]]:
@@ -105,13 +104,7 @@ def bare_pytest(instance: str) -> float:
     from harness.runtime.plan import read_stack
 
     suite_args = read_stack(resolve_settings(stack=str(ROOT / "stack.toml"))).suites["p0"].args
-    derived = subprocess.run(
-        [sys.executable, "-m", "harness", "--instance", instance, "env", "--show-secrets"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    values = json.loads(derived.stdout)["env"]
+    values = json.loads(harness(instance, "env", "--show-secrets").stdout)["env"]
     t0 = time.perf_counter()
     res = subprocess.run(
         [

@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from benchlib import ROOT, harness, latest_record, outcomes
 
@@ -117,6 +118,20 @@ MUTATIONS = (
 )
 
 
+def run_id() -> str:
+    """The latest suite run's id (a run that wrote no record leaves it as it was)."""
+    try:
+        return str(latest_record()["run_id"])
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def stack_failed(record: dict[str, Any]) -> bool:
+    """The run ended because its stack did not come up (not the lock, git, pytest or isolation)."""
+    stage = record.get("failed_stage", "")
+    return record.get("status") == "error" and stage not in ("", "start", "reuse", "isolate", "tests")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--instance", default="7")
@@ -139,20 +154,24 @@ def main() -> int:
         assert text.count(m.old) == 1, f"{m.file}: the line to change is not there once: {m.old}"
         try:
             path.write_text(text.replace(m.old, m.new))
+            before = run_id()
             changed = harness(args.instance, "suite", "p0", "--changed", "HEAD", check=False)
-            record = {} if "nothing to run" in changed.output else latest_record()
+            nothing = "nothing to run" in changed.output
+            record = {} if nothing else latest_record()
+            assert nothing or record["run_id"] != before, f"--changed wrote no record:\n{changed.tail()}"
             ran = outcomes(record) if record else {}
             named = [a for a in record.get("argv", []) if not a.startswith("-")]  # what --changed chose
+            chosen = len(ran) or len(named) or (total if record else 0)  # nothing named: every test
             failed = sorted(n for n, o in ran.items() if o in ("failed", "error"))
             if failed:
                 verdict = "caught"
-            elif changed.code == 2 and named:  # the chosen tests' stack did not come up with the change
-                verdict, failed = "caught (the stack did not come up)", [record.get("failure", "")[:80]]
+            elif stack_failed(record):  # the chosen tests' stack did not come up with the change
+                verdict, failed = "caught (the stack did not come up)", [record["failure"][:80]]
             else:
                 assert changed.code in (0, 1), f"--changed: exit {changed.code}:\n{changed.tail()}"
                 full = harness(args.instance, "suite", "p0", check=False)
+                assert full.code in (0, 1) or stack_failed(latest_record()), f"P0: exit {full.code}:\n{full.tail()}"
                 verdict = "MISSED" if full.code else "not breaking for P0 (not counted)"
-            chosen = len(ran) or len(named)
         finally:
             path.write_text(text)
         rows.append({"what": m.what, "file": m.file, "chosen": chosen, "failed": failed, "verdict": verdict})

@@ -61,6 +61,9 @@ command = "sleep 600"
 [profiles.both]
 services = ["alpha", "beta", "plain"]
 
+[profiles.pair]
+services = ["alpha", "beta"]
+
 [suites.covered]
 profile = "both"
 paths = ["tests"]
@@ -178,6 +181,15 @@ def test_changed_runs_the_tests_that_ran_the_changed_lines(make_stack):
     assert (
         "tests/test_alpha.py::test_alpha: ran alpha.py:" in said and "1 of the 2 tests the map knows left out" in said
     )
+    # Against another profile the map cannot tell (other services ran): every test; and a covered
+    # run against it leaves the suite's own map as it was.
+    other = sd.cli("suite", "covered", "--changed", "HEAD", "--profile", "pair", timeout=180)
+    said = other.stdout + other.stderr
+    assert other.returncode == 0 and "the map was made against profile 'both'; this run's is 'pair'" in said, said
+    kept = (sd.root / "logs" / "impact" / "covered.json").read_text()
+    assert sd.cli("suite", "covered", "--profile", "pair", timeout=180).returncode == 0
+    assert (sd.root / "logs" / "impact" / "covered.json").read_text() == kept
+    assert json.loads(kept)["profile"] == "both"
     # A line no test ran: nothing to run.
     _git(sd.root, "checkout", "-q", "--", "alpha.py")
     alpha.write_text(alpha.read_text().replace('b"this line is never run"', 'b"still never run"'))

@@ -126,7 +126,7 @@ class Stack:
         self.env = env
         self.key = {"X-API-Key": env["CONTROLLER_API_KEY"]}
 
-    def write(self, session: str, path: str, content: str | bytes) -> None:
+    def write(self, session: str, path: str, content: str | bytes) -> dict[str, Any]:
         body = (
             {"path": path, "content": content}
             if isinstance(content, str)
@@ -134,6 +134,8 @@ class Stack:
         )
         resp = self.light.post("/fs/write", json=body, headers={"X-Session-ID": session})
         assert resp.status_code == 200, resp.text
+        written: dict[str, Any] = resp.json()
+        return written
 
     def bundle(self, session: str) -> bytes:
         resp = self.light.post("/fs/bundle", headers={"X-Session-ID": session})

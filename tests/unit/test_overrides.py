@@ -31,6 +31,9 @@ services = ["api"]
 [profiles.big]
 services = ["api", "cache"]
 
+[profiles.none_db]
+services = ["cache"]
+
 [suites.t]
 profile = "small"
 isolate = ["db"]
@@ -59,7 +62,7 @@ def test_profile_and_isolate_replace_the_suites_own_for_this_run(plan):
 @pytest.mark.parametrize(
     ("profile", "isolate", "said"),
     [
-        ("huge", None, "--profile huge: unknown profile 'huge'"),
+        ("huge", None, "--profile huge: unknown profile (profiles in "),
         (None, "nope", "--isolate nope: unknown service 'nope'"),
         (None, "cache", "--isolate cache: 'cache' is not in profile 'small'"),
         (None, "api", "--isolate api: 'api' is of a kind whose data cannot be copied per worker"),
@@ -71,7 +74,16 @@ def test_a_bad_switch_is_refused_naming_it(plan, profile, isolate, said):
     assert str(caught.value).startswith(said)
 
 
+def test_a_setting_of_the_file_the_switch_makes_wrong_is_named_with_its_fix(plan):
+    with pytest.raises(HarnessError) as caught:
+        with_suite(plan, "t", profile="none_db", isolate=None)
+    said = str(caught.value)
+    assert said.startswith("--profile none_db: ") and "suites.t.isolate[0]: 'db' is not in profile 'none_db'" in said
+    assert "or --isolate with services of that profile, or none" in said
+    assert with_suite(plan, "t", profile="none_db", isolate="none").stack.suites["t"].profile == "none_db"
+
+
 def test_isolate_list_reads_commas_and_none():
-    assert isolate_list("a,b") == ["a", "b"]
+    assert isolate_list("a,b,a") == ["a", "b"]
     assert isolate_list(" none ") == []
     assert isolate_list("") == []

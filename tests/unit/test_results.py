@@ -71,6 +71,16 @@ def test_record_latest_and_history(tmp_path):
     assert (tmp_path / "logs" / "runs" / second["run_id"] / "report.html").read_text().count("t.py::test_a") >= 1
 
 
+def test_a_test_that_flips_between_profiles_is_not_flaky():
+    runs = [
+        {"git_commit": "c1", "profile": "backend", "outcomes": {"t.py::a": "passed"}},
+        {"git_commit": "c1", "profile": "full", "outcomes": {"t.py::a": "failed"}},
+        {"git_commit": "c1", "profile": "full", "outcomes": {"t.py::a": "passed"}},
+    ]
+    assert flaky_tests(runs[:2]) == {}
+    assert flaky_tests(runs) == {"t.py::a": {"c1": ["failed", "passed"]}}
+
+
 def test_history_skips_torn_lines(tmp_path):
     path = tmp_path / "history.jsonl"
     path.write_text('{"run_id": "a", "outcomes": {}}\n{"run_id": "b", "outc\n')

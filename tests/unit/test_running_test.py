@@ -15,22 +15,27 @@ def _ack(directory, context: str) -> None:
     (directory / f"{ACK_PREFIX}{os.getpid()}").write_text(context)
 
 
-def _announce_in_thread(running: RunningTest, nodeid: str) -> tuple[threading.Thread, list[float]]:
-    done: list[float] = []
-    thread = threading.Thread(target=lambda: (running.announce(nodeid), done.append(time.monotonic())))
+def _waits_for(running: RunningTest, nodeid: str, directory, ack: str) -> None:
+    """``announce(nodeid)`` holds the test until the service acknowledges ``ack``."""
+    done: list[bool] = []
+    thread = threading.Thread(target=lambda: (running.announce(nodeid), done.append(True)))
     thread.start()
-    return thread, done
+    time.sleep(0.1)
+    assert not done, f"the test went on before the service switched (it still said {_said(directory)!r})"
+    _ack(directory, ack)
+    thread.join(timeout=2)
+    assert done, f"the test still waits after the service said {ack!r}"
+
+
+def _said(directory) -> str:
+    return (directory / f"{ACK_PREFIX}{os.getpid()}").read_text()
 
 
 def test_beside_other_workers_a_test_waits_until_every_service_context_names_it(tmp_path):
-    _ack(tmp_path, "tests/t.py::previous")
+    _ack(tmp_path, "tests/t.py::previous")  # its first requests would be counted for the test before
     running = RunningTest(tmp_path, "gw0", alone=False)
-    thread, done = _announce_in_thread(running, "tests/t.py::mine[a|b]")
-    time.sleep(0.1)
-    assert not done, "the test went on while the service still counted its lines for the test before"
-    _ack(tmp_path, TESTS_SEPARATOR.join(["tests/t.py::mine[a|b]", "tests/t.py::other"]))
-    thread.join(timeout=2)
-    assert done and (tmp_path / "running-gw0").read_text() == "tests/t.py::mine[a|b]"
+    _waits_for(running, "tests/t.py::mine[a|b]", tmp_path, TESTS_SEPARATOR.join(["tests/t.py::mine[a|b]", "x"]))
+    assert (tmp_path / "running-gw0").read_text() == "tests/t.py::mine[a|b]"
 
 
 def test_beside_other_workers_a_tests_end_does_not_wait(tmp_path):
@@ -43,15 +48,5 @@ def test_beside_other_workers_a_tests_end_does_not_wait(tmp_path):
 def test_alone_a_test_waits_for_exactly_its_context_and_its_end_for_none(tmp_path):
     _ack(tmp_path, TESTS_SEPARATOR.join(["tests/t.py::mine", "tests/t.py::stale"]))
     running = RunningTest(tmp_path, "main", alone=True)
-    thread, done = _announce_in_thread(running, "tests/t.py::mine")
-    time.sleep(0.1)
-    assert not done
-    _ack(tmp_path, "tests/t.py::mine")
-    thread.join(timeout=2)
-    assert done
-    thread, done = _announce_in_thread(running, "")
-    time.sleep(0.1)
-    assert not done
-    _ack(tmp_path, "")
-    thread.join(timeout=2)
-    assert done
+    _waits_for(running, "tests/t.py::mine", tmp_path, "tests/t.py::mine")
+    _waits_for(running, "", tmp_path, "")

@@ -113,7 +113,8 @@ def _changed(app: App, args: argparse.Namespace) -> tuple[list[str], dict[str, A
             f"--changed chooses the tests; after -- give options only (such as -x), not {' '.join(named)}"
         )
     rules = [(rule.paths, rule.tests) for rule in plan.stack.tests.impact]
-    selection = impact.for_change(plan.root, plan.runs_dir.parent, args.suite, args.changed, rules)
+    profile = plan.stack.suites[args.suite].profile  # --profile's, when given (commands.suite)
+    selection = impact.for_change(plan.root, plan.runs_dir.parent, args.suite, args.changed, rules, profile)
     for line in selection.describe():
         app.console.print(line, highlight=False, markup=False, soft_wrap=True)
     if selection.everything:

@@ -162,6 +162,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
         plan = app.plan
         if args.suite not in plan.stack.suites:
             raise HarnessError(f"unknown suite '{args.suite}' (known: {', '.join(plan.stack.suites) or 'none'})")
+        declared = plan.stack.suites[args.suite].profile
         plan = app.plan = with_suite(plan, args.suite, profile=args.profile, isolate=args.isolate)
         shard, group_id = shard_and_group(app, args)
     except HarnessError as exc:
@@ -185,6 +186,7 @@ def suite(app: App, args: argparse.Namespace) -> int:
             fail_on_flaky=args.fail_on_flaky,
             coverage_on=args.coverage,
             failed_from=failed_from,
+            impact_map=args.profile in (None, declared),
         )
     suite_summary(app.console, record.data, plan.stack.stack.log_dir)
     annotate(record.data, app.settings.environ, str(record.dir))
@@ -280,9 +282,10 @@ def impact(app: App, args: argparse.Namespace) -> int:
     impact map (``--changed`` reads it) anew."""
     if args.action != "refresh":
         raise HarnessError(f"impact {args.action}: the one action is refresh (harness impact refresh SUITE)")
-    if args.changed or args.failed_from or args.shard or args.pytest_args:
+    if args.changed or args.failed_from or args.shard or args.pytest_args or args.profile:
         raise HarnessError(
-            "impact refresh runs the whole suite: it takes no --changed, --failed-from, --shard or tests"
+            "impact refresh runs the whole suite, against its own profile: it takes no --changed, "
+            "--failed-from, --shard, --profile or tests"
         )
     args.coverage = True  # the suite's own switches (--workers 0 for exact contexts...) stand
     return suite(app, args)

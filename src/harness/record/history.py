@@ -83,16 +83,17 @@ def code_of(run: dict[str, Any]) -> str:
 
 
 def flaky_tests(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
-    """{nodeid: {commit: [outcomes...]}} for tests with more than one outcome at one commit."""
-    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    """{nodeid: {commit: [outcomes...]}} for tests with more than one outcome at one commit (on one
+    profile: a test that passes against one profile and fails against another is not flaky)."""
+    seen: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for run in runs:
         for nodeid, outcome in run.get("outcomes", {}).items():
             if outcome != "skipped":
-                seen[(nodeid, code_of(run))].append(outcome)
+                seen[(nodeid, code_of(run), run.get("profile", ""))].append(outcome)
     flaky: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    for (nodeid, commit), outcomes in seen.items():
+    for (nodeid, commit, _), outcomes in seen.items():
         if len(set(outcomes)) > 1 or "flaky" in outcomes:  # changed between runs, or within one (a rerun)
-            flaky[nodeid][commit] = outcomes
+            flaky[nodeid].setdefault(commit, []).extend(outcomes)
     return dict(flaky)
 
 
@@ -102,6 +103,7 @@ def history_line(data: dict[str, Any]) -> dict[str, Any]:
         "run_id": data["run_id"],
         "suite": data["suite"],
         "git_commit": data["git_commit"],
+        "profile": data.get("profile", ""),  # the same tests against another profile are another system
         "git_tree": data.get("git_changes", {}).get("tree", ""),  # "" for a clean tree
         "started_at": data["started_at"],
         "duration_s": data["duration_s"],

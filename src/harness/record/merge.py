@@ -79,7 +79,7 @@ def merge(records: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     exit_code = worst([r["exit_code"] for _, r in ordered])
     first = ordered[0][1]
     return {
-        **{k: first[k] for k in ("version", "suite", "backend", "git_commit", "rootdir") if k in first},
+        **{k: first[k] for k in ("version", "suite", "profile", "backend", "git_commit", "rootdir") if k in first},
         "run_id": f"{first['suite']}-{first.get('group_id') or 'merged'}-merged",
         "group_id": first.get("group_id", ""),
         "shard": f"merged {n}",

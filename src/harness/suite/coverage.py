@@ -278,6 +278,7 @@ def _refresh_map(record: RunRecord, results: Mapping[str, Any], measured: Measur
     paths = [os.path.relpath(plan.suites[record.suite].cwd / p, plan.root) for p in suite.paths] or ["."]
     try:
         made = impact.make_map(measured.directory / ".coverage", tests, rootdir, paths, plan.root)
+        made["profile"] = suite.profile  # --changed on another profile cannot trust it
     except Exception as exc:
         session.orch.console.print(f"[yellow]test impact map not made: {exc}[/yellow]", highlight=False)
         return

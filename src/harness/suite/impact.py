@@ -223,9 +223,10 @@ def select(
 
 
 def for_change(
-    root: Path, logs: Path, suite: str, ref: str, rules: Sequence[tuple[Sequence[str], Sequence[str]]]
+    root: Path, logs: Path, suite: str, ref: str, rules: Sequence[tuple[Sequence[str], Sequence[str]]], profile: str
 ) -> Selection:
-    """The selection for ``--changed <ref>``, from the suite's map under ``logs`` and git."""
+    """The selection for ``--changed <ref>``, from the suite's map under ``logs`` and git; ``profile``:
+    the one this run's stack is (a map made against another saw other services run)."""
     path = map_path(logs, suite)
     impact_map: dict[str, Any] | None = None
     if path.is_file():
@@ -238,6 +239,9 @@ def for_change(
             ) from None
     git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")  # a ref git does not know: said here
     changes = changed_lines(root, ref)
+    made_on = (impact_map or {}).get("profile", profile)
+    if made_on != profile:
+        return Selection(everything=f"the map was made against profile '{made_on}'; this run's is '{profile}'")
     stale: list[str] = []
     since: list[str] = []
     if impact_map is not None:

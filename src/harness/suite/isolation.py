@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from rich.console import Console
 
 from harness.config.endpoints import Endpoint
 from harness.config.templates import render
@@ -102,6 +104,13 @@ def _ledger(orch: Orchestrator) -> dict[str, list[str]]:
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{orch.plan.state_dir / LEDGER}: unreadable ({exc}); delete it to go on") from None
     return {str(k): [str(t) for t in v] for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def for_run(services: Sequence[str], workers: int, console: Console) -> list[str]:
+    """What a run isolates: nothing in one pytest process (no xdist workers), which it says."""
+    if services and not workers:
+        console.print(f"isolate: no pytest-xdist workers in this run: its tests use the shared {', '.join(services)}")
+    return list(services) if workers else []
 
 
 def reap(orch: Orchestrator) -> list[str]:

@@ -59,3 +59,8 @@ class RunRecord:
     @property
     def dir(self) -> Path:
         return self.runs_dir / self.run_id
+
+
+def log_offsets(log_dir: Path) -> dict[str, int]:
+    """Where each service log ends now: a run's copy starts there (logs are appended across runs)."""
+    return {p.name: p.stat().st_size for p in log_dir.glob("*.log")} if log_dir.is_dir() else {}

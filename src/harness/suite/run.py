@@ -30,7 +30,7 @@ from harness.runtime.lock import LOCK_TOKEN_VAR
 from harness.runtime.session import Session
 from harness.suite import coverage, isolation, plugin_copy
 from harness.suite.command import PYTEST_EXIT, looks_like_selection, only_files, plugin_config, test_command
-from harness.suite.outcome import RunRecord, utc_now
+from harness.suite.outcome import RunRecord, log_offsets, utc_now
 from harness.suite.phases import (
     NO_TESTS,
     Phase,
@@ -89,8 +89,11 @@ def run_suite(
     fail_on_flaky: bool = False,
     coverage_on: bool = False,
     failed_from: dict[str, Any] | None = None,
+    impact_map: bool = True,
 ) -> RunRecord:
-    """Run one suite inside an entered session; ``persist`` writes its record whatever happens."""
+    """Run one suite inside an entered session; ``persist`` writes its record whatever happens.
+    ``impact_map``: a full run with coverage on may make the suite's test impact map anew (not when
+    it runs against another profile than its own: the map describes the suite as declared)."""
     orch, plan = session.orch, session.orch.plan
     suite = plan.stack.suites[suite_name]
     reuse, keep = plan.settings.reuse, plan.settings.keep
@@ -115,7 +118,8 @@ def run_suite(
     fail_on_flaky = fail_on_flaky or suite.fail_on_flaky
     covered = coverage.for_run(plan, suite_name, coverage_on, reuse=reuse, keep=keep)
     # Every test of the suite runs: its coverage makes the test impact map anew (suite/impact.py).
-    full = not shard and failed_from is None and not coverage.narrows(pytest_args, plan.suites[suite_name].cwd)
+    narrowed = coverage.narrows(pytest_args, plan.suites[suite_name].cwd)
+    full = impact_map and not shard and failed_from is None and not narrowed
     if shard:
         record.shard = shard
         record.group_id = group_id or record.run_id  # the CLI resolves it (cli/ci.py)
@@ -141,7 +145,7 @@ def run_suite(
         where = str(plugin_copy.plugin_dir(plan.state_dir))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH", "")) if p)
     env["PATH"] = os.pathsep.join([*plan.suites[suite_name].path, env.get("PATH", os.defpath)])
-    isolate = suite.isolate if phases[0].workers else []  # one pytest process: nothing to keep apart
+    isolate = isolation.for_run(suite.isolate, phases[0].workers, orch.console)
     if isolate:
         env[WORKER_ENV_VAR] = str(isolation.env_file(orch, record.run_id))
     isolated: isolation.Isolation | None = None
@@ -282,11 +286,6 @@ def _stopped_early(run_dir: Path, phase: str = "") -> str:
     """Why the plugin stopped the run (or the phase) before its end (a service died...), or ''."""
     stopped = plugin_results(run_dir, phase).get("stopped") or []
     return str(stopped[0]) if stopped else ""
-
-
-def log_offsets(log_dir: Path) -> dict[str, int]:
-    """Where each service log ends now: a run's copy starts there (logs are appended across runs)."""
-    return {p.name: p.stat().st_size for p in log_dir.glob("*.log")} if log_dir.is_dir() else {}
 
 
 def _finish(

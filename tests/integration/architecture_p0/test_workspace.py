@@ -22,7 +22,8 @@ def hdr(session: str) -> dict[str, str]:
 
 @pytest.mark.int_id("INT-002")
 def test_int_002_write_then_read_round_trip(stack, session_id):
-    stack.write(session_id, "notes/hello.txt", "héllo wörld\n")
+    written = stack.write(session_id, "notes/hello.txt", "héllo wörld\n")
+    assert written == {"path": "notes/hello.txt", "size": len("héllo wörld\n".encode())}, "the write says what it wrote"
     resp = stack.light.post("/fs/read", json={"path": "notes/hello.txt"}, headers=hdr(session_id))
     assert resp.status_code == 200
     assert resp.json() == {
@@ -32,7 +33,7 @@ def test_int_002_write_then_read_round_trip(stack, session_id):
         "size": len("héllo wörld\n".encode()),
     }
     binary = bytes(range(256))
-    stack.write(session_id, "blob.bin", binary)
+    assert stack.write(session_id, "blob.bin", binary)["size"] == 256
     read = stack.light.post("/fs/read", json={"path": "blob.bin"}, headers=hdr(session_id)).json()
     assert read["encoding"] == "base64" and read["size"] == 256
     assert base64.b64decode(read["content"]) == binary, "the bytes themselves round-trip"
