@@ -71,13 +71,18 @@ def test_combine_folds_junit_and_results_as_one_run(tmp_path):
     assert 'name="test_a"' in junit and 'name="test_b"' in junit and "<failure" in junit
 
 
-def test_a_selection_of_files_or_test_ids_runs_without_workers(tmp_path):
-    from harness.suite.command import only_files
+def test_a_file_or_a_few_test_ids_run_without_workers(tmp_path):
+    from harness.suite.command import FEW_TESTS, few_tests
 
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_a.py").write_text("")
-    assert only_files(["tests/test_a.py", "-x"], tmp_path)
-    assert only_files(["tests/test_a.py::test_one"], tmp_path)
-    assert not only_files(["tests"], tmp_path), "a directory may hold many tests: workers stay"
-    assert not only_files(["tests/test_a.py", "tests"], tmp_path)
-    assert not only_files(["-x", "-k", "slow"], tmp_path), "no selection: the suite's paths, workers stay"
+    (tmp_path / "tests" / "test_b.py").write_text("")
+    assert few_tests(["tests/test_a.py", "-x"], tmp_path)
+    assert few_tests(["tests/test_a.py::test_one"], tmp_path)
+    ids = [f"tests/test_a.py::test_{n}" for n in range(FEW_TESTS + 1)]
+    assert few_tests(ids[:FEW_TESTS], tmp_path)
+    assert not few_tests(ids, tmp_path), "more tests (--changed's choice, say): workers stay"
+    assert not few_tests(["tests/test_a.py", "tests/test_b.py"], tmp_path), "two files may hold many tests"
+    assert not few_tests(["tests"], tmp_path), "a directory may hold many tests: workers stay"
+    assert not few_tests(["tests/test_a.py", "tests"], tmp_path)
+    assert not few_tests(["-x", "-k", "slow"], tmp_path), "no selection: the suite's paths, workers stay"

@@ -35,10 +35,16 @@ def looks_like_selection(arg: str, root: Path) -> bool:
     return "::" in arg or (root / arg).exists()
 
 
-def only_files(args: Sequence[str], root: Path) -> bool:
-    """The arguments select tests, and only by file or test id (no directory)."""
+FEW_TESTS = 3  # test ids: more (a --changed or --failed-from selection, say) run on the suite's workers
+
+
+def few_tests(args: Sequence[str], root: Path) -> bool:
+    """The arguments select a few tests: one file, or up to ``FEW_TESTS`` test ids (no directory)."""
     chosen = [a for a in args if looks_like_selection(a, root)]
-    return bool(chosen) and all("::" in a or (root / a).is_file() for a in chosen)
+    if not chosen or not all("::" in a or (root / a).is_file() for a in chosen):
+        return False
+    files = [a for a in chosen if "::" not in a]
+    return (len(files), len(chosen)) == (1, 1) or (not files and len(chosen) <= FEW_TESTS)
 
 
 def test_command(

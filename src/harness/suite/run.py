@@ -29,7 +29,7 @@ from harness.runtime.inspection import wait
 from harness.runtime.lock import LOCK_TOKEN_VAR
 from harness.runtime.session import Session
 from harness.suite import coverage, isolation, plugin_copy
-from harness.suite.command import PYTEST_EXIT, looks_like_selection, only_files, plugin_config, test_command
+from harness.suite.command import PYTEST_EXIT, few_tests, looks_like_selection, plugin_config, test_command
 from harness.suite.outcome import RunRecord, log_offsets, utc_now
 from harness.suite.phases import (
     NO_TESTS,
@@ -108,8 +108,8 @@ def run_suite(
     record.failed_from = failed_from
     given, pytest_args = take_workers(pytest_args)  # `-n N` after `--` is the phases' worker count
     workers = given if given is not None else workers
-    if workers is None and only_files(pytest_args, plan.suites[suite_name].cwd):
-        workers = "0"  # a file or a few tests: starting xdist workers would cost more than they save
+    if workers is None and few_tests(pytest_args, plan.suites[suite_name].cwd):
+        workers = "0"  # starting xdist workers would cost more than they save
     # A bad worker count is refused here, before a run directory exists.
     phases = plan_phases(suite.markers, worker_count(workers if workers is not None else suite.workers))
     reruns = suite.reruns if reruns is None else reruns
