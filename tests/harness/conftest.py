@@ -151,7 +151,31 @@ def owned_processes(state_dir: Path) -> list[psutil.Process]:
     """Live processes carrying this state dir's HARNESS_OWNER marker."""
     from harness.host.processes import tagged_processes
 
-    return [p for p in tagged_processes(f"{state_dir.resolve()}#") if p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in tagged_processes(f"{state_dir.resolve()}#") if _live(p)]
+
+
+def _live(proc: psutil.Process) -> bool:
+    """Running and not a zombie; one that ended since it was listed (a short-lived helper) is not."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def cmdline_of(proc: psutil.Process) -> list[str]:
+    """Its command line, or none for a process that ended since it was listed."""
+    try:
+        return proc.cmdline()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def name_of(proc: psutil.Process) -> str:
+    """Its program's name, or "" for a process that ended since it was listed."""
+    try:
+        return proc.name()
+    except psutil.NoSuchProcess:
+        return ""
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEST_STACKS, harness, owned_processes, wait_for
+from .conftest import TEST_STACKS, cmdline_of, harness, owned_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = 0
@@ -53,7 +53,7 @@ def test_a_harness_killed_during_initdb_leaves_nothing_after_down_clean(stack_fi
 
     def initdb_running() -> bool:
         # By the program's name: the stack's own directory (initdb-<id>) is in every process's argv.
-        return any(Path((p.cmdline() or [""])[0]).name == "initdb" for p in owned_processes(state_dir))
+        return any(Path((cmdline_of(p) or [""])[0]).name == "initdb" for p in owned_processes(state_dir))
 
     wait_for(initdb_running, 30, "initdb to run")
     wait_for(lambda: "helper:db" in (state_dir / "state.json").read_text(), 5, "initdb to be recorded")

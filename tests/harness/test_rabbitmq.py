@@ -17,7 +17,7 @@ import pytest
 from harness.host.ports import port_free
 from harness.kinds.rabbitmq import AmqpProbe, server_script
 
-from .conftest import owned_processes, wait_for
+from .conftest import name_of, owned_processes, wait_for
 
 pytestmark = pytest.mark.skipif(
     server_script(os.environ.get("PATH")) is None or shutil.which("epmd") is None,
@@ -121,7 +121,7 @@ def test_a_sigkilled_harness_leaves_nothing_behind_epmd_included(reachable_stack
             return False
 
     def epmd_running() -> bool:
-        return any(p.name() == "epmd" for p in owned_processes(sd.state_dir()))
+        return any(name_of(p) == "epmd" for p in owned_processes(sd.state_dir()))
 
     up = sd.popen("up")
     if moment == "while the node boots":
