@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from typing import Any
 
-from benchlib import ROOT, harness, latest_record, session_time
+from benchlib import ROOT, harness, latest_record, medians, session_time
 
 
 def one(suite: str, instance: str, *extra: str) -> tuple[float, float, dict[str, Any]]:
@@ -46,7 +45,7 @@ def main() -> int:
             f"on {runs['on'][-1][0]:.1f} s (tests {runs['on'][-1][1]:.1f})",
             flush=True,
         )
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(t for _, t in v)) for k, v in runs.items()}
+    med = medians(runs)
     (off_w, off_t), (on_w, on_t) = med["off"], med["on"]
     print(f"{args.suite} ({args.profile or 'its own'} profile), {args.rounds} alternating rounds, medians:")
     print(f"  coverage off  {off_w:.1f} s wall, {off_t:.1f} s pytest's time")

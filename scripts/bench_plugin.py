@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from benchlib import ROOT, harness, session_time
+from benchlib import ROOT, harness, medians, session_time
 
 # Bytecode written and reused, as on a developer's machine (an inherited setting would make every
 # round compile the tests and rewrite their asserts again).
@@ -102,15 +101,15 @@ def main() -> int:
                 )
         finally:
             harness(args.instance, "down", stack=stack, check=False)
-    medians = {k: (statistics.median(s for s, _ in v), statistics.median(w for _, w in v)) for k, v in runs.items()}
-    (bare_s, bare_w), (suite_s, suite_w) = medians["bare pytest"], medians["harness suite"]
+    med = medians(runs)
+    (bare_s, bare_w), (suite_s, suite_w) = med["bare pytest"], med["harness suite"]
     print(f"{args.tests} tests in {args.files} files, {args.rounds} alternating rounds, medians:")
     print(f"  bare pytest     {bare_s:.2f} s pytest's time, {bare_w:.2f} s wall")
     print(f"  harness suite   {suite_s:.2f} s pytest's time, {suite_w:.2f} s wall (up, record and teardown aside)")
     print(f"  ratio           {suite_s / bare_s:.3f} (pytest's time; target <= 1.05), {suite_w / bare_w:.3f} wall")
     out = ROOT / "logs" / "bench-plugin.json"
     out.parent.mkdir(exist_ok=True)
-    figures = {"tests": args.tests, "rounds": runs, "medians": medians, "ratio": suite_s / bare_s}
+    figures = {"tests": args.tests, "rounds": runs, "medians": med, "ratio": suite_s / bare_s}
     out.write_text(json.dumps(figures, indent=1))
     return 0
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,8 @@ def serial_tail(record: Mapping[str, Any]) -> float:
     """The seconds a run spends on tests that cannot run beside others: grouped and disruptive."""
     cases = record["tests"]["cases"]
     return float(sum(c["duration_s"] for c in cases if "@" in c["nodeid"] or "disruptive" in c.get("markers", [])))
+
+
+def medians(runs: Mapping[str, Sequence[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Each way's rounds of two figures (wall time and pytest's, say): the median of each figure."""
+    return {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for k, v in runs.items()}

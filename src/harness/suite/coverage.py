@@ -35,7 +35,7 @@ from harness.suite import impact
 from harness.suite.command import looks_like_selection
 from harness.suite.coverage_hook import HOOK
 from harness.suite.outcome import RunRecord
-from harness.suite.phases import Phase, plugin_results
+from harness.suite.phases import Phase
 
 PROJECT_CONFIGS = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -238,7 +238,8 @@ def combine(measured: Measured, not_started: Sequence[str]) -> dict[str, Any]:
 
 def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequence[Phase], *, full: bool) -> None:
     """The covered services' data combined into the record, now that the teardown stopped them;
-    after a ``full`` run (no test chosen), the suite's test impact map made anew from it."""
+    after a ``full`` run (no test chosen), the suite's test impact map made anew from it and the
+    plugin's results (``record.pytest``, read before this runs)."""
     t0 = time.monotonic()
     try:
         record.coverage = combine(measured, not_started=session.preexisting())
@@ -255,25 +256,23 @@ def finish(record: RunRecord, measured: Measured, session: Session, phases: Sequ
     )
     session.run.timeline.add("coverage", "ok", t0, summary_line(record.coverage))
     session.orch.console.print(summary_line(record.coverage), highlight=False)
-    if full and record.coverage.get("total") is not None:
-        results = plugin_results(record.dir)
-        if _complete(record, results):
-            _refresh_map(record, results, measured, session)
+    if full and record.coverage.get("total") is not None and _complete(record):
+        _refresh_map(record, measured, session)
 
 
-def _complete(record: RunRecord, results: Mapping[str, Any]) -> bool:
+def _complete(record: RunRecord) -> bool:
     """Every test of the suite ran to its verdict: the map may list them all (one that did not run
-    would never be chosen by ``--changed`` again)."""
+    would never be chosen by ``--changed`` again). ``record.pytest``: what the plugin wrote."""
     if record.status not in ("passed", "failed"):  # interrupted, a configuration error, the stack failed
         return False
-    cases = results.get("tests", [])
-    return bool(cases) and not results.get("deselected") and all(c.get("outcome") != "not_run" for c in cases)
+    cases = record.pytest.get("tests", [])
+    return bool(cases) and not record.pytest.get("deselected") and all(c.get("outcome") != "not_run" for c in cases)
 
 
-def _refresh_map(record: RunRecord, results: Mapping[str, Any], measured: Measured, session: Session) -> None:
+def _refresh_map(record: RunRecord, measured: Measured, session: Session) -> None:
     plan = session.orch.plan
-    tests = [selectable(c["nodeid"]) for c in results.get("tests", []) if c.get("outcome") != "not_run"]
-    rootdir = os.path.relpath(results.get("rootdir") or plan.root, plan.root)
+    tests = [selectable(c["nodeid"]) for c in record.pytest.get("tests", []) if c.get("outcome") != "not_run"]
+    rootdir = os.path.relpath(record.pytest.get("rootdir") or plan.root, plan.root)
     suite = plan.stack.suites[record.suite]
     paths = [os.path.relpath(plan.suites[record.suite].cwd / p, plan.root) for p in suite.paths] or ["."]
     try:

@@ -320,8 +320,8 @@ def _finish(
                 f"stack left running on instance {orch.plan.instance}: "
                 f"{command_hint('down', orch.plan.instance)} stops it"
             )
+        record.pytest = plugin_results(record.dir)  # the tests' pytest processes have all ended
         then()
-        record.pytest = plugin_results(record.dir)
         record.stages = [asdict(s) for s in timeline.stages]
         record.completed_at = utc_now()
         record.data = persist(record, env)
